@@ -1,0 +1,165 @@
+"""Configuration: every key with its default in one place, then environment overrides.
+
+`load_config(overrides)` returns a plain dict. Values from the environment are converted to the type of the
+default (bool, int, list of comma-separated strings). Production refuses to start when a secret is missing or
+a development-only switch is on (`ConfigError` names each problem).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; `problems` lists each reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("configuration refused: " + "; ".join(problems))
+
+
+# key -> (default, description). The description is what .env.example documents.
+DEFAULTS: dict[str, tuple[Any, str]] = {
+    "APP_ENV": ("development", "development | testing | production"),
+    "SECRET_KEY": ("dev-secret-key-change-me", "Flask secret for signed cookies and tokens (required in production)"),
+    "DATABASE_URL": (f"sqlite:///{VAR / 'cagj.db'}", "SQLAlchemy URL; PostgreSQL in production"),
+    "REDIS_URL": ("redis://127.0.0.1:6379/0", "Redis for sessions, tokens, locks and rq"),
+    "PUBLIC_BASE_URL": ("http://127.0.0.1:5000", "Where customers reach the backend (links, CRL URL, helper origin)"),
+    "LOG_LEVEL": ("INFO", "Python logging level"),
+    # WeChat
+    "WECHAT_APP_ID": ("", "Official account AppID (required in production)"),
+    "WECHAT_APP_SECRET": ("", "Official account AppSecret (required in production)"),
+    "WECHAT_TOKEN": ("", "Message endpoint token (required in production)"),
+    "WECHAT_AES_KEY": ("", "EncodingAESKey for safe mode (required in production)"),
+    "WECHAT_API_BASE": ("https://api.weixin.qq.com/", "Where WeChat's API lives; tests point it at a local fake"),
+    "WECHAT_MINI_APP_ID": ("", "Mini-program AppID"),
+    "WECHAT_MINI_APP_SECRET": ("", "Mini-program AppSecret"),
+    # WeChat Pay (APIv3)
+    "WECHAT_PAY_MCH_ID": ("", "Merchant id (required in production)"),
+    "WECHAT_PAY_API_V3_KEY": ("", "APIv3 key (required in production)"),
+    "WECHAT_PAY_PRIVATE_KEY_PATH": ("", "Merchant API private key file (required in production)"),
+    "WECHAT_PAY_CERT_SERIAL": ("", "Merchant certificate serial number"),
+    "WECHAT_PAY_PUBLIC_KEY_PATH": ("", "WeChat Pay platform public key file (public-key mode)"),
+    "WECHAT_PAY_PUBLIC_KEY_ID": ("", "WeChat Pay platform public key id (PUB_KEY_ID_...)"),
+    # Data protection and tickets
+    "DATA_ENCRYPTION_KEY": ("", "base64 32-byte AES-GCM key for personal data (required in production)"),
+    "TICKET_SIGNING_KEY": ("", "base64 32-byte Ed25519 seed for helper tickets (required in production; "
+                                "development keeps one in var/)"),
+    # Local CA
+    "CA_DIR": (str(VAR / "ca"), "Directory of the CA certificates and key files"),
+    "CA_KEY_PASSPHRASE": ("dev-ca-passphrase", "Passphrase of the CA key files (required in production)"),
+    "CA_SIGNER": ("file", "file | pkcs11: where the issuing CA key lives"),
+    "CA_NAME": ("数安CA管家演示", "Organisation name in the CA certificates"),
+    "CA_HSM_MODULE": ("/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module of the HSM (CA_SIGNER=pkcs11)"),
+    "CA_HSM_TOKEN_LABEL": ("ca-hsm", "HSM token label"),
+    "CA_HSM_PIN": ("", "HSM user PIN (CA_SIGNER=pkcs11)"),
+    "CA_HSM_KEY_LABEL": ("issuing-ca", "Label of the issuing key in the HSM"),
+    "CERT_DEFAULT_YEARS": (1, "Validity of a renewed certificate per year ordered (years)"),
+    # Key helper and PKCS#11
+    "PKCS11_MODULE": ("/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module(s) of the customers' keys, comma-separated"),
+    "SOFTHSM2_CONF": (str(VAR / "softhsm" / "softhsm2.conf"), "SoftHSM2 config used by the demo key"),
+    "HELPER_PORT": (28730, "Port of the key helper on 127.0.0.1"),
+    "HELPER_ALLOWED_ORIGINS": (["http://127.0.0.1:5000", "http://localhost:5000"],
+                               "Binding-site origins the helper answers, comma-separated, exact"),
+    "HELPER_TICKET_PUBLIC_KEYS": ([], "base64 Ed25519 public keys the helper accepts tickets from, comma-separated"),
+    # Business rules
+    "RENEW_WINDOW_DAYS": (90, "Online renewal opens this many days before not_after"),
+    "RENEW_EXPIRED_MAX_DAYS": (365, "Expired up to this many days: reviewed renewal path"),
+    # Jobs
+    "RQ_QUEUES": (["default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
+    # Development-only switches
+    "DEV_SIGN_IN": (False, "Development sign-in standing in for WeChat OAuth (development only)"),
+    "DEBUG": (False, "Flask debug mode (development only)"),
+}
+
+PER_ENV: dict[str, dict[str, Any]] = {
+    "development": {"DEV_SIGN_IN": True},
+    "testing": {"DEV_SIGN_IN": True},
+    "production": {},
+}
+
+REQUIRED_IN_PRODUCTION = [
+    "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_TOKEN",
+    "WECHAT_AES_KEY", "WECHAT_PAY_MCH_ID", "WECHAT_PAY_API_V3_KEY", "WECHAT_PAY_PRIVATE_KEY_PATH",
+    "DATA_ENCRYPTION_KEY", "TICKET_SIGNING_KEY", "CA_KEY_PASSPHRASE",
+]
+DEVELOPMENT_ONLY_SWITCHES = ["DEV_SIGN_IN", "DEBUG"]
+
+
+def _convert(key: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError([f"{key} must be true or false, got {raw!r}"])
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError([f"{key} must be an integer, got {raw!r}"]) from None
+    if isinstance(default, list):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Defaults, then per-environment defaults, then the environment, then `overrides`; validated."""
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    app_env = overrides.get("APP_ENV") or environ.get("APP_ENV") or DEFAULTS["APP_ENV"][0]
+    if app_env not in PER_ENV:
+        raise ConfigError([f"APP_ENV must be one of {', '.join(PER_ENV)}, got {app_env!r}"])
+    values = {key: default for key, (default, _) in DEFAULTS.items()}
+    values.update(PER_ENV[app_env])
+    for key, (default, _) in DEFAULTS.items():
+        if key in environ:
+            values[key] = _convert(key, environ[key], default)
+    values.update(overrides)
+    values["APP_ENV"] = app_env
+    check_config(values)
+    return values
+
+
+def check_config(values: dict[str, Any]) -> None:
+    """Raise ConfigError when production would start with a missing secret or a development switch on."""
+    if values["APP_ENV"] != "production":
+        return
+    problems = []
+    for key in REQUIRED_IN_PRODUCTION:
+        default = DEFAULTS[key][0]
+        if not values.get(key) or (default and values[key] == default):
+            problems.append(f"{key} is required in production")
+    for key in DEVELOPMENT_ONLY_SWITCHES:
+        if values.get(key):
+            problems.append(f"{key} is a development-only switch and must be off in production")
+    if any(origin.strip() in ("*", "null") for origin in values["HELPER_ALLOWED_ORIGINS"]):
+        problems.append("HELPER_ALLOWED_ORIGINS must list exact origins (no * or null)")
+    if problems:
+        raise ConfigError(problems)
+
+
+def write_env_example(path: Path) -> None:
+    """Regenerate .env.example from DEFAULTS (kept in sync by a test)."""
+    path.write_text(render_env_example(), encoding="utf-8")
+
+
+def render_env_example() -> str:
+    lines = ["# Every configuration key, its meaning and its default. Copy to .env or set in the environment.", ""]
+    for key, (default, description) in DEFAULTS.items():
+        if isinstance(default, list):
+            shown = ",".join(default)
+        elif isinstance(default, bool):
+            shown = "true" if default else "false"
+        else:
+            shown = str(default).replace(str(ROOT), ".")
+        lines.append(f"# {description}")
+        lines.append(f"{key}={shown}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,32 @@
+"""`python -m ukey_helper [--config helper.json] [--port N]`: serve on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from waitress import serve
+
+from ukey_helper.app import create_helper_app
+from ukey_helper.config import HelperConfig
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="ukey_helper", description="数安CA管家 证书助手")
+    parser.add_argument("--config", help="JSON file with PKCS11_MODULE, HELPER_PORT, HELPER_ALLOWED_ORIGINS, "
+                                         "HELPER_TICKET_PUBLIC_KEYS")
+    parser.add_argument("--port", type=int, help="overrides HELPER_PORT")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    cfg = HelperConfig.load(args.config)
+    if args.port:
+        cfg.port = args.port
+    app = create_helper_app(cfg)
+    logging.getLogger("ukey_helper").info("helper listening on http://127.0.0.1:%d (modules: %s)", cfg.port,
+                                          ", ".join(cfg.modules))
+    # One token operation at a time is enforced by the token lock; a few threads keep health checks answering.
+    serve(app, host="127.0.0.1", port=cfg.port, threads=4, ident="ukey-helper")
+
+
+if __name__ == "__main__":
+    main()

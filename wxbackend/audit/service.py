@@ -1,0 +1,22 @@
+"""Writing the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wxbackend.audit.models import AuditLog
+from wxbackend.extensions import db
+
+FORBIDDEN_DETAIL_KEYS = {"pin", "code", "binding_code", "id_number", "access_token", "key", "password", "secret"}
+
+
+def record_audit(actor: str, action: str, *, target: str = "", result: str = "ok", ip: str = "",
+                 detail: dict[str, Any] | None = None) -> AuditLog:
+    """Add an audit row (flushed with the caller's unit of work). Refuses details that name a secret."""
+    detail = detail or {}
+    leaked = FORBIDDEN_DETAIL_KEYS.intersection(k.lower() for k in detail)
+    if leaked:
+        raise ValueError(f"audit detail must not hold secrets: {sorted(leaked)}")
+    entry = AuditLog(actor=actor, action=action, target=target, result=result, ip=ip, detail=detail)
+    db.session.add(entry)
+    return entry

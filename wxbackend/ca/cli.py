@@ -1,0 +1,32 @@
+"""`flask ca …` commands."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from wxbackend.ca.service import init_ca, revoke_certificate
+from wxbackend.extensions import db
+
+ca_cli = AppGroup("ca", help="Local CA: set up, revoke.")
+
+
+@ca_cli.command("init")
+def init_command():
+    """Create the root and issuing CA (once)."""
+    if init_ca(current_app.config):
+        click.echo(f"CA created in {current_app.config['CA_DIR']} (signer: {current_app.config['CA_SIGNER']})")
+    else:
+        click.echo(f"CA already present in {current_app.config['CA_DIR']}; nothing changed")
+
+
+@ca_cli.command("revoke")
+@click.argument("serial")
+@click.option("--reason", default="unspecified", type=click.Choice(["unspecified", "key_compromise", "superseded",
+                                                                     "cessation_of_operation"]))
+def revoke_command(serial: str, reason: str):
+    """Revoke an issued certificate by its hex serial."""
+    record = revoke_certificate(serial, reason)
+    db.session.commit()
+    click.echo(f"{record.serial}: {record.status}")

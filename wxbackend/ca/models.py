@@ -1,0 +1,34 @@
+"""What the CA has issued. The CRL is built from these rows."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wxbackend.extensions import UTCDateTime, db, utcnow
+
+
+class IssuedStatus(enum.StrEnum):
+    ISSUED = "issued"
+    REVOKED = "revoked"
+    VOIDED = "voided"  # issued but never installed (its key was lost); listed in the CRL too
+
+
+class IssuedCertificate(db.Model):
+    """Every certificate the issuing CA signed, by upper-case hex serial."""
+
+    __tablename__ = "ca_issued_certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    subject: Mapped[str] = mapped_column(sa.String(500))
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    pem: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default=IssuedStatus.ISSUED, index=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revocation_reason: Mapped[str | None] = mapped_column(sa.String(32))

@@ -1,0 +1,75 @@
+"""Certificate services shared by views, jobs and commands."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+
+from wxbackend.audit.service import record_audit
+from wxbackend.certificates.models import CertApp, Certificate, CertificateStatus
+from wxbackend.extensions import db, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def mark_expired_certificates(now: datetime | None = None) -> int:
+    """Mark valid certificates and active 应用 whose validity has ended as expired.
+
+    Safe to run twice: only rows still marked valid/active and past their end change. Returns how many
+    certificates changed.
+    """
+    now = now or utcnow()
+    expired_ids = db.session.scalars(
+        sa.select(Certificate.id).where(Certificate.status == CertificateStatus.VALID, Certificate.not_after <= now)
+    ).all()
+    if expired_ids:
+        db.session.execute(
+            sa.update(Certificate)
+            .where(Certificate.id.in_(expired_ids), Certificate.status == CertificateStatus.VALID)
+            .values(status=CertificateStatus.EXPIRED)
+        )
+    db.session.execute(
+        sa.update(CertApp).where(CertApp.status == "active", CertApp.expires_at <= now).values(status="expired")
+    )
+    for cert_id in expired_ids:
+        record_audit("system", "certificate.expired", target=f"certificate:{cert_id}")
+    db.session.flush()
+    log.info("marked %d certificates expired", len(expired_ids))
+    return len(expired_ids)
+
+
+def record_certificate(cert: x509.Certificate, *, medium_number: str, legal_representative: str = "",
+                       cert_type: str = "org_sign", previous_id: int | None = None,
+                       apps: list[tuple[str, datetime]] | None = None) -> Certificate:
+    """Store a customer certificate (and its 应用) read from its X.509 form. The subject fields come from the
+    certificate itself; the serial is upper-case hex."""
+
+    def field(oid) -> str:
+        values = cert.subject.get_attributes_for_oid(oid)
+        return str(values[0].value) if values else ""
+
+    record = Certificate(
+        serial=format(cert.serial_number, "X"),
+        subject_o=field(NameOID.ORGANIZATION_NAME),
+        subject_cn=field(NameOID.COMMON_NAME),
+        subject_l=field(NameOID.LOCALITY_NAME),
+        subject_st=field(NameOID.STATE_OR_PROVINCE_NAME),
+        email=field(NameOID.EMAIL_ADDRESS),
+        legal_representative=legal_representative,
+        cert_type=cert_type,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        medium_number=medium_number,
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        previous_id=previous_id,
+    )
+    db.session.add(record)
+    for name, expires_at in apps or []:
+        record.apps.append(CertApp(name=name, expires_at=expires_at))
+    db.session.flush()
+    return record

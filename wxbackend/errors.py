@@ -1,0 +1,88 @@
+"""Domain errors and the one place that turns them into responses.
+
+Services raise; views never build error responses themselves. JSON clients (paths under /api/ and
+/pc/api/) get `{"code", "message"}`; pages get a friendly Chinese page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A refusal the user can understand: stable code, Chinese message, HTTP status."""
+
+    code = "bad_request"
+    message = "请求无效"
+    status = 400
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, status: int | None = None):
+        if message is not None:
+            self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        super().__init__(f"{self.code}: {self.message}")
+
+
+class NotFound(DomainError):
+    code, message, status = "not_found", "没有找到", 404
+
+
+class Forbidden(DomainError):
+    code, message, status = "forbidden", "无权访问", 403
+
+
+class Conflict(DomainError):
+    code, message, status = "conflict", "状态已变化，请刷新后重试", 409
+
+
+class UpstreamError(DomainError):
+    """An outside service (WeChat, pay, bank, SMTP…) failed or timed out."""
+
+    code, message, status = "upstream_error", "外部服务暂时不可用，请稍后再试", 502
+
+
+HTTP_MESSAGES = {
+    400: "请求无效",
+    401: "请先登录",
+    403: "无权访问",
+    404: "页面不存在",
+    405: "不支持的请求方法",
+    413: "提交的内容过大",
+    429: "操作过于频繁，请稍后再试",
+}
+
+
+def wants_json() -> bool:
+    path = request.path
+    return path.startswith("/api/") or path.startswith("/pc/api/") or request.is_json
+
+
+def error_response(code: str, message: str, status: int):
+    if wants_json():
+        return jsonify({"code": code, "message": message}), status
+    return render_template("error.html", code=code, message=message, status=status), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def handle_domain_error(error: DomainError):
+        return error_response(error.code, error.message, error.status)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException):
+        status = error.code or 500
+        code = (error.name or "error").lower().replace(" ", "_")
+        return error_response(code, HTTP_MESSAGES.get(status, "请求无法处理"), status)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response("internal_error", "系统繁忙，请稍后再试", 500)

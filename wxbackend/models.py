@@ -1,0 +1,8 @@
+"""Every model, imported in one place so that migrations and `create_all` see the whole schema."""
+
+from wxbackend.audit.models import AuditLog
+from wxbackend.ca.models import IssuedCertificate
+from wxbackend.certificates.models import Binding, CertApp, Certificate
+from wxbackend.users.models import User
+
+__all__ = ["AuditLog", "Binding", "CertApp", "Certificate", "IssuedCertificate", "User"]

@@ -1,0 +1,31 @@
+"""Users: one WeChat person, reachable through the official account, the mini-program or both."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wxbackend.extensions import UTCDateTime, db, utcnow
+
+
+class User(db.Model):
+    """A WeChat person. `openid` is the official account's, `mp_openid` the mini-program's; `unionid`
+    joins the two when WeChat gives it."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    mp_openid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    nickname: Mapped[str] = mapped_column(sa.String(64), default="")
+    identity_verified: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def display_name(self) -> str:
+        """`张**`-style masked name for the other side of a binding."""
+        name = self.nickname or "微信用户"
+        return name[0] + "*" * max(len(name) - 1, 2) if self.nickname else name

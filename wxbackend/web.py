@@ -1,0 +1,17 @@
+"""Service endpoints that belong to no domain: health."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify
+
+from wxbackend.extensions import db, get_redis
+
+bp = Blueprint("web", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    db.session.execute(sa.text("SELECT 1"))
+    get_redis().ping()
+    return jsonify({"status": "ok"})

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dotenv import load_dotenv
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 
@@ -111,7 +113,9 @@ def _convert(key: str, raw: str, default: Any) -> Any:
 
 def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Defaults, then per-environment defaults, then the environment, then `overrides`; validated."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        load_dotenv(ROOT / ".env", override=False)  # a deployment's .env, when present; real env wins
+        environ = dict(os.environ)
     overrides = overrides or {}
     app_env = overrides.get("APP_ENV") or environ.get("APP_ENV") or DEFAULTS["APP_ENV"][0]
     if app_env not in PER_ENV:

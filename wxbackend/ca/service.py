@@ -184,13 +184,17 @@ def check_csr(csr_pem: str | bytes) -> x509.CertificateSigningRequest:
     return csr
 
 
-def issue_certificate(csr_pem: str | bytes, subject: CertSubject, not_before: datetime,
-                      not_after: datetime) -> IssuedCertificate:
-    """Issue an end-entity certificate for the CSR's key with the given subject and validity; record it."""
+def issue_certificate(csr_pem: str | bytes, subject: CertSubject, not_before: datetime, not_after: datetime,
+                      authority: Authority | None = None) -> IssuedCertificate:
+    """Issue an end-entity certificate for the CSR's key with the given subject and validity; record it.
+
+    Raises CsrRejected for a bad CSR or key, DomainError for an empty validity. `authority` defaults to the
+    app's CA.
+    """
     if not_after <= not_before:
         raise DomainError("有效期无效", code="invalid_validity")
     csr = check_csr(csr_pem)
-    authority = get_authority()
+    authority = authority or get_authority()
     public_key = csr.public_key()
     base_url = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     builder = (

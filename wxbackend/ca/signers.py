@@ -66,7 +66,11 @@ class Pkcs11Signer:
     def _open(self):
         if self._session is None:
             token = self._lib.get_token(token_label=self._token_label)
-            self._session = token.open(user_pin=self._pin)
+            try:
+                self._session = token.open(user_pin=self._pin)
+            except self._pkcs11.exceptions.UserAlreadyLoggedIn:
+                # PKCS#11 login is per application: another session of this process already logged in.
+                self._session = token.open()
         return self._session
 
     def _private_key(self):

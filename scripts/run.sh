@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make run`: the whole system on one machine with embedded defaults (SQLite, local CA, demo key on SoftHSM2):
+# backend, worker, cron, key helper, and Redis when it is not running. Ctrl-C stops everything.
+source "$(dirname "$0")/bootstrap.sh"
+ensure_apt softhsm2 redis-server openssl
+ensure_venv
+ensure_redis
+cd "$ROOT"
+mkdir -p var
+export FLASK_APP=wxbackend:create_app APP_ENV="${APP_ENV:-development}"
+export SOFTHSM2_CONF="${SOFTHSM2_CONF:-$ROOT/var/softhsm/softhsm2.conf}"
+PORT="${PORT:-5000}"
+HELPER_PORT="${HELPER_PORT:-28730}"
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
+export HELPER_PORT HELPER_ALLOWED_ORIGINS="${HELPER_ALLOWED_ORIGINS:-http://127.0.0.1:$PORT,http://localhost:$PORT}"
+FLASK="$VENV/bin/flask"
+
+log "database"; "$FLASK" db upgrade >/dev/null
+log "local CA"; "$FLASK" ca init
+if ! ls "$ROOT"/var/softhsm/tokens/*/token.object >/dev/null 2>&1; then
+  log "demo key"
+  "$FLASK" demo make-key --org "广州某某科技有限公司" --expires-in-days 30 --email "it@example.cn" \
+    --app "广东省政府采购网:$(date -d '+60 days' +%F)" --app "广州公共资源交易中心:$(date -d '+20 days' +%F)"
+fi
+
+pids=()
+cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup INT TERM EXIT
+mkdir -p var/log
+"$VENV/bin/gunicorn" -w 2 -b "127.0.0.1:$PORT" --access-logfile var/log/access.log 'wxbackend:create_app()' \
+  >var/log/backend.log 2>&1 & pids+=($!)
+"$VENV/bin/python" -m jobs.worker >var/log/worker.log 2>&1 & pids+=($!)
+"$VENV/bin/rq" cron jobs/cron.py -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" >var/log/cron.log 2>&1 & pids+=($!)
+"$VENV/bin/python" -m ukey_helper >var/log/helper.log 2>&1 & pids+=($!)
+
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+cat <<MSG
+
+  数安CA管家 is running (logs in var/log/):
+    PC page (key plugged in):   http://127.0.0.1:$PORT/pc/
+    CA chain and CRL:           http://127.0.0.1:$PORT/ca/chain.pem   http://127.0.0.1:$PORT/ca/crl
+    key helper:                 curl -H "Origin: http://127.0.0.1:$PORT" http://127.0.0.1:$HELPER_PORT/v1/token
+    demo key PIN:               12345678
+
+  Ctrl-C stops everything.
+MSG
+wait -n "${pids[@]}"
+echo "a process stopped; see var/log/" >&2

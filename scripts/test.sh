@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, start PostgreSQL and Redis, lint, run the whole suite.
+# Extra pytest arguments pass through: make test ARGS="-k binding".
+source "$(dirname "$0")/bootstrap.sh"
+ensure_apt softhsm2 redis-server postgresql chromium fonts-noto-cjk openssl
+ensure_venv
+ensure_redis
+ensure_postgres
+cd "$ROOT"
+log "ruff"
+"$VENV/bin/ruff" check .
+log "pytest $*"
+exec "$VENV/bin/python" -m pytest "$@"

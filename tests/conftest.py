@@ -1,0 +1,215 @@
+"""Test harness on real parts: PostgreSQL (a fresh database per run), Redis (db 15), SoftHSM2 tokens in
+temporary directories, the key helper as a real subprocess, the local CA in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pkcs11
+import pytest
+import redis
+import requests
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from wxbackend import create_app
+from wxbackend.demo import softhsm
+from wxbackend.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+PKCS11_MODULE = os.environ.get("TEST_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
+PC_ORIGIN = "http://127.0.0.1:5000"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def create_database(admin_url: str, name: str) -> str:
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    name = f"cagj_test_{os.getpid()}"
+    url = create_database(PG_ADMIN_URL, name)
+    yield url
+    drop_database(PG_ADMIN_URL, name)
+
+
+@pytest.fixture(scope="session")
+def app_config(pg_database, tmp_path_factory) -> dict:
+    base = tmp_path_factory.mktemp("app")
+    return {
+        "APP_ENV": "testing",
+        "DATABASE_URL": pg_database,
+        "REDIS_URL": TEST_REDIS_URL,
+        "CA_DIR": str(base / "ca"),
+        "SOFTHSM2_CONF": str(base / "softhsm" / "softhsm2.conf"),
+        "PKCS11_MODULE": PKCS11_MODULE,
+        "PUBLIC_BASE_URL": PC_ORIGIN,
+        "HELPER_ALLOWED_ORIGINS": [PC_ORIGIN],
+    }
+
+
+@pytest.fixture(scope="session")
+def app(app_config):
+    from flask_migrate import upgrade
+
+    from wxbackend.ca.service import init_ca
+
+    app = create_app(app_config)
+    with app.app_context():
+        upgrade()
+        init_ca(app.config)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def db_session(app):
+    """An app context whose session lives in a transaction rolled back after the test; Redis db 15 emptied.
+
+    Flask-SQLAlchemy's session asks `db.engines` for its bind, so the test connection stands in for the engine
+    there; commits inside the code under test release savepoints only.
+    """
+    with app.app_context():
+        engines = db.engines
+        engine = engines[None]
+        connection = engine.connect()
+        transaction = connection.begin()
+        engines[None] = connection
+        original = db.session
+        db.session = db._make_scoped_session({"join_transaction_mode": "create_savepoint"})
+        redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            engines[None] = engine
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app, db_session):
+    return app.test_client()
+
+
+@dataclass
+class SoftHsm:
+    """A SoftHSM2 store of its own: tokens made here are 'keys plugged in'."""
+
+    conf: Path
+
+    def make_token(self, label: str = "TEST UKEY", pin: str = "12345678", so_pin: str = "87654321") -> str:
+        return softhsm.init_token(self.conf, label, pin, so_pin)
+
+    def delete_token(self, serial: str) -> None:
+        softhsm.delete_token(self.conf, serial)
+
+    def lib(self):
+        """The PKCS#11 module in this process, reinitialised to see this store."""
+        lib = pkcs11.lib(PKCS11_MODULE)
+        lib.reinitialize()
+        return lib
+
+
+@pytest.fixture
+def softhsm_store(tmp_path, monkeypatch, app):
+    conf = softhsm.ensure_conf(tmp_path / "softhsm" / "softhsm2.conf")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    monkeypatch.setitem(app.config, "SOFTHSM2_CONF", str(conf))
+    return SoftHsm(conf)
+
+
+@pytest.fixture
+def demo_key(db_session, softhsm_store):
+    """A customer key on SoftHSM2 with a certificate from the test CA, 30 days from expiry."""
+    from wxbackend.demo.service import make_demo_key
+
+    return make_demo_key(organisation="广州某某科技有限公司", expires_in_days=30, email="it@example.cn")
+
+
+@dataclass
+class Helper:
+    url: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    def get(self, path: str, origin: str | None = PC_ORIGIN, host: str | None = None, **kw):
+        headers = kw.pop("headers", {})
+        if origin is not None:
+            headers["Origin"] = origin
+        if host is not None:
+            headers["Host"] = host
+        return requests.get(self.url + path, headers=headers, timeout=10, **kw)
+
+    def request(self, method: str, path: str, origin: str | None = PC_ORIGIN, **kw):
+        headers = kw.pop("headers", {})
+        if origin is not None:
+            headers["Origin"] = origin
+        return requests.request(method, self.url + path, headers=headers, timeout=30, **kw)
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture
+def start_helper(tmp_path, softhsm_store):
+    """Start the real helper (`python -m ukey_helper`) on a free port against this test's SoftHSM2 store."""
+    started: list[Helper] = []
+
+    def start(**env_overrides) -> Helper:
+        port = free_port()
+        log_path = tmp_path / f"helper-{port}.log"
+        env = {**os.environ, "SOFTHSM2_CONF": str(softhsm_store.conf), "PKCS11_MODULE": PKCS11_MODULE,
+               "HELPER_PORT": str(port), "HELPER_ALLOWED_ORIGINS": PC_ORIGIN, **env_overrides}
+        process = subprocess.Popen([sys.executable, "-m", "ukey_helper"], cwd=ROOT, env=env,
+                                   stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+        helper = Helper(url=f"http://127.0.0.1:{port}", port=port, process=process, log_path=log_path)
+        started.append(helper)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"helper exited: {helper.log()}")
+            try:
+                if helper.get("/v1/health").status_code == 200:
+                    return helper
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"helper did not start: {helper.log()}")
+
+    yield start
+    for helper in started:
+        helper.process.terminate()
+        try:
+            helper.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            helper.process.kill()

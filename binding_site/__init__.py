@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, redirect, render_template, url_for
 
 bp = Blueprint("binding_site", __name__, url_prefix="/pc", template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -10,4 +10,10 @@ bp = Blueprint("binding_site", __name__, url_prefix="/pc", template_folder="temp
 
 @bp.get("/")
 def index():
-    return render_template("pc/index.html", helper_port=current_app.config["HELPER_PORT"])
+    return redirect(url_for("binding_site.bind"))
+
+
+@bp.get("/bind")
+def bind():
+    """证书绑定 on the PC: helper → PIN → 8-digit code → the phone claims → confirm here."""
+    return render_template("pc/bind.html", helper_url=f"http://127.0.0.1:{current_app.config['HELPER_PORT']}")

@@ -72,6 +72,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     # Business rules
     "RENEW_WINDOW_DAYS": (90, "Online renewal opens this many days before not_after"),
     "RENEW_EXPIRED_MAX_DAYS": (365, "Expired up to this many days: reviewed renewal path"),
+    "NOTICES_ADAPTER": ("recording", "recording (kept in Redis; development) | wechat"),
+    # Binding (DESIGN §4)
+    "BIND_FAILURES_PER_USER": (10, "Wrong binding codes a user may enter per 15 minutes"),
+    "BIND_FAILURES_PER_IP": (30, "Wrong binding codes one IP may enter per 15 minutes"),
+    "BIND_FAILURES_GLOBAL": (500, "Wrong binding codes the whole service accepts per 15 minutes"),
     # Jobs
     "RQ_QUEUES": (["default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
     # Development-only switches

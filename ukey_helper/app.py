@@ -2,24 +2,88 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 
+import pkcs11
 from flask import Flask, g, jsonify, request
+from pkcs11 import ObjectClass
 from werkzeug.exceptions import HTTPException
 
 from ukey_helper.config import HelperConfig
 from ukey_helper.errors import HelperError
-from ukey_helper.token import TokenLayer, read_certificates
+from ukey_helper.pin import PinAttempts, check_pin_format, guard_pin_state
+from ukey_helper.tickets import Ticket, TicketVerifier
+from ukey_helper.token import PresentToken, TokenLayer, pin_state, read_certificates
+from ukey_helper.token import sign as token_sign
 
 log = logging.getLogger("ukey_helper")
 
 PREFLIGHT_MAX_AGE = "600"
 
 
-def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None) -> Flask:
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise HelperError("bad_request", "请求格式无效（需要 JSON）")
+    return body
+
+
+class TokenOperation:
+    """One token operation at a time: the lock is taken without waiting long, else `busy`."""
+
+    def __init__(self, tokens: TokenLayer):
+        self.tokens = tokens
+
+    def __enter__(self):
+        if not self.tokens.lock.acquire(timeout=5):
+            raise HelperError("busy")
+        return self
+
+    def __exit__(self, *exc):
+        self.tokens.lock.release()
+
+
+def find_certificate(session, cert_serial: str) -> dict:
+    for cert in read_certificates(session):
+        if cert["serial"] == cert_serial:
+            return cert
+    raise HelperError("key_mismatch", "介质中没有该证书，请确认插入的是正确的证书介质")
+
+
+def login(present: PresentToken, pin: str, attempts: PinAttempts, confirmed_final_try: bool):
+    """Open a logged-in session after the PIN rules; the PIN goes to C_Login only."""
+    serial = present.serial
+    guard_pin_state(pin_state(int(present.token.flags)), confirmed_final_try)
+    attempts.check(serial)
+    try:
+        session = present.token.open(rw=True, user_pin=pin)
+    except pkcs11.exceptions.PinIncorrect:
+        left = attempts.fail(serial)
+        raise HelperError("pin_incorrect", f"PIN码错误，还可尝试{left}次" if left else
+                          "PIN码错误，尝试次数过多，请15分钟后再试", tries_left=left) from None
+    except pkcs11.exceptions.PinLocked:
+        raise HelperError("pin_locked") from None
+    except pkcs11.exceptions.PinLenRange:
+        raise HelperError("pin_incorrect", "PIN码长度不正确", tries_left=attempts.remaining(serial)) from None
+    attempts.succeed(serial)
+    return session
+
+
+def private_key_for(session, cka_id_hex: str):
+    try:
+        return session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=bytes.fromhex(cka_id_hex))
+    except (pkcs11.exceptions.NoSuchKey, pkcs11.exceptions.MultipleObjectsReturned):
+        raise HelperError("key_mismatch", "介质中没有与证书匹配的私钥") from None
+
+
+def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None,
+                      verifier: TicketVerifier | None = None, attempts: PinAttempts | None = None) -> Flask:
     app = Flask("ukey_helper")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     tokens = tokens or TokenLayer(cfg.modules)
+    verifier = verifier or TicketVerifier(cfg.ticket_public_keys)
+    attempts = attempts or PinAttempts()
     app.extensions["helper_config"] = cfg
     app.extensions["tokens"] = tokens
 
@@ -80,15 +144,31 @@ def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None) -> Fl
     @app.get("/v1/token")
     def get_token():
         """The one present key and its certificates."""
-        if not tokens.lock.acquire(timeout=5):
-            raise HelperError("busy")
-        try:
+        with TokenOperation(tokens):
             present = tokens.the_token()
             with present.token.open() as session:
                 certificates = read_certificates(session)
-            return jsonify({"token": present.describe(), "certificates": certificates})
-        finally:
-            tokens.lock.release()
+        return jsonify({"token": present.describe(), "certificates": certificates})
+
+    @app.post("/v1/sign")
+    def sign_challenge():
+        """Sign the ticket's challenge with the private key of the ticket's certificate, after the PIN."""
+        body = json_body()
+        ticket: Ticket = verifier.verify(body.get("ticket"), op="sign")
+        pin = check_pin_format(body.get("pin"))
+        with TokenOperation(tokens):
+            present = tokens.the_token(serial=ticket.token_serial)
+            with present.token.open() as public_session:
+                cert = find_certificate(public_session, ticket.cert_serial)
+            verifier.consume(ticket)
+            session = login(present, pin, attempts, body.get("confirm_final_try") is True)
+            del pin
+            try:
+                signature = token_sign(private_key_for(session, cert["cka_id"]), ticket.challenge)
+            finally:
+                session.close()
+        return jsonify({"signature": base64.b64encode(signature).decode(), "certificate_serial": cert["serial"],
+                        "medium_number": present.serial})
 
     @app.get("/v1/health")
     def health():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ HTTP_MESSAGES = {
 
 def wants_json() -> bool:
     path = request.path
-    return path.startswith("/api/") or path.startswith("/pc/api/") or request.is_json
+    return path.startswith("/api/") or path.startswith("/pc/api/")
 
 
 def error_response(code: str, message: str, status: int):
@@ -79,6 +80,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
         status = error.code or 500
+        if isinstance(error, CSRFError):
+            return error_response("csrf_failed", "页面已过期，请刷新后重试", 400)
+        messages = (getattr(error, "data", None) or {}).get("messages")
+        if status == 422 and messages:  # webargs validation of a JSON API request
+            response = jsonify({"code": "invalid_request", "message": "提交的内容有误", "errors": messages})
+            return response, 400
         code = (error.name or "error").lower().replace(" ", "_")
         return error_response(code, HTTP_MESSAGES.get(status, "请求无法处理"), status)
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, redirect, url_for
 
 from wxbackend.extensions import db, get_redis
 
 bp = Blueprint("web", __name__)
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("h5.home"))
 
 
 @bp.get("/healthz")

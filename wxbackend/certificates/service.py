@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from wxbackend.audit.service import record_audit
-from wxbackend.certificates.models import CertApp, Certificate, CertificateStatus
+from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
+from wxbackend.errors import NotFound
 from wxbackend.extensions import db, utcnow
 
 log = logging.getLogger(__name__)
@@ -73,3 +74,23 @@ def record_certificate(cert: x509.Certificate, *, medium_number: str, legal_repr
         record.apps.append(CertApp(name=name, expires_at=expires_at))
     db.session.flush()
     return record
+
+
+def user_certificates(user_id: int) -> list[Certificate]:
+    """The certificates the user has an active binding to, soonest expiry first."""
+    return list(db.session.scalars(
+        sa.select(Certificate).join(Binding, Binding.certificate_id == Certificate.id)
+        .where(Binding.user_id == user_id, Binding.status == BindingStatus.ACTIVE)
+        .order_by(Certificate.not_after)
+    ))
+
+
+def user_certificate(user_id: int, certificate_id: int) -> Certificate:
+    """One certificate the user is bound to; NotFound otherwise (another user's certificate stays hidden)."""
+    certificate = db.session.scalar(
+        sa.select(Certificate).join(Binding, Binding.certificate_id == Certificate.id)
+        .where(Binding.user_id == user_id, Binding.status == BindingStatus.ACTIVE, Certificate.id == certificate_id)
+    )
+    if certificate is None:
+        raise NotFound("没有找到该证书")
+    return certificate

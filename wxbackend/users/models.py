@@ -25,7 +25,8 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
-    def display_name(self) -> str:
-        """`张**`-style masked name for the other side of a binding."""
-        name = self.nickname or "微信用户"
-        return name[0] + "*" * max(len(name) - 1, 2) if self.nickname else name
+    def masked_name(self) -> str:
+        """`张**`: what the other side of a binding sees of this person."""
+        if not self.nickname:
+            return "微信用户"
+        return self.nickname[0] + "**"

@@ -1,0 +1,88 @@
+"""JSON endpoints of the phone side. Thin: validate, call one service, serialise."""
+
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from wxbackend.api.schemas import (
+    ApiErrorSchema,
+    CertificateDetailSchema,
+    CertificateSummarySchema,
+    ClaimRequestSchema,
+    ClaimResponseSchema,
+    ClaimStateSchema,
+    MeSchema,
+)
+from wxbackend.auth import api_user_id, current_user
+from wxbackend.binding import service as binding
+from wxbackend.certificates.service import user_certificate, user_certificates
+
+bp = Blueprint("api", __name__, url_prefix="/api", description="CA管家 JSON API (H5 and mini-program)")
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
+
+
+@bp.route("/me")
+class Me(MethodView):
+    @bp.response(200, MeSchema)
+    @bp.alt_response(401, schema=ApiErrorSchema)
+    def get(self):
+        """The signed-in user."""
+        api_user_id()
+        return current_user()
+
+
+@bp.route("/certificates")
+class Certificates(MethodView):
+    @bp.response(200, CertificateSummarySchema(many=True))
+    @bp.alt_response(401, schema=ApiErrorSchema)
+    def get(self):
+        """我的数字证书: certificates bound to the signed-in user."""
+        return user_certificates(api_user_id())
+
+
+@bp.route("/certificates/<int:certificate_id>")
+class CertificateDetail(MethodView):
+    @bp.response(200, CertificateDetailSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, certificate_id: int):
+        """证书详情 with 我的应用."""
+        return user_certificate(api_user_id(), certificate_id)
+
+
+@bp.route("/certificates/<int:certificate_id>/binding")
+class CertificateBinding(MethodView):
+    @bp.response(204)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    def delete(self, certificate_id: int):
+        """Unbind: the certificate disappears from this user's list (others bound to it keep it)."""
+        binding.unbind(api_user_id(), certificate_id)
+
+
+@bp.route("/binding/claims")
+class Claims(MethodView):
+    @bp.arguments(ClaimRequestSchema)
+    @bp.response(201, ClaimResponseSchema)
+    @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
+    def post(self, body: dict):
+        """证书绑定 from the phone: the 8-digit code and the medium number's last 4, or the QR token."""
+        user_id = api_user_id()
+        if body.get("qr_token"):
+            session_id = binding.claim_by_qr(user_id, body["qr_token"], client_ip())
+        else:
+            session_id = binding.claim_by_code(user_id, body["code"], body["last4"], client_ip())
+        return {"session_id": session_id}
+
+
+@bp.route("/binding/claims/<session_id>")
+class Claim(MethodView):
+    @bp.response(200, ClaimStateSchema)
+    @bp.alt_response(410, schema=ApiErrorSchema)
+    def get(self, session_id: str):
+        """The claim's state while the PC confirms."""
+        return binding.phone_session_state(api_user_id(), session_id)

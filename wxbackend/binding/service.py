@@ -1,0 +1,315 @@
+"""The binding protocol (DESIGN §4).
+
+PC: `start_binding` (the key's certificate → a `sign` ticket) → the helper signs the challenge after the PIN →
+`open_binding_session` (signature checked with the certificate's key → an 8-digit code, a QR token, a PC token).
+Phone: `claim_by_code` (code + last 4 of the medium number) or `claim_by_qr`. PC: `confirm_binding` makes the
+binding active. Sessions live in Redis for 300 s; the code is stored only as an HMAC and works once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import qrcode
+import qrcode.image.svg
+import sqlalchemy as sa
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from flask import current_app
+
+from wxbackend.audit.service import record_audit
+from wxbackend.binding.limits import TooManyAttempts, check_budget, record_failure, scopes_for
+from wxbackend.ca.models import IssuedCertificate, IssuedStatus
+from wxbackend.ca.service import get_authority
+from wxbackend.certificates.models import Binding, BindingStatus, Certificate, CertificateStatus
+from wxbackend.errors import DomainError, NotFound
+from wxbackend.extensions import db, get_redis, utcnow
+from wxbackend.notices.service import queue_notice
+from wxbackend.tickets.service import issue_ticket, take_ticket
+from wxbackend.users.models import User
+
+SESSION_TTL = 300
+MAX_WRONG_TRIES = 5
+CODE_ATTEMPTS = 20  # draws to find a code unused among live codes
+
+# One Lua script so that two phones cannot both claim a code, and wrong tries are counted exactly.
+CLAIM_SCRIPT = """
+local sid = redis.call('GET', KEYS[1])
+if not sid then return {'unknown'} end
+local skey = 'bind:s:' .. sid
+local state = redis.call('HGET', skey, 'state')
+if state == 'dead' then return {'dead', sid} end
+if state ~= 'waiting' then return {'unknown'} end
+if ARGV[1] ~= '' and redis.call('HGET', skey, 'last4') ~= ARGV[1] then
+  local failures = redis.call('HINCRBY', skey, 'failures', 1)
+  if failures >= tonumber(ARGV[4]) then
+    redis.call('HSET', skey, 'state', 'dead')
+    return {'killed', sid}
+  end
+  return {'wrong_last4', sid, tostring(failures)}
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', skey, 'state', 'claimed', 'claimed_by', ARGV[2], 'claimant', ARGV[3])
+return {'claimed', sid}
+"""
+
+
+class CertificateRefused(DomainError):
+    code, message = "certificate_refused", "该证书无法绑定"
+
+
+class CodeInvalid(DomainError):
+    code, message = "code_invalid", "绑定码错误或已过期，请核对电脑上显示的绑定码"
+
+
+class SignatureInvalid(DomainError):
+    code, message, status = "signature_invalid", "证书签名验证失败，请重新操作", 400
+
+
+class SessionGone(DomainError):
+    code, message, status = "session_expired", "绑定码已过期，请在电脑上重新获取", 410
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    session_id: str
+    pc_token: str
+    code: str
+    qr_token: str
+    medium_last4: str
+    expires_in: int
+
+
+def _code_key(code: str) -> str:
+    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), f"bind-code:{code}".encode(), hashlib.sha256)
+    return f"bind:code:{digest.hexdigest()}"
+
+
+def _session_key(session_id: str) -> str:
+    return f"bind:s:{session_id}"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _load_session(session_id: object) -> dict:
+    if not isinstance(session_id, str) or len(session_id) > 64:
+        raise SessionGone()
+    data = get_redis().hgetall(_session_key(session_id))
+    if not data:
+        raise SessionGone()
+    return {k.decode(): v.decode() for k, v in data.items()}
+
+
+def certificate_for_binding(cert_pem: object) -> Certificate:
+    """The known certificate behind a PEM read from a key: issued by our CA, on record, not revoked, not
+    superseded, not expired past policy. Raises CertificateRefused with the reason."""
+    if not isinstance(cert_pem, str) or len(cert_pem) > 20000:
+        raise CertificateRefused("证书格式无效")
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError:
+        raise CertificateRefused("证书格式无效") from None
+    try:
+        cert.verify_directly_issued_by(get_authority().issuing)
+    except (ValueError, TypeError, InvalidSignature):
+        raise CertificateRefused("该证书不是本CA签发的证书，无法绑定") from None
+    serial = format(cert.serial_number, "X")
+    record = db.session.scalar(sa.select(Certificate).where(Certificate.serial == serial))
+    if record is None or x509.load_pem_x509_certificate(record.pem.encode()) != cert:
+        raise CertificateRefused("系统中没有该证书的记录，请联系客服")
+    issued = db.session.scalar(sa.select(IssuedCertificate).where(IssuedCertificate.serial == serial))
+    if record.status == CertificateStatus.REVOKED or (issued and issued.status != IssuedStatus.ISSUED):
+        raise CertificateRefused("该证书已吊销，无法绑定")
+    if record.status == CertificateStatus.SUPERSEDED:
+        raise CertificateRefused("该证书已更新，请使用新证书绑定")
+    if record.not_after + timedelta(days=current_app.config["RENEW_EXPIRED_MAX_DAYS"]) < utcnow():
+        raise CertificateRefused("该证书已过期超过一年，请到柜台办理")
+    return record
+
+
+def start_binding(cert_pem: object, ip: str) -> dict:
+    """Check the certificate read from the key and hand out a `sign` ticket for its key."""
+    record = certificate_for_binding(cert_pem)
+    ticket = issue_ticket("sign", token_serial=record.medium_number, cert_serial=record.serial,
+                          context={"certificate_id": record.id})
+    record_audit("pc", "binding.start", target=f"certificate:{record.id}", ip=ip)
+    return {"ticket": ticket.ticket, "ticket_id": ticket.ticket_id, "certificate": record}
+
+
+def open_binding_session(ticket_id: object, signature_b64: object, ip: str) -> OpenedSession:
+    """Verify the key's signature over the ticket's challenge; then a binding session with a fresh code."""
+    ticket = take_ticket(ticket_id, "sign")
+    record = db.session.get(Certificate, ticket["context"]["certificate_id"])
+    try:
+        signature = base64.b64decode(signature_b64, validate=True) if isinstance(signature_b64, str) else b""
+    except ValueError:
+        signature = b""
+    public_key = x509.load_pem_x509_certificate(record.pem.encode()).public_key()
+    challenge = base64.urlsafe_b64decode(ticket["challenge"] + "=" * (-len(ticket["challenge"]) % 4))
+    try:
+        if not isinstance(public_key, rsa.RSAPublicKey) or not signature:
+            raise InvalidSignature()
+        public_key.verify(signature, challenge, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        record_audit("pc", "binding.signature", target=f"certificate:{record.id}", result="refused", ip=ip)
+        raise SignatureInvalid() from None
+
+    r = get_redis()
+    session_id = secrets.token_urlsafe(16)
+    pc_token = secrets.token_urlsafe(24)
+    qr_token = secrets.token_urlsafe(24)  # 192 bits
+    for _ in range(CODE_ATTEMPTS):
+        code = f"{secrets.randbelow(10**8):08d}"
+        if r.set(_code_key(code), session_id, nx=True, ex=SESSION_TTL):
+            break
+    else:
+        raise DomainError("系统繁忙，请稍后再试", code="busy", status=503)
+    pipe = r.pipeline()
+    pipe.hset(_session_key(session_id), mapping={
+        "certificate_id": record.id, "last4": record.medium_last4, "state": "waiting", "failures": 0,
+        "pc_token": _hash(pc_token), "code_key": _code_key(code), "qr_key": f"bind:qr:{_hash(qr_token)}",
+        "expires_at": int(time.time()) + SESSION_TTL, "claimed_by": "", "claimant": "",
+    })
+    pipe.expire(_session_key(session_id), SESSION_TTL)
+    pipe.set(f"bind:qr:{_hash(qr_token)}", session_id, ex=SESSION_TTL)
+    pipe.execute()
+    record_audit("pc", "binding.code_issued", target=f"certificate:{record.id}", ip=ip)
+    return OpenedSession(session_id=session_id, pc_token=pc_token, code=code, qr_token=qr_token,
+                         medium_last4=record.medium_last4, expires_in=SESSION_TTL)
+
+
+def qr_svg(qr_token: str) -> str:
+    """An SVG QR code of the phone link that claims the session without typing the code."""
+    url = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/h5/bind?qr={qr_token}"
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return buffer.getvalue().decode()
+
+
+def _pc_session(session_id: object, pc_token: object) -> dict:
+    session = _load_session(session_id)
+    if not isinstance(pc_token, str) or not hmac.compare_digest(session["pc_token"], _hash(pc_token)):
+        raise SessionGone()
+    return session
+
+
+def pc_session_state(session_id: object, pc_token: object) -> dict:
+    """What the PC page shows while it waits: state, who claimed it (masked), seconds left."""
+    session = _pc_session(session_id, pc_token)
+    return {"state": session["state"], "claimant": session["claimant"] or None,
+            "expires_in": max(int(session["expires_at"]) - int(time.time()), 0)}
+
+
+def _claim(user: User, code_key: str, last4: str, ip: str) -> str:
+    scopes = scopes_for(user.id, ip)
+    check_budget(scopes)
+    result = [item.decode() if isinstance(item, bytes) else item for item in get_redis().eval(
+        CLAIM_SCRIPT, 1, code_key, last4, str(user.id), user.masked_name, MAX_WRONG_TRIES)]
+    outcome = result[0]
+    actor = f"user:{user.id}"
+    if outcome == "claimed":
+        session_id = result[1]
+        record_audit(actor, "binding.claim", target=f"binding_session:{session_id[:8]}", ip=ip)
+        return session_id
+    record_failure(scopes)
+    record_audit(actor, "binding.claim", result=outcome, ip=ip)
+    if outcome == "dead":
+        raise TooManyAttempts(SESSION_TTL, "该绑定码错误次数过多已失效，请在电脑上重新获取")
+    if outcome == "killed":
+        raise CodeInvalid("介质号后四位错误次数过多，该绑定码已失效，请在电脑上重新获取")
+    if outcome == "wrong_last4":
+        left = MAX_WRONG_TRIES - int(result[2])
+        raise CodeInvalid(f"介质号后四位不正确，还可尝试{left}次", code="last4_incorrect")
+    raise CodeInvalid()
+
+
+def claim_by_code(user_id: int, code: object, last4: object, ip: str) -> str:
+    """The phone's claim with the 8-digit code and the medium number's last 4. Returns the session id."""
+    user = db.session.get(User, user_id)
+    code = code.strip() if isinstance(code, str) else ""
+    last4 = last4.strip() if isinstance(last4, str) else ""
+    if not (len(code) == 8 and code.isdigit()):
+        raise CodeInvalid("请输入8位数字绑定码", code="invalid_input")
+    if not (len(last4) == 4 and last4.isalnum()):
+        raise CodeInvalid("请输入介质号后四位", code="invalid_input")
+    return _claim(user, _code_key(code), last4, ip)
+
+
+def claim_by_qr(user_id: int, qr_token: object, ip: str) -> str:
+    """The phone's claim from the scanned QR code (the token itself is unguessable)."""
+    user = db.session.get(User, user_id)
+    if not isinstance(qr_token, str) or not 20 <= len(qr_token) <= 64:
+        raise CodeInvalid("二维码无效或已过期，请在电脑上重新获取")
+    session_id = get_redis().get(f"bind:qr:{_hash(qr_token)}")
+    if session_id is None:
+        check_budget(scopes_for(user.id, ip))
+        record_failure(scopes_for(user.id, ip))
+        raise CodeInvalid("二维码无效或已过期，请在电脑上重新获取")
+    session = _load_session(session_id.decode())
+    return _claim(user, session["code_key"], "", ip)
+
+
+def phone_session_state(user_id: int, session_id: object) -> dict:
+    """What the phone shows after claiming: only the claimant may look."""
+    session = _load_session(session_id)
+    if session["claimed_by"] != str(user_id):
+        raise SessionGone()
+    certificate = db.session.get(Certificate, int(session["certificate_id"]))
+    return {"state": session["state"], "certificate_id": certificate.id if session["state"] == "bound" else None,
+            "organisation": certificate.subject_o,
+            "expires_in": max(int(session["expires_at"]) - int(time.time()), 0)}
+
+
+def confirm_binding(session_id: object, pc_token: object, accept: bool, ip: str) -> dict:
+    """The PC's answer to a claim. Accept → the binding is active and the user gets a notice."""
+    session = _pc_session(session_id, pc_token)
+    if session["state"] != "claimed":
+        raise DomainError("当前没有待确认的绑定请求", code="nothing_to_confirm", status=409)
+    key = _session_key(session_id)
+    # Only the first answer counts (another tab, a double click).
+    if not get_redis().set(f"{key}:answered", 1, nx=True, ex=SESSION_TTL):
+        raise DomainError("该绑定请求已处理", code="nothing_to_confirm", status=409)
+    user_id = int(session["claimed_by"])
+    certificate_id = int(session["certificate_id"])
+    if not accept:
+        get_redis().hset(key, "state", "rejected")
+        record_audit("pc", "binding.rejected", target=f"certificate:{certificate_id}", ip=ip,
+                     detail={"user_id": user_id})
+        return {"state": "rejected"}
+    binding = db.session.scalar(sa.select(Binding).where(
+        Binding.user_id == user_id, Binding.certificate_id == certificate_id, Binding.status == BindingStatus.ACTIVE))
+    if binding is None:
+        binding = Binding(user_id=user_id, certificate_id=certificate_id)
+        db.session.add(binding)
+        db.session.flush()
+    get_redis().hset(key, "state", "bound")
+    record_audit("pc", "binding.confirmed", target=f"certificate:{certificate_id}", ip=ip,
+                 detail={"user_id": user_id})
+    certificate = db.session.get(Certificate, certificate_id)
+    queue_notice(user_id, "binding_success", {"organisation": certificate.subject_o, "serial": certificate.serial,
+                                              "medium_last4": certificate.medium_last4})
+    return {"state": "bound"}
+
+
+def unbind(user_id: int, certificate_id: int) -> None:
+    """End the user's own binding to a certificate. NotFound when the user has none (others' stay hidden)."""
+    binding = db.session.scalar(sa.select(Binding).where(
+        Binding.user_id == user_id, Binding.certificate_id == certificate_id, Binding.status == BindingStatus.ACTIVE))
+    if binding is None:
+        raise NotFound("没有找到该证书")
+    binding.status = BindingStatus.UNBOUND
+    binding.unbound_at = utcnow()
+    record_audit(f"user:{user_id}", "binding.unbound", target=f"certificate:{certificate_id}")
+    db.session.flush()

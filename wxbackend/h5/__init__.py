@@ -1,0 +1,1 @@
+"""Phone pages (H5) opened from the official account's menu."""

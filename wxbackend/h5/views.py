@@ -1,0 +1,109 @@
+"""H5 views: thin — validate the form, call one service, render."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+
+from wxbackend.auth import current_user, page_login_required, sign_in
+from wxbackend.binding import service as binding
+from wxbackend.certificates.service import user_certificate, user_certificates
+from wxbackend.errors import DomainError
+from wxbackend.h5.forms import BindForm, ConfirmForm, QrBindForm, SignInForm
+from wxbackend.users.service import dev_user
+
+bp = Blueprint("h5", __name__, url_prefix="/h5", template_folder="templates")
+
+TILES = [
+    ("待办事项", None, "todo"),
+    ("我的受理单", None, "orders"),
+    ("我的数字证书", "h5.certificates", "certs"),
+    ("我的发票", None, "invoices"),
+    ("我的地址", None, "addresses"),
+    ("证书绑定", "h5.bind", "bind"),
+    ("发票信息管理", None, "invoice-profiles"),
+]
+
+
+def safe_next(target: str | None) -> str:
+    if target and target.startswith("/h5/") and "//" not in target and "\\" not in target:
+        return target
+    return url_for("h5.home")
+
+
+@bp.route("/dev/sign-in", methods=["GET", "POST"])
+def dev_sign_in():
+    """Development stand-in for WeChat OAuth: only with DEV_SIGN_IN (refused in production by config)."""
+    if not current_app.config["DEV_SIGN_IN"]:
+        abort(404)
+    form = SignInForm()
+    if form.validate_on_submit():
+        sign_in(dev_user(form.name.data))
+        return redirect(safe_next(request.args.get("next")))
+    return render_template("h5/dev_sign_in.html", form=form)
+
+
+@bp.get("/")
+@page_login_required
+def home():
+    return render_template("h5/home.html", tiles=TILES, user=current_user())
+
+
+@bp.get("/soon/<name>")
+@page_login_required
+def soon(name: str):
+    titles = {key: title for title, _, key in TILES}
+    if name not in titles:
+        abort(404)
+    return render_template("h5/soon.html", title=titles[name])
+
+
+@bp.route("/bind", methods=["GET", "POST"])
+@page_login_required
+def bind():
+    """证书绑定: the code and last 4 typed in, or a scanned QR (?qr=…) confirmed with one tap."""
+    qr = request.values.get("qr")
+    form = QrBindForm() if qr else BindForm()
+    if form.validate_on_submit():
+        try:
+            if qr:
+                session_id = binding.claim_by_qr(current_user().id, form.qr.data, request.remote_addr or "")
+            else:
+                session_id = binding.claim_by_code(current_user().id, form.code.data, form.last4.data,
+                                                   request.remote_addr or "")
+            return redirect(url_for("h5.bind_wait", session_id=session_id))
+        except DomainError as refused:
+            flash(refused.message, "error")
+    if qr and request.method == "GET":
+        form.qr.data = qr
+    return render_template("h5/bind.html", form=form, qr=qr)
+
+
+@bp.get("/bind/wait/<session_id>")
+@page_login_required
+def bind_wait(session_id: str):
+    state = binding.phone_session_state(current_user().id, session_id)
+    return render_template("h5/bind_wait.html", session_id=session_id, state=state)
+
+
+@bp.get("/certificates")
+@page_login_required
+def certificates():
+    return render_template("h5/certificates.html", certificates=user_certificates(current_user().id))
+
+
+@bp.get("/certificates/<int:certificate_id>")
+@page_login_required
+def certificate(certificate_id: int):
+    return render_template("h5/certificate.html", cert=user_certificate(current_user().id, certificate_id),
+                           form=ConfirmForm())
+
+
+@bp.post("/certificates/<int:certificate_id>/unbind")
+@page_login_required
+def unbind(certificate_id: int):
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    binding.unbind(current_user().id, certificate_id)
+    flash("已解除绑定", "ok")
+    return redirect(url_for("h5.certificates"))

@@ -1,0 +1,91 @@
+"""Issuing helper tickets (Ed25519) and remembering them until the backend gets the answer back.
+
+The ticket goes to the helper through the PC page; the page later returns the ticket id with the helper's
+signature. The backend trusts the signature made by the key, never a claim that the PIN was fine.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import current_app
+
+from ukey_helper.tickets import MAX_TICKET_LIFETIME, b64url, encode_ticket
+from wxbackend.errors import DomainError
+from wxbackend.extensions import get_redis
+
+TICKET_TTL = 300
+
+
+class TicketUnknown(DomainError):
+    code, message, status = "ticket_invalid", "操作凭证无效或已过期，请刷新页面后重试", 400
+
+
+@dataclass(frozen=True)
+class IssuedTicket:
+    ticket: str
+    ticket_id: str
+    challenge: bytes
+    expires_at: int
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """The ticket key from TICKET_SIGNING_KEY (base64 32-byte seed); in development one kept in var/."""
+    cached = current_app.extensions.get("ticket_key")
+    if cached:
+        return cached
+    encoded = current_app.config["TICKET_SIGNING_KEY"]
+    if not encoded:
+        path = Path(current_app.instance_path) / "ticket_signing.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+            path.chmod(0o600)
+        encoded = path.read_text().strip()
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(encoded))
+    current_app.extensions["ticket_key"] = key
+    return key
+
+
+def public_key_b64() -> str:
+    raw = signing_key().public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def issue_ticket(op: str, *, token_serial: str, cert_serial: str = "", order_id: int | None = None,
+                 cert_hash: str | None = None, context: dict | None = None) -> IssuedTicket:
+    """Sign a ticket for `op` and remember it (with `context`) for TICKET_TTL seconds."""
+    now = int(time.time())
+    ticket_id = secrets.token_urlsafe(16)
+    challenge = secrets.token_bytes(32)
+    payload = {"v": 1, "jti": ticket_id, "op": op, "ch": b64url(challenge), "cs": cert_serial, "ts": token_serial,
+               "iat": now, "exp": now + min(TICKET_TTL, MAX_TICKET_LIFETIME)}
+    if order_id is not None:
+        payload["ord"] = order_id
+    if cert_hash:
+        payload["ch_hash"] = cert_hash
+    ticket = encode_ticket(payload, signing_key())
+    record = {"op": op, "challenge": b64url(challenge), "token_serial": token_serial, "cert_serial": cert_serial,
+              "order_id": order_id, "context": context or {}}
+    get_redis().set(f"ticket:{ticket_id}", json.dumps(record), ex=TICKET_TTL)
+    return IssuedTicket(ticket=ticket, ticket_id=ticket_id, challenge=challenge, expires_at=payload["exp"])
+
+
+def take_ticket(ticket_id: object, op: str) -> dict:
+    """The remembered ticket, removed so it is answered once. Raises TicketUnknown."""
+    if not isinstance(ticket_id, str) or not 10 <= len(ticket_id) <= 64:
+        raise TicketUnknown()
+    raw = get_redis().getdel(f"ticket:{ticket_id}")
+    if raw is None:
+        raise TicketUnknown()
+    record = json.loads(raw)
+    if record["op"] != op:
+        raise TicketUnknown()
+    return record

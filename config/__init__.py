@@ -33,6 +33,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "REDIS_URL": ("redis://127.0.0.1:6379/0", "Redis for sessions, tokens, locks and rq"),
     "PUBLIC_BASE_URL": ("http://127.0.0.1:5000", "Where customers reach the backend (links, CRL URL, helper origin)"),
     "LOG_LEVEL": ("INFO", "Python logging level"),
+    "TRUSTED_PROXY_HOPS": (0, "Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted (client IPs)"),
     # WeChat
     "WECHAT_APP_ID": ("", "Official account AppID (required in production)"),
     "WECHAT_APP_SECRET": ("", "Official account AppSecret (required in production)"),

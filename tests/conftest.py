@@ -3,6 +3,8 @@ temporary directories, the key helper as a real subprocess, the local CA in a te
 
 from __future__ import annotations
 
+import base64
+import contextvars
 import os
 import socket
 import subprocess
@@ -16,6 +18,9 @@ import pytest
 import redis
 import requests
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from wxbackend import create_app
@@ -60,10 +65,16 @@ def pg_database():
     drop_database(PG_ADMIN_URL, name)
 
 
+TICKET_SEED = base64.b64encode(os.urandom(32)).decode()
+TICKET_PUBLIC_KEY = base64.b64encode(Ed25519PrivateKey.from_private_bytes(base64.b64decode(TICKET_SEED)).public_key()
+                                     .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+
+
 @pytest.fixture(scope="session")
 def app_config(pg_database, tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("app")
     return {
+        "TICKET_SIGNING_KEY": TICKET_SEED,
         "APP_ENV": "testing",
         "DATABASE_URL": pg_database,
         "REDIS_URL": TEST_REDIS_URL,
@@ -75,6 +86,14 @@ def app_config(pg_database, tmp_path_factory) -> dict:
     }
 
 
+class IsolatedClient(FlaskClient):
+    """Each request in a fresh context, as in production: the test's own app context (kept open for its
+    db session) must not lend its `g` to the requests, or one user's state would leak into the next request."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app(app_config):
     from flask_migrate import upgrade
@@ -82,6 +101,7 @@ def app(app_config):
     from wxbackend.ca.service import init_ca
 
     app = create_app(app_config)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         upgrade()
         init_ca(app.config)
@@ -190,7 +210,8 @@ def start_helper(tmp_path, softhsm_store):
         port = free_port()
         log_path = tmp_path / f"helper-{port}.log"
         env = {**os.environ, "SOFTHSM2_CONF": str(softhsm_store.conf), "PKCS11_MODULE": PKCS11_MODULE,
-               "HELPER_PORT": str(port), "HELPER_ALLOWED_ORIGINS": PC_ORIGIN, **env_overrides}
+               "HELPER_PORT": str(port), "HELPER_ALLOWED_ORIGINS": PC_ORIGIN,
+               "HELPER_TICKET_PUBLIC_KEYS": TICKET_PUBLIC_KEY, **env_overrides}
         process = subprocess.Popen([sys.executable, "-m", "ukey_helper"], cwd=ROOT, env=env,
                                    stdout=log_path.open("w"), stderr=subprocess.STDOUT)
         helper = Helper(url=f"http://127.0.0.1:{port}", port=port, process=process, log_path=log_path)

@@ -1,0 +1,260 @@
+"""Binding a key to a phone over HTTP: the PC API with the real helper and a SoftHSM2 key, the phone API."""
+
+import base64
+import json
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.support.flows import (
+    helper_sign,
+    pc_confirm,
+    pc_get_code,
+    pc_start,
+    pc_state,
+    phone_claim,
+    run_jobs,
+    sign_in,
+)
+from wxbackend.audit.models import AuditLog
+from wxbackend.certificates.models import Binding
+from wxbackend.extensions import get_redis
+from wxbackend.notices.service import recorded_notices
+
+PIN = "12345678"
+
+
+@pytest.fixture
+def helper(demo_key, start_helper):
+    return start_helper()
+
+
+@pytest.fixture
+def pc(app, db_session):
+    return app.test_client()
+
+
+@pytest.fixture
+def phone(app, db_session):
+    client = app.test_client()
+    client.csrf = sign_in(client, "张三")
+    return client
+
+
+def other_phone(app, name):
+    """Another WeChat user, on a phone of their own (its own client address)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = f"192.0.2.{abs(hash(name)) % 250 + 1}"
+    client.csrf = sign_in(client, name)
+    return client
+
+
+def active_bindings(db_session):
+    return db_session.scalars(sa.select(Binding).where(Binding.status == "active")).all()
+
+
+def test_the_whole_binding(pc, phone, helper, demo_key, db_session):
+    session = pc_get_code(pc, helper)
+    assert len(session.code) == 8 and session.code.isdigit()
+    assert session.last4 == demo_key.serial[-4:]
+    assert pc_state(pc, session)["state"] == "waiting"
+
+    claimed = phone_claim(phone, phone.csrf, session.code, session.last4)
+    assert claimed.status_code == 201, claimed.json
+    assert pc_state(pc, session) == {"state": "claimed", "claimant": "张**",
+                                     "expires_in": pc_state(pc, session)["expires_in"]}
+    assert active_bindings(db_session) == []  # nothing until the PC confirms
+
+    assert pc_confirm(pc, session).json == {"state": "bound"}
+    [binding] = active_bindings(db_session)
+    assert binding.certificate_id == demo_key.certificate.id
+    claim_state = phone.get(f"/api/binding/claims/{claimed.json['session_id']}").json
+    assert claim_state["state"] == "bound" and claim_state["certificate_id"] == demo_key.certificate.id
+
+    listed = phone.get("/api/certificates").json
+    assert [(c["organisation"], c["serial"]) for c in listed] == [("广州某某科技有限公司", demo_key.certificate.serial)]
+    detail = phone.get(f"/api/certificates/{demo_key.certificate.id}").json
+    assert detail["legal_representative"] == "张三" and [a["name"] for a in detail["apps"]] == [
+        "广东省政府采购网", "广州公共资源交易中心"]
+
+    run_jobs()
+    [notice] = recorded_notices()
+    assert notice["kind"] == "binding_success" and notice["user_id"] == binding.user_id
+    assert notice["data"]["organisation"] == "广州某某科技有限公司"
+
+    # the code works once
+    again = phone_claim(phone, phone.csrf, session.code, session.last4)
+    assert again.status_code == 400 and again.json["code"] == "code_invalid"
+
+
+def test_code_is_stored_only_as_an_hmac_with_a_300s_ttl(pc, helper):
+    session = pc_get_code(pc, helper)
+    keys = [k.decode() for k in get_redis().keys("bind:*")]
+    assert not any(session.code in k for k in keys)
+    assert all(session.code.encode() not in (get_redis().dump(k) or b"") for k in keys)
+    code_keys = [k for k in keys if k.startswith("bind:code:")]
+    assert len(code_keys) == 1 and 295 <= get_redis().ttl(code_keys[0]) <= 300
+    assert 295 <= get_redis().ttl(f"bind:s:{session.session_id}") <= 300
+
+
+def test_code_after_300s_is_expired(pc, phone, helper):
+    session = pc_get_code(pc, helper)
+    for key in get_redis().keys("bind:*"):
+        get_redis().pexpire(key, 1)  # what 300 s do
+    import time
+
+    time.sleep(0.05)
+    refused = phone_claim(phone, phone.csrf, session.code, session.last4)
+    assert refused.status_code == 400 and refused.json["message"].startswith("绑定码错误或已过期")
+    gone = pc.get(f"/pc/api/bind/sessions/{session.session_id}?pc_token={session.pc_token}")
+    assert gone.status_code == 410 and gone.json["code"] == "session_expired"
+
+
+def test_wrong_last4_counts_and_the_sixth_try_is_429_with_the_code_dead(app, pc, helper, db_session):
+    session = pc_get_code(pc, helper)
+    wrong = "0000" if session.last4 != "0000" else "1111"
+    messages = []
+    for attempt in range(5):
+        # a fresh account each time, so the per-user delays do not hide the per-code limit
+        guesser = other_phone(app, f"猜{attempt}")
+        response = phone_claim(guesser, guesser.csrf, session.code, wrong)
+        assert response.status_code == 400
+        messages.append(response.json["message"])
+    assert messages[0] == "介质号后四位不正确，还可尝试4次"
+    assert "已失效" in messages[4]
+    late = other_phone(app, "迟到")
+    sixth = phone_claim(late, late.csrf, session.code, session.last4)  # even the right last 4
+    assert sixth.status_code == 429 and "已失效" in sixth.json["message"]
+    assert pc_state(pc, session)["state"] == "dead"
+    assert active_bindings(db_session) == []
+
+
+def test_each_attempt_is_audited_without_the_code(pc, phone, helper, db_session):
+    session = pc_get_code(pc, helper)
+    phone_claim(phone, phone.csrf, "12345678" if session.code != "12345678" else "87654321", session.last4)
+    phone_claim(phone, phone.csrf, session.code, session.last4)
+    rows = db_session.scalars(sa.select(AuditLog).where(AuditLog.action.like("binding.%"))).all()
+    assert [(r.action, r.result) for r in rows if r.action == "binding.claim"] == [
+        ("binding.claim", "unknown"), ("binding.claim", "ok")]
+    dumped = json.dumps([[r.actor, r.action, r.target, r.result, r.detail] for r in rows], ensure_ascii=False)
+    assert session.code not in dumped
+
+
+def test_many_accounts_guessing_cannot_bind_without_the_pc(app, pc, helper, db_session):
+    session = pc_get_code(pc, helper)
+    statuses = []
+    for i in range(6):
+        guesser = other_phone(app, f"攻击者{i}")
+        for guess in ("00000000", "11111111", "22222222"):
+            if guess != session.code:
+                statuses.append(phone_claim(guesser, guesser.csrf, guess, session.last4).status_code)
+    assert set(statuses) <= {400, 429}
+    # Even an account that happens on the right code gets only a claim, which the PC refuses.
+    lucky = other_phone(app, "攻击者")
+    assert phone_claim(lucky, lucky.csrf, session.code, session.last4).status_code == 201
+    assert pc_state(pc, session)["claimant"] == "攻**"
+    assert active_bindings(db_session) == []
+    assert pc_confirm(pc, session, accept=False).json == {"state": "rejected"}
+    assert active_bindings(db_session) == []
+    assert lucky.get("/api/certificates").json == []
+
+
+def test_per_user_budget_grows_delays_then_429(app, pc, phone, helper):
+    pc_get_code(pc, helper)
+    codes = []
+    for guess in range(4):
+        codes.append(phone_claim(phone, phone.csrf, f"{guess:08d}", "abcd").status_code)
+    assert codes[:3] == [400, 400, 400]
+    assert codes[3] == 429  # after 3 failures the next try must wait
+    assert "秒后再试" in phone_claim(phone, phone.csrf, "99999999", "abcd").json["message"]
+
+
+def test_service_wide_budget(app, pc, helper, monkeypatch):
+    monkeypatch.setitem(app.config, "BIND_FAILURES_GLOBAL", 3)
+    for i in range(3):
+        guesser = other_phone(app, f"路人{i}")
+        assert phone_claim(guesser, guesser.csrf, "00000000", "abcd").status_code == 400
+    newcomer = other_phone(app, "新用户")
+    assert phone_claim(newcomer, newcomer.csrf, "00000000", "abcd").status_code == 429
+
+
+def test_signature_by_another_key_is_refused(pc, helper):
+    started = pc_start(pc, helper)
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = base64.b64encode(stranger.sign(b"anything", padding.PKCS1v15(), hashes.SHA256())).decode()
+    response = pc.post("/pc/api/bind/code", json={"ticket_id": started["ticket_id"], "signature": forged})
+    assert response.status_code == 400 and response.json["code"] == "signature_invalid"
+    # the ticket was used up by the failed attempt
+    signed = helper_sign(helper, started["ticket"]).json()["signature"]
+    again = pc.post("/pc/api/bind/code", json={"ticket_id": started["ticket_id"], "signature": signed})
+    assert again.status_code == 400 and again.json["code"] == "ticket_invalid"
+
+
+def test_foreign_or_unknown_certificates_cannot_start(pc, db_session):
+    from datetime import datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "广州某某科技有限公司")])
+    now = datetime.now().astimezone()
+    self_signed = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=30))
+                   .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    response = pc.post("/pc/api/bind/start", json={"certificate": self_signed})
+    assert response.status_code == 400 and response.json["message"] == "该证书不是本CA签发的证书，无法绑定"
+    for bad in ({"certificate": "garbage"}, {"certificate": 5}, {}, []):
+        response = pc.post("/pc/api/bind/start", json=bad)
+        assert response.status_code == 400 and set(response.json) >= {"code", "message"}
+
+
+def test_revoked_certificate_cannot_bind(pc, helper, demo_key, db_session):
+    from wxbackend.ca.service import revoke_certificate
+
+    revoke_certificate(demo_key.certificate.serial, "key_compromise")
+    cert_pem = helper.get("/v1/token").json()["certificates"][0]["pem"]
+    response = pc.post("/pc/api/bind/start", json={"certificate": cert_pem})
+    assert response.status_code == 400 and response.json["message"] == "该证书已吊销，无法绑定"
+
+
+def test_the_pc_token_guards_the_session(pc, phone, helper):
+    session = pc_get_code(pc, helper)
+    phone_claim(phone, phone.csrf, session.code, session.last4)
+    stolen = pc.post(f"/pc/api/bind/sessions/{session.session_id}/confirm", json={"pc_token": "x" * 32,
+                                                                                  "accept": True})
+    assert stolen.status_code == 410
+    assert pc_state(pc, session)["state"] == "claimed"
+
+
+def test_user_b_cannot_see_or_unbind_user_a_certificate(app, pc, phone, helper, demo_key, db_session):
+    session = pc_get_code(pc, helper)
+    phone_claim(phone, phone.csrf, session.code, session.last4)
+    pc_confirm(pc, session)
+    cert_id = demo_key.certificate.id
+    b = other_phone(app, "李四")
+    assert b.get("/api/certificates").json == []
+    assert b.get(f"/api/certificates/{cert_id}").status_code == 404
+    assert b.delete(f"/api/certificates/{cert_id}/binding", headers={"X-CSRFToken": b.csrf}).status_code == 404
+    assert b.get(f"/h5/certificates/{cert_id}").status_code == 404
+    assert b.post(f"/h5/certificates/{cert_id}/unbind", data={"csrf_token": b.csrf}).status_code == 404
+    assert len(active_bindings(db_session)) == 1
+    # and A still can, with CSRF
+    assert phone.delete(f"/api/certificates/{cert_id}/binding").status_code == 400  # no CSRF token
+    assert phone.delete(f"/api/certificates/{cert_id}/binding", headers={"X-CSRFToken": phone.csrf}).status_code == 204
+    assert active_bindings(db_session) == []
+
+
+def test_claim_needs_a_signed_in_user_and_valid_input(app, pc, phone, db_session):
+    anonymous = app.test_client()
+    assert anonymous.get("/api/certificates").status_code == 401
+    assert anonymous.get("/api/certificates").json["code"] == "not_signed_in"
+    for body in ({"code": "1234", "last4": "abcd"}, {"code": "abcdefgh", "last4": "abcd"},
+                 {"code": "12345678", "last4": "!"}, {"code": 12345678}, {"qr_token": "short"}):
+        response = phone_claim(phone, phone.csrf, None, None) if False else phone.post(
+            "/api/binding/claims", json=body, headers={"X-CSRFToken": phone.csrf})
+        assert response.status_code == 400, body
+        assert set(response.json) >= {"code", "message"}

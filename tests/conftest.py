@@ -176,23 +176,29 @@ def demo_key(db_session, softhsm_store):
     return make_demo_key(organisation="广州某某科技有限公司", expires_in_days=30, email="it@example.cn")
 
 
+PAGE = object()  # "the origin of the page this helper serves"
+
+
 @dataclass
 class Helper:
     url: str
     port: int
     process: subprocess.Popen
     log_path: Path
+    origin: str = PC_ORIGIN
 
-    def get(self, path: str, origin: str | None = PC_ORIGIN, host: str | None = None, **kw):
+    def get(self, path: str, origin: str | None | object = PAGE, host: str | None = None, **kw):
         headers = kw.pop("headers", {})
+        origin = self.origin if origin is PAGE else origin
         if origin is not None:
             headers["Origin"] = origin
         if host is not None:
             headers["Host"] = host
         return requests.get(self.url + path, headers=headers, timeout=10, **kw)
 
-    def request(self, method: str, path: str, origin: str | None = PC_ORIGIN, **kw):
+    def request(self, method: str, path: str, origin: str | None | object = PAGE, **kw):
         headers = kw.pop("headers", {})
+        origin = self.origin if origin is PAGE else origin
         if origin is not None:
             headers["Origin"] = origin
         return requests.request(method, self.url + path, headers=headers, timeout=30, **kw)
@@ -214,7 +220,8 @@ def start_helper(tmp_path, softhsm_store):
                "HELPER_TICKET_PUBLIC_KEYS": TICKET_PUBLIC_KEY, **env_overrides}
         process = subprocess.Popen([sys.executable, "-m", "ukey_helper"], cwd=ROOT, env=env,
                                    stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-        helper = Helper(url=f"http://127.0.0.1:{port}", port=port, process=process, log_path=log_path)
+        helper = Helper(url=f"http://127.0.0.1:{port}", port=port, process=process, log_path=log_path,
+                        origin=env["HELPER_ALLOWED_ORIGINS"].split(",")[0])
         started.append(helper)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -23,6 +23,9 @@ if ! ls "$ROOT"/var/softhsm/tokens/*/token.object >/dev/null 2>&1; then
     --app "广东省政府采购网:$(date -d '+60 days' +%F)" --app "广州公共资源交易中心:$(date -d '+20 days' +%F)"
 fi
 
+# The helper trusts tickets signed by this backend's key only.
+export HELPER_TICKET_PUBLIC_KEYS="$("$FLASK" tickets public-key)"
+
 pids=()
 cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup INT TERM EXIT
@@ -37,7 +40,9 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&
 cat <<MSG
 
   数安CA管家 is running (logs in var/log/):
-    PC page (key plugged in):   http://127.0.0.1:$PORT/pc/
+    phone pages (H5):           http://127.0.0.1:$PORT/h5/   (development sign-in stands in for WeChat)
+    PC binding page (key in):   http://127.0.0.1:$PORT/pc/bind
+    API document:               http://127.0.0.1:$PORT/api/openapi.json
     CA chain and CRL:           http://127.0.0.1:$PORT/ca/chain.pem   http://127.0.0.1:$PORT/ca/crl
     key helper:                 curl -H "Origin: http://127.0.0.1:$PORT" http://127.0.0.1:$HELPER_PORT/v1/token
     demo key PIN:               12345678

@@ -241,3 +241,15 @@ def start_helper(tmp_path, softhsm_store):
             helper.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             helper.process.kill()
+
+
+@pytest.fixture
+def helper(demo_key, start_helper):
+    """The real helper with the demo key plugged in."""
+    return start_helper()
+
+
+@pytest.fixture
+def pc(app, db_session):
+    """A PC browser: no cookies, talks to /pc/api."""
+    return app.test_client()

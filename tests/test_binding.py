@@ -27,16 +27,6 @@ PIN = "12345678"
 
 
 @pytest.fixture
-def helper(demo_key, start_helper):
-    return start_helper()
-
-
-@pytest.fixture
-def pc(app, db_session):
-    return app.test_client()
-
-
-@pytest.fixture
 def phone(app, db_session):
     client = app.test_client()
     client.csrf = sign_in(client, "张三")

@@ -55,11 +55,6 @@ def helper_client(demo_key, softhsm_store):
 
 
 
-@pytest.fixture
-def pc(app, db_session):
-    return app.test_client()
-
-
 def start_ticket(pc, client):
     token = client.get("/v1/token").get_json()
     return pc.post("/pc/api/bind/start", json={"certificate": token["certificates"][0]["pem"]}).json["ticket"]

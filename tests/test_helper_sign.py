@@ -16,16 +16,6 @@ PIN = "12345678"
 WRONG = "99999999"
 
 
-@pytest.fixture
-def helper(demo_key, start_helper):
-    return start_helper()
-
-
-@pytest.fixture
-def pc(app, db_session):
-    return app.test_client()
-
-
 def test_sign_returns_a_signature_by_the_certificates_key(pc, helper, demo_key):
     started = pc_start(pc, helper)
     response = helper_sign(helper, started["ticket"])

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import current_app
 
+from ukey_helper.tickets import unb64url
 from wxbackend.audit.service import record_audit
 from wxbackend.binding.limits import TooManyAttempts, check_budget, record_failure, scopes_for
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
@@ -156,7 +157,7 @@ def open_binding_session(ticket_id: object, signature_b64: object, ip: str) -> O
     except ValueError:
         signature = b""
     public_key = x509.load_pem_x509_certificate(record.pem.encode()).public_key()
-    challenge = base64.urlsafe_b64decode(ticket["challenge"] + "=" * (-len(ticket["challenge"]) % 4))
+    challenge = unb64url(ticket["challenge"])
     try:
         if not isinstance(public_key, rsa.RSAPublicKey) or not signature:
             raise InvalidSignature()

@@ -248,3 +248,40 @@ def test_claim_needs_a_signed_in_user_and_valid_input(app, pc, phone, db_session
             "/api/binding/claims", json=body, headers={"X-CSRFToken": phone.csrf})
         assert response.status_code == 400, body
         assert set(response.json) >= {"code", "message"}
+
+
+def test_scanning_the_qr_claims_without_typing_the_code(pc, phone, helper, db_session):
+    from wxbackend.binding.service import open_binding_session
+
+    started = pc_start(pc, helper)
+    signature = helper_sign(helper, started["ticket"]).json()["signature"]
+    opened = open_binding_session(started["ticket_id"], signature, "127.0.0.1")
+    assert len(opened.qr_token) >= 22  # ≥ 128 bits
+    page = phone.get(f"/h5/bind?qr={opened.qr_token}")
+    assert "申请绑定该证书" in page.text
+    csrf = page.text.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    claimed = phone.post("/h5/bind", data={"csrf_token": csrf, "qr": opened.qr_token})
+    assert claimed.status_code == 302 and "/h5/bind/wait/" in claimed.headers["Location"]
+    session = type("S", (), {"session_id": opened.session_id, "pc_token": opened.pc_token})
+    assert pc_state(pc, session)["claimant"] == "张**"
+    assert pc_confirm(pc, session).json == {"state": "bound"}
+    assert len(active_bindings(db_session)) == 1
+    # a used QR does nothing more
+    again = phone.post("/api/binding/claims", json={"qr_token": opened.qr_token}, headers={"X-CSRFToken": phone.csrf})
+    assert again.status_code == 400
+
+
+@pytest.mark.parametrize("method,path,kwargs", [
+    ("post", "/pc/api/bind/start", {"data": "not json", "content_type": "application/json"}),
+    ("post", "/pc/api/bind/start", {"data": "x=1", "content_type": "application/x-www-form-urlencoded"}),
+    ("post", "/pc/api/bind/code", {"json": {"ticket_id": "x" * 30, "signature": "%%%"}}),
+    ("post", "/pc/api/bind/code", {"json": {"ticket_id": 5, "signature": None}}),
+    ("get", "/pc/api/bind/sessions/nope", {}),
+    ("get", "/pc/api/bind/sessions/nope?pc_token=abc", {}),
+    ("post", "/pc/api/bind/sessions/nope/confirm", {"json": {"pc_token": "abc", "accept": "maybe"}}),
+    ("post", "/pc/api/bind/sessions/" + "x" * 500 + "/confirm", {"json": {"pc_token": "abc", "accept": True}}),
+])
+def test_hostile_pc_requests_get_clear_json_errors(pc, method, path, kwargs):
+    response = getattr(pc, method)(path, **kwargs)
+    assert 400 <= response.status_code < 500, response.status_code
+    assert set(response.json) >= {"code", "message"}

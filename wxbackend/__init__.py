@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 
@@ -86,11 +85,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
 def register_request_hooks(app: Flask) -> None:
-    from wxbackend.extensions import db
+    from wxbackend.extensions import SHANGHAI, db
 
     @app.after_request
     def commit_unit_of_work(response):

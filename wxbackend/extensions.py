@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import redis
 import sqlalchemy as sa
@@ -43,6 +44,9 @@ class UTCDateTime(sa.types.TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # where times are shown
 
 
 def utcnow() -> datetime:

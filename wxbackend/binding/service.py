@@ -103,6 +103,15 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _seconds_left(session: dict) -> int:
+    return max(int(session["expires_at"]) - int(time.time()), 0)
+
+
+def _active_binding(user_id: int, certificate_id: int) -> Binding | None:
+    return db.session.scalar(sa.select(Binding).where(
+        Binding.user_id == user_id, Binding.certificate_id == certificate_id, Binding.status == BindingStatus.ACTIVE))
+
+
 def _load_session(session_id: object) -> dict:
     if not isinstance(session_id, str) or len(session_id) > 64:
         raise SessionGone()
@@ -172,14 +181,15 @@ def open_binding_session(ticket_id: object, signature_b64: object, ip: str) -> O
     qr_token = secrets.token_urlsafe(24)  # 192 bits
     for _ in range(CODE_ATTEMPTS):
         code = f"{secrets.randbelow(10**8):08d}"
-        if r.set(_code_key(code), session_id, nx=True, ex=SESSION_TTL):
+        code_key = _code_key(code)
+        if r.set(code_key, session_id, nx=True, ex=SESSION_TTL):
             break
     else:
         raise DomainError("系统繁忙，请稍后再试", code="busy", status=503)
     pipe = r.pipeline()
     pipe.hset(_session_key(session_id), mapping={
         "certificate_id": record.id, "last4": record.medium_last4, "state": "waiting", "failures": 0,
-        "pc_token": _hash(pc_token), "code_key": _code_key(code), "qr_key": f"bind:qr:{_hash(qr_token)}",
+        "pc_token": _hash(pc_token), "code_key": code_key,
         "expires_at": int(time.time()) + SESSION_TTL, "claimed_by": "", "claimant": "",
     })
     pipe.expire(_session_key(session_id), SESSION_TTL)
@@ -209,8 +219,7 @@ def _pc_session(session_id: object, pc_token: object) -> dict:
 def pc_session_state(session_id: object, pc_token: object) -> dict:
     """What the PC page shows while it waits: state, who claimed it (masked), seconds left."""
     session = _pc_session(session_id, pc_token)
-    return {"state": session["state"], "claimant": session["claimant"] or None,
-            "expires_in": max(int(session["expires_at"]) - int(time.time()), 0)}
+    return {"state": session["state"], "claimant": session["claimant"] or None, "expires_in": _seconds_left(session)}
 
 
 def _claim(user: User, code_key: str, last4: str, ip: str) -> str:
@@ -255,8 +264,9 @@ def claim_by_qr(user_id: int, qr_token: object, ip: str) -> str:
         raise CodeInvalid("二维码无效或已过期，请在电脑上重新获取")
     session_id = get_redis().get(f"bind:qr:{_hash(qr_token)}")
     if session_id is None:
-        check_budget(scopes_for(user.id, ip))
-        record_failure(scopes_for(user.id, ip))
+        scopes = scopes_for(user.id, ip)
+        check_budget(scopes)
+        record_failure(scopes)
         raise CodeInvalid("二维码无效或已过期，请在电脑上重新获取")
     session = _load_session(session_id.decode())
     return _claim(user, session["code_key"], "", ip)
@@ -269,8 +279,7 @@ def phone_session_state(user_id: int, session_id: object) -> dict:
         raise SessionGone()
     certificate = db.session.get(Certificate, int(session["certificate_id"]))
     return {"state": session["state"], "certificate_id": certificate.id if session["state"] == "bound" else None,
-            "organisation": certificate.subject_o,
-            "expires_in": max(int(session["expires_at"]) - int(time.time()), 0)}
+            "organisation": certificate.subject_o, "expires_in": _seconds_left(session)}
 
 
 def confirm_binding(session_id: object, pc_token: object, accept: bool, ip: str) -> dict:
@@ -289,11 +298,8 @@ def confirm_binding(session_id: object, pc_token: object, accept: bool, ip: str)
         record_audit("pc", "binding.rejected", target=f"certificate:{certificate_id}", ip=ip,
                      detail={"user_id": user_id})
         return {"state": "rejected"}
-    binding = db.session.scalar(sa.select(Binding).where(
-        Binding.user_id == user_id, Binding.certificate_id == certificate_id, Binding.status == BindingStatus.ACTIVE))
-    if binding is None:
-        binding = Binding(user_id=user_id, certificate_id=certificate_id)
-        db.session.add(binding)
+    if _active_binding(user_id, certificate_id) is None:
+        db.session.add(Binding(user_id=user_id, certificate_id=certificate_id))
         db.session.flush()
     get_redis().hset(key, "state", "bound")
     record_audit("pc", "binding.confirmed", target=f"certificate:{certificate_id}", ip=ip,
@@ -306,8 +312,7 @@ def confirm_binding(session_id: object, pc_token: object, accept: bool, ip: str)
 
 def unbind(user_id: int, certificate_id: int) -> None:
     """End the user's own binding to a certificate. NotFound when the user has none (others' stay hidden)."""
-    binding = db.session.scalar(sa.select(Binding).where(
-        Binding.user_id == user_id, Binding.certificate_id == certificate_id, Binding.status == BindingStatus.ACTIVE))
+    binding = _active_binding(user_id, certificate_id)
     if binding is None:
         raise NotFound("没有找到该证书")
     binding.status = BindingStatus.UNBOUND

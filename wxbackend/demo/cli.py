@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 import click
 from flask.cli import AppGroup
 
 from wxbackend.demo.service import make_demo_key
-from wxbackend.extensions import db
+from wxbackend.extensions import SHANGHAI, db
 
 demo_cli = AppGroup("demo", help="Development helpers.")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def parse_app(value: str) -> tuple[str, datetime]:

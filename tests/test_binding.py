@@ -1,6 +1,7 @@
 """Binding a key to a phone over HTTP: the PC API with the real helper and a SoftHSM2 key, the phone API."""
 
 import base64
+import itertools
 import json
 
 import pytest
@@ -33,10 +34,13 @@ def phone(app, db_session):
     return client
 
 
+_phone_addresses = itertools.count(1)
+
+
 def other_phone(app, name):
-    """Another WeChat user, on a phone of their own (its own client address)."""
+    """Another WeChat user, on a phone of their own (its own client address, never shared)."""
     client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = f"192.0.2.{abs(hash(name)) % 250 + 1}"
+    client.environ_base["REMOTE_ADDR"] = f"192.0.2.{next(_phone_addresses) % 250 + 1}"
     client.csrf = sign_in(client, name)
     return client
 

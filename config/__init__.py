@@ -8,6 +8,7 @@ a development-only switch is on (`ConfigError` names each problem).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,14 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "WECHAT_APP_SECRET": ("", "Official account AppSecret (required in production)"),
     "WECHAT_TOKEN": ("", "Message endpoint token (required in production)"),
     "WECHAT_AES_KEY": ("", "EncodingAESKey for safe mode (required in production)"),
-    "WECHAT_API_BASE": ("https://api.weixin.qq.com/", "Where WeChat's API lives; tests point it at a local fake"),
+    "WECHAT_API_BASE": ("https://api.weixin.qq.com/", "Where WeChat's API lives; tests and make run use a local fake"),
+    "WECHAT_OAUTH_BASE": ("https://open.weixin.qq.com/connect/", "Where WeChat's OAuth authorize page lives"),
+    "WECHAT_TIMEOUT_SECONDS": (5, "Timeout of every call to WeChat (seconds)"),
+    "WECHAT_NOTICE_TEMPLATES": ([], "Template-message ids per notice, comma-separated kind=template_id "
+                                    "(binding_success, payment_received, audit_result, ready_to_write, renewal_done, "
+                                    "invoice_issued, expiry_reminder)"),
+    "WECHAT_MINI_NOTICE_TEMPLATES": ([], "Mini-program subscribe-message ids per notice, kind=template_id"),
+    "API_TOKEN_HOURS": (24, "Lifetime of the mini-program's API token (hours)"),
     "WECHAT_MINI_APP_ID": ("", "Mini-program AppID"),
     "WECHAT_MINI_APP_SECRET": ("", "Mini-program AppSecret"),
     # WeChat Pay (APIv3)
@@ -73,13 +81,13 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     # Business rules
     "RENEW_WINDOW_DAYS": (90, "Online renewal opens this many days before not_after"),
     "RENEW_EXPIRED_MAX_DAYS": (365, "Expired up to this many days: reviewed renewal path"),
-    "NOTICES_ADAPTER": ("recording", "recording (kept in Redis; development) | wechat"),
+    "NOTICES_ADAPTER": ("wechat", "wechat (template / subscribe messages) | log (no WeChat: only logged)"),
     # Binding (DESIGN §4)
     "BIND_FAILURES_PER_USER": (10, "Wrong binding codes a user may enter per 15 minutes"),
     "BIND_FAILURES_PER_IP": (30, "Wrong binding codes one IP may enter per 15 minutes"),
     "BIND_FAILURES_GLOBAL": (500, "Wrong binding codes the whole service accepts per 15 minutes"),
     # Jobs
-    "RQ_QUEUES": (["default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
+    "RQ_QUEUES": (["wechat", "default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
     # Development-only switches
     "DEV_SIGN_IN": (False, "Development sign-in standing in for WeChat OAuth (development only)"),
     "DEBUG": (False, "Flask debug mode (development only)"),
@@ -139,9 +147,16 @@ def load_config(overrides: dict[str, Any] | None = None, environ: dict[str, str]
 
 def check_config(values: dict[str, Any]) -> None:
     """Raise ConfigError when production would start with a missing secret or a development switch on."""
+    problems = [f"{key}: {entry!r} is not kind=template_id"
+                for key in ("WECHAT_NOTICE_TEMPLATES", "WECHAT_MINI_NOTICE_TEMPLATES")
+                for entry in values[key] if not re.fullmatch(r"[a-z_]+=\S+", entry)]
     if values["APP_ENV"] != "production":
+        if problems:
+            raise ConfigError(problems)
         return
-    problems = []
+    for key in ("WECHAT_API_BASE", "WECHAT_OAUTH_BASE", "PUBLIC_BASE_URL"):
+        if not str(values[key]).startswith("https://"):
+            problems.append(f"{key} must be an https URL in production")
     for key in REQUIRED_IN_PRODUCTION:
         default = DEFAULTS[key][0]
         if not values.get(key) or (default and values[key] == default):

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 
 from jobs import app_job
-from wxbackend.errors import UpstreamError
-from wxbackend.notices.service import adapter
+from wxbackend.notices.service import PERMANENT_REFUSALS, adapter
+from wxbackend.wechat.clients import WeChatError
 
 log = logging.getLogger(__name__)
 
 
 @app_job
-def send_notice(user_id: int, kind: str, data: dict) -> bool:
-    """Send one notice through the configured adapter; an upstream refusal is logged and dropped."""
+def send_notice(user_id: int, kind: str, data: dict) -> str:
+    """Send one notice through the configured adapter. A refusal that retrying cannot change (unsubscribed,
+    no consent, unknown template) is logged once and dropped; anything else raises, so rq retries it a
+    bounded number of times."""
     try:
-        adapter().send(user_id, kind, data)
-        return True
-    except UpstreamError:
-        log.warning("notice %s to user %s not sent", kind, user_id)
-        return False
+        return adapter().send(user_id, kind, data)
+    except WeChatError as refused:
+        if refused.errcode in PERMANENT_REFUSALS:
+            log.warning("notice %s to user %s refused by WeChat (%s); not retried", kind, user_id, refused.errcode)
+            return "refused"
+        raise

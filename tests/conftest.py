@@ -71,9 +71,45 @@ TICKET_PUBLIC_KEY = base64.b64encode(Ed25519PrivateKey.from_private_bytes(base64
 
 
 @pytest.fixture(scope="session")
-def app_config(pg_database, tmp_path_factory) -> dict:
+def fake_wechat_server():
+    """The fake WeChat API server, one for the whole run (tests reset it through `wechat`)."""
+    from fakes.server import serve_in_thread
+    from fakes.wechat import create_fake_wechat
+    from tests.support import wechat as wx
+
+    fake = serve_in_thread(create_fake_wechat({wx.APP_ID: wx.APP_SECRET, wx.MINI_APP_ID: wx.MINI_APP_SECRET}))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def wechat(fake_wechat_server, db_session):
+    """The fake WeChat server, emptied for this test."""
+    from tests.support.wechat import FakeWeChat
+
+    fake = FakeWeChat(fake_wechat_server.base_url)
+    fake.reset()
+    return fake
+
+
+def wechat_settings(fake_base_url: str) -> dict:
+    from tests.support import wechat as wx
+
+    return {
+        "WECHAT_APP_ID": wx.APP_ID, "WECHAT_APP_SECRET": wx.APP_SECRET, "WECHAT_TOKEN": wx.TOKEN,
+        "WECHAT_AES_KEY": wx.AES_KEY, "WECHAT_MINI_APP_ID": wx.MINI_APP_ID,
+        "WECHAT_MINI_APP_SECRET": wx.MINI_APP_SECRET, "WECHAT_API_BASE": fake_base_url,
+        "WECHAT_OAUTH_BASE": fake_base_url + "connect/",
+        "WECHAT_NOTICE_TEMPLATES": [f"{kind}={tpl}" for kind, tpl in wx.TEMPLATES.items()],
+        "WECHAT_MINI_NOTICE_TEMPLATES": [f"{kind}={tpl}" for kind, tpl in wx.MINI_TEMPLATES.items()],
+    }
+
+
+@pytest.fixture(scope="session")
+def app_config(pg_database, tmp_path_factory, fake_wechat_server) -> dict:
     base = tmp_path_factory.mktemp("app")
     return {
+        **wechat_settings(fake_wechat_server.base_url),
         "TICKET_SIGNING_KEY": TICKET_SEED,
         "APP_ENV": "testing",
         "DATABASE_URL": pg_database,

@@ -22,7 +22,7 @@ from tests.support.flows import (
 from wxbackend.audit.models import AuditLog
 from wxbackend.certificates.models import Binding
 from wxbackend.extensions import get_redis
-from wxbackend.notices.service import recorded_notices
+from wxbackend.users.models import User
 
 PIN = "12345678"
 
@@ -49,7 +49,7 @@ def active_bindings(db_session):
     return db_session.scalars(sa.select(Binding).where(Binding.status == "active")).all()
 
 
-def test_the_whole_binding(pc, phone, helper, demo_key, db_session):
+def test_the_whole_binding(pc, phone, helper, demo_key, db_session, wechat):
     session = pc_get_code(pc, helper)
     assert len(session.code) == 8 and session.code.isdigit()
     assert session.last4 == demo_key.serial[-4:]
@@ -74,9 +74,11 @@ def test_the_whole_binding(pc, phone, helper, demo_key, db_session):
         "广东省政府采购网", "广州公共资源交易中心"]
 
     run_jobs()
-    [notice] = recorded_notices()
-    assert notice["kind"] == "binding_success" and notice["user_id"] == binding.user_id
-    assert notice["data"]["organisation"] == "广州某某科技有限公司"
+    [notice] = wechat.messages()  # the template message as WeChat received it
+    assert notice["kind"] == "template" and notice["template_id"] == "TPL-binding_success"
+    assert notice["touser"] == db_session.get(User, binding.user_id).openid
+    assert notice["data"]["keyword1"]["value"] == "广州某某科技有限公司"
+    assert notice["url"].endswith("/h5/certificates")
 
     # the code works once
     again = phone_claim(phone, phone.csrf, session.code, session.last4)

@@ -85,6 +85,19 @@ def make_demo_key(live_app):
         return key.serial, key.certificate.id, key.certificate.not_after
 
 
+def wechat_phone(browser, live_app, openid: str):
+    """A phone whose WeChat user is `openid`: the fake's authorize page knows it by a cookie of its own."""
+    phone = browser.new_context(**PHONE, locale="zh-CN").new_page()
+    fake = live_app.config["WECHAT_API_BASE"]
+    phone.goto(f"{fake}_fake/as?openid={openid}&next=/_fake/calls")
+    return phone
+
+
+def on_page(page, base: str, path: str) -> bool:
+    """The page shows `path` of the backend (a `#wechat_redirect` fragment may ride along, as in WeChat)."""
+    return page.url.split("#")[0] == base + path
+
+
 def shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -119,18 +132,16 @@ def test_bind_a_key_to_a_phone_end_to_end(live_app, live_helper, browser):
     assert pc.text_content("#countdown").startswith("0")
     shot(pc, "pc-bind-code")
 
-    phone = browser.new_context(**PHONE, locale="zh-CN").new_page()
-    phone.goto(f"{base}/h5/bind")  # not signed in: the development sign-in first, then back here
-    phone.fill("input[name=name]", "张三")
-    phone.click("button[type=submit]")
-    phone.wait_for_url(f"{base}/h5/bind")
+    phone = wechat_phone(browser, live_app, "oZhangSan0001")
+    phone.goto(f"{base}/h5/bind")  # not signed in: through WeChat OAuth (the fake), then back here
+    assert on_page(phone, base, "/h5/bind")
     phone.fill("input[name=code]", code)
     phone.fill("input[name=last4]", serial[-4:])
     phone.click("button[type=submit]")
     phone.wait_for_selector("text=请在电脑上确认绑定")
 
     pc.wait_for_selector("#claim:not([hidden])")
-    assert pc.text_content("#claim-text") == "微信用户 张** 请求绑定，确认？"
+    assert pc.text_content("#claim-text") == "微信用户 ***0001 请求绑定，确认？"
     shot(pc, "pc-bind-claimed")
     pc.click("#btn-confirm")
     pc.wait_for_selector("#panel-done:not([hidden])")
@@ -168,3 +179,27 @@ def test_no_helper_running_gives_guidance(live_app, monkeypatch, browser):
     pc.wait_for_selector("#helper-missing:not([hidden])")
     assert "未检测到“数安证书助手”" in pc.text_content("#helper-missing")
     assert pc.is_visible("#btn-redetect")
+
+
+def test_h5_home_without_a_session_goes_through_wechat_oauth(live_app, browser):
+    from wxbackend.users.models import User
+
+    base = live_app.base_url
+    phone = wechat_phone(browser, live_app, "oOAuthUser0042")
+    visited = []
+    phone.on("request", lambda request: visited.append(request.url) if request.is_navigation_request() else None)
+    phone.goto(f"{base}/h5/")
+    assert on_page(phone, base, "/h5/")
+    assert phone.locator(".hero h1").text_content() == "数安CA管家"
+    assert "证书绑定" in phone.text_content("body")
+    fake = live_app.config["WECHAT_API_BASE"]
+    assert any(url.startswith(f"{fake}connect/oauth2/authorize?appid=") and "snsapi_base" in url for url in visited)
+    assert any(url.startswith(f"{base}/wechat/oauth/callback?code=") for url in visited)
+    shot(phone, "phone-oauth-home")
+    with live_app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.openid == "oOAuthUser0042"))
+        assert user is not None
+    # signed in: the next page opens without another trip to WeChat
+    visited.clear()
+    phone.goto(f"{base}/h5/certificates")
+    assert visited == [f"{base}/h5/certificates"]

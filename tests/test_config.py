@@ -33,7 +33,8 @@ def test_production_names_every_missing_secret():
 
 def production_env(**extra):
     env = {key: "x" * 32 for key in config.REQUIRED_IN_PRODUCTION}
-    env.update(APP_ENV="production", DATABASE_URL="postgresql://db/ca", REDIS_URL="redis://r:6379/0")
+    env.update(APP_ENV="production", DATABASE_URL="postgresql://db/ca", REDIS_URL="redis://r:6379/0",
+               PUBLIC_BASE_URL="https://ca.example.cn")
     env.update(extra)
     return env
 
@@ -61,3 +62,17 @@ def test_env_example_documents_every_key():
     assert text == config.render_env_example()
     for key in config.DEFAULTS:
         assert f"\n{key}=" in text
+
+
+def test_production_refuses_plain_http_to_wechat_and_customers():
+    with pytest.raises(ConfigError) as refused:
+        load_config(environ=production_env(WECHAT_API_BASE="http://127.0.0.1:5101/",
+                                           PUBLIC_BASE_URL="http://ca.example.cn"))
+    assert "WECHAT_API_BASE must be an https URL in production" in refused.value.problems
+    assert "PUBLIC_BASE_URL must be an https URL in production" in refused.value.problems
+
+
+def test_notice_templates_must_name_a_kind():
+    with pytest.raises(ConfigError) as refused:
+        load_config(environ={"WECHAT_NOTICE_TEMPLATES": "binding_success=TPL1,TPL2"})
+    assert refused.value.problems == ["WECHAT_NOTICE_TEMPLATES: 'TPL2' is not kind=template_id"]

@@ -16,6 +16,9 @@ def bind_directly(db_session, user_name, certificate):
 
 
 def test_pages_need_sign_in_and_dev_sign_in_is_development_only(app, client, monkeypatch):
+    response = client.get("/h5/certificates")  # an official account is configured: WeChat OAuth
+    assert response.status_code == 302 and "/connect/oauth2/authorize?" in response.headers["Location"]
+    monkeypatch.setitem(app.config, "WECHAT_APP_ID", "")  # none: the development sign-in stands in
     response = client.get("/h5/certificates")
     assert response.status_code == 302 and "/h5/dev/sign-in" in response.headers["Location"]
     monkeypatch.setitem(app.config, "DEV_SIGN_IN", False)

@@ -49,6 +49,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked by `protect_cookie_requests` below
     )
     from flask_wtf.csrf import CSRFProtect
 
@@ -59,14 +60,34 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from wxbackend.ca.views import bp as ca_bp
     from wxbackend.h5.views import bp as h5_bp
     from wxbackend.web import bp as web_bp
+    from wxbackend.wechat.views import bp as wechat_bp
 
     csrf = CSRFProtect(app)
-    csrf.exempt(pc_api_bp)  # no cookie there: the key's signature and the PC token authenticate
+    # No cookie authenticates these: the key's signature and the PC token (pc_api), WeChat's signature (wechat).
+    csrf_exempt_blueprints = {pc_api_bp.name, wechat_bp.name}
+
+    @app.before_request
+    def protect_cookie_requests():
+        """CSRF for every state-changing request authenticated by the session cookie. A request with a bearer
+        token is authenticated by that token alone (a browser cannot attach one cross-site)."""
+        from flask import request
+
+        from wxbackend.auth import bearer_token
+
+        if request.method in ("GET", "HEAD", "OPTIONS") or not request.endpoint:
+            return  # no endpoint: routing already failed (404/405 answer)
+        if request.blueprint in csrf_exempt_blueprints:
+            return
+        if bearer_token():
+            return
+        csrf.protect()
+
     api.init_app(app)
     app.register_blueprint(web_bp)
     app.register_blueprint(ca_bp)
     app.register_blueprint(binding_site_bp)
     app.register_blueprint(h5_bp)
+    app.register_blueprint(wechat_bp)
     api.register_blueprint(api_bp)
     api.register_blueprint(pc_api_bp)
 
@@ -78,10 +99,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from wxbackend.ca.cli import ca_cli
     from wxbackend.demo.cli import demo_cli
     from wxbackend.tickets.cli import tickets_cli
+    from wxbackend.wechat.cli import wx_cli
 
     app.cli.add_command(ca_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(tickets_cli)
+    app.cli.add_command(wx_cli)
     return app
 
 

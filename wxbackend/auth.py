@@ -1,25 +1,67 @@
-"""Who is signed in. Until WeChat OAuth lands, the development sign-in (DEV_SIGN_IN, never in production)
-puts the user id in the signed session cookie."""
+"""Who is signed in.
+
+- H5 pages: WeChat OAuth (`snsapi_base`) puts the user id in the signed session cookie. Without a configured
+  official account, the development sign-in (DEV_SIGN_IN, refused in production) stands in for it.
+- The mini-program: `POST /api/auth/mini-program` gives a signed, expiring API token sent as
+  `Authorization: Bearer …`. A request carrying one is authenticated by it alone, never by the cookie.
+"""
 
 from __future__ import annotations
 
 import functools
+import secrets
 
 from flask import current_app, g, redirect, request, session, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from wxbackend.errors import DomainError
 from wxbackend.extensions import db
 from wxbackend.users.models import User
+
+OAUTH_CALLBACK = "/wechat/oauth/callback"
+API_TOKEN_SALT = "api-token"
 
 
 class NotSignedIn(DomainError):
     code, message, status = "not_signed_in", "请先登录", 401
 
 
+def bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _token_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=API_TOKEN_SALT)
+
+
+def issue_api_token(user_id: int) -> tuple[str, int]:
+    """A signed API token for `user_id` and its lifetime in seconds."""
+    return _token_serializer().dumps({"u": user_id}), current_app.config["API_TOKEN_HOURS"] * 3600
+
+
+def _user_from_token(token: str) -> User:
+    try:
+        payload = _token_serializer().loads(token, max_age=current_app.config["API_TOKEN_HOURS"] * 3600)
+    except SignatureExpired:
+        raise NotSignedIn("登录已过期，请重新登录", code="token_expired") from None
+    except BadSignature:
+        raise NotSignedIn("登录凭证无效，请重新登录", code="token_invalid") from None
+    user = db.session.get(User, payload.get("u")) if isinstance(payload, dict) else None
+    if user is None:
+        raise NotSignedIn("登录凭证无效，请重新登录", code="token_invalid")
+    return user
+
+
 def current_user() -> User | None:
+    """The signed-in user: by the bearer token when the request has one, else by the session cookie."""
     if "current_user" not in g:
-        user_id = session.get("user_id")
-        g.current_user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+        token = bearer_token()
+        if token:
+            g.current_user = _user_from_token(token)
+        else:
+            user_id = session.get("user_id")
+            g.current_user = db.session.get(User, user_id) if isinstance(user_id, int) else None
     return g.current_user
 
 
@@ -37,14 +79,38 @@ def api_user_id() -> int:
     return user.id
 
 
+def safe_next(target: str | None) -> str:
+    """Only our own H5 paths are places to come back to after signing in."""
+    if target and target.startswith("/h5/") and "//" not in target and "\\" not in target:
+        return target
+    return url_for("h5.home")
+
+
+def oauth_redirect_uri() -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + OAUTH_CALLBACK
+
+
+def start_oauth(next_path: str) -> str:
+    """WeChat's authorize URL for a fresh random `state`, kept in the session with where to come back to."""
+    from wxbackend.wechat.clients import oauth
+
+    state = secrets.token_urlsafe(24)
+    session["oauth_state"] = state
+    session["oauth_next"] = safe_next(next_path)
+    return oauth(oauth_redirect_uri(), state).authorize_url
+
+
 def page_login_required(view):
-    """H5 pages: unauthenticated → the sign-in page, coming back afterwards."""
+    """H5 pages: unauthenticated → WeChat OAuth (or the development sign-in), coming back afterwards."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if current_user() is None:
+            here = request.full_path.rstrip("?")
+            if current_app.config["WECHAT_APP_ID"]:
+                return redirect(start_oauth(here))
             if current_app.config["DEV_SIGN_IN"]:
-                return redirect(url_for("h5.dev_sign_in", next=request.full_path.rstrip("?")))
+                return redirect(url_for("h5.dev_sign_in", next=here))
             raise NotSignedIn("请在微信中打开")
         return view(*args, **kwargs)
 

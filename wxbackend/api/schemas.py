@@ -59,6 +59,29 @@ class MeSchema(Schema):
     nickname = fields.String()
 
 
+class MiniProgramLoginSchema(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                         metadata={"description": "The code from wx.login()"})
+
+
+class ApiTokenSchema(Schema):
+    token = fields.String(metadata={"description": "Send as `Authorization: Bearer <token>`"})
+    expires_in = fields.Integer(metadata={"description": "Seconds"})
+    user = fields.Nested(MeSchema)
+
+
+class JssdkQuerySchema(Schema):
+    url = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+
+
+class JssdkConfigSchema(Schema):
+    appId = fields.String()  # noqa: N815 (wx.config's own names)
+    timestamp = fields.Integer()
+    nonceStr = fields.String()  # noqa: N815
+    signature = fields.String()
+    jsApiList = fields.List(fields.String())  # noqa: N815
+
+
 # PC side
 class BindStartRequestSchema(Schema):
     certificate = fields.String(required=True, validate=validate.Length(max=20000),

@@ -8,14 +8,18 @@ from flask_smorest import Blueprint
 
 from wxbackend.api.schemas import (
     ApiErrorSchema,
+    ApiTokenSchema,
     CertificateDetailSchema,
     CertificateSummarySchema,
     ClaimRequestSchema,
     ClaimResponseSchema,
     ClaimStateSchema,
+    JssdkConfigSchema,
+    JssdkQuerySchema,
     MeSchema,
+    MiniProgramLoginSchema,
 )
-from wxbackend.auth import api_user_id, current_user
+from wxbackend.auth import api_user_id, current_user, issue_api_token
 from wxbackend.binding import service as binding
 from wxbackend.certificates.service import user_certificate, user_certificates
 
@@ -86,3 +90,30 @@ class Claim(MethodView):
     def get(self, session_id: str):
         """The claim's state while the PC confirms."""
         return binding.phone_session_state(api_user_id(), session_id)
+
+
+@bp.route("/auth/mini-program")
+class MiniProgramLogin(MethodView):
+    @bp.arguments(MiniProgramLoginSchema)
+    @bp.response(200, ApiTokenSchema)
+    @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(502, schema=ApiErrorSchema)
+    def post(self, body: dict):
+        """Mini-program login: the code from wx.login() for an API token (the session_key stays here)."""
+        from wxbackend.wechat.login import mini_program_login
+
+        user = mini_program_login(body["code"])
+        token, expires_in = issue_api_token(user.id)
+        return {"token": token, "expires_in": expires_in, "user": user}
+
+
+@bp.route("/wechat/jssdk-config")
+class JssdkConfig(MethodView):
+    @bp.arguments(JssdkQuerySchema, location="query")
+    @bp.response(200, JssdkConfigSchema)
+    @bp.alt_response(400, schema=ApiErrorSchema)
+    def get(self, query: dict):
+        """`wx.config` values for one of our pages (the URL without its `#` part is what gets signed)."""
+        from wxbackend.wechat.jssdk import jssdk_config
+
+        return jssdk_config(query["url"])

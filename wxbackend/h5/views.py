@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from wxbackend.auth import current_user, page_login_required, sign_in
+from wxbackend.auth import current_user, page_login_required, safe_next, sign_in
 from wxbackend.binding import service as binding
 from wxbackend.certificates.service import user_certificate, user_certificates
 from wxbackend.errors import DomainError
@@ -22,12 +22,6 @@ TILES = [
     ("证书绑定", "h5.bind", "bind"),
     ("发票信息管理", None, "invoice-profiles"),
 ]
-
-
-def safe_next(target: str | None) -> str:
-    if target and target.startswith("/h5/") and "//" not in target and "\\" not in target:
-        return target
-    return url_for("h5.home")
 
 
 @bp.route("/dev/sign-in", methods=["GET", "POST"])

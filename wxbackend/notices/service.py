@@ -1,57 +1,135 @@
-"""Sending notices. Callers enqueue; the job calls the configured adapter. A failure is logged, not retried
-forever.
+"""Notices to users: WeChat template messages to the official-account openid, or mini-program subscribe
+messages when the person came from the mini-program (or the template message was refused as unsubscribed).
 
-Adapters: `recording` (development and tests: the notice is kept in a Redis list that pages and tests can read)
-and, with the WeChat issue, `wechat`.
+Callers enqueue (`queue_notice`); the job calls the configured adapter. A refusal that will not change by
+retrying (43004 unsubscribed, 43101 no consent, unknown template) is logged once and dropped; a transient
+failure is retried a bounded number of times by rq.
+
+Template ids come from config: `WECHAT_NOTICE_TEMPLATES` and `WECHAT_MINI_NOTICE_TEMPLATES`, each a list of
+`kind=template_id`. Template messages carry `first`, `keyword1…n` and `remark`; subscribe messages `thing1…n`
+(at most 20 characters each, as WeChat requires for `thing` fields).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from dataclasses import dataclass
 from typing import Protocol
 
 from flask import current_app
 
-from wxbackend.extensions import get_redis, utcnow
+from wxbackend.extensions import db
+from wxbackend.users.models import User
 
 log = logging.getLogger(__name__)
-RECORDED_KEY = "notices:recorded"
 
-NOTICE_KINDS = {
-    "binding_success": "证书绑定成功",
+
+@dataclass(frozen=True)
+class NoticeKind:
+    title: str
+    fields: tuple[tuple[str, str], ...]  # (label, key in data)
+    path: str  # the H5 page the notice opens
+    remark: str = ""
+
+
+NOTICE_KINDS: dict[str, NoticeKind] = {
+    "binding_success": NoticeKind("证书绑定成功", (("机构名称", "organisation"), ("证书序列号", "serial")),
+                                  "/h5/certificates", "可在“我的数字证书”中查看证书与续期。"),
+    "payment_received": NoticeKind("缴费成功", (("受理单号", "order_no"), ("金额", "amount")), "/h5/orders"),
+    "audit_result": NoticeKind("审核结果通知", (("受理单号", "order_no"), ("审核结果", "result")), "/h5/orders"),
+    "ready_to_write": NoticeKind("证书可以写入", (("受理单号", "order_no"), ("机构名称", "organisation")),
+                                 "/h5/orders", "请在插有 U-KEY 的电脑上打开续期页面，输入 PIN 码完成续期。"),
+    "renewal_done": NoticeKind("证书续期成功", (("机构名称", "organisation"), ("新有效期至", "not_after")),
+                               "/h5/certificates"),
+    "invoice_issued": NoticeKind("发票已开具", (("发票号码", "invoice_no"), ("金额", "amount")), "/h5/invoices",
+                                 "电子发票已发送到您的邮箱。"),
+    "expiry_reminder": NoticeKind("证书即将到期", (("机构名称", "organisation"), ("到期日期", "not_after")),
+                                  "/h5/certificates", "请及时续期，以免影响使用。"),
 }
+PERMANENT_REFUSALS = {40003, 40037, 43004, 43101}  # invalid openid, unknown template, unsubscribed, no consent
 
 
 class NoticeAdapter(Protocol):
-    def send(self, user_id: int, kind: str, data: dict) -> None: ...
+    def send(self, user_id: int, kind: str, data: dict) -> str: ...
 
 
-class RecordingNotices:
-    """Keeps every notice in Redis (newest last) instead of sending it."""
-
-    def send(self, user_id: int, kind: str, data: dict) -> None:
-        entry = {"user_id": user_id, "kind": kind, "title": NOTICE_KINDS[kind], "data": data,
-                 "at": utcnow().isoformat()}
-        get_redis().rpush(RECORDED_KEY, json.dumps(entry, ensure_ascii=False))
+def template_ids(config_key: str) -> dict[str, str]:
+    return dict(entry.split("=", 1) for entry in current_app.config[config_key] if "=" in entry)
 
 
-def recorded_notices() -> list[dict]:
-    return [json.loads(item) for item in get_redis().lrange(RECORDED_KEY, 0, -1)]
+def template_message(kind: str, data: dict) -> dict:
+    spec = NOTICE_KINDS[kind]
+    message = {"first": {"value": spec.title}}
+    for n, (_, key) in enumerate(spec.fields, start=1):
+        message[f"keyword{n}"] = {"value": str(data.get(key, ""))}
+    if spec.remark:
+        message["remark"] = {"value": spec.remark}
+    return message
+
+
+def subscribe_message(kind: str, data: dict) -> dict:
+    spec = NOTICE_KINDS[kind]
+    values = [spec.title] + [str(data.get(key, "")) for _, key in spec.fields]
+    return {f"thing{n}": {"value": value[:20]} for n, value in enumerate(values, start=1)}
+
+
+class WeChatNotices:
+    """Template message first (official account), subscribe message as the mini-program's way."""
+
+    def send(self, user_id: int, kind: str, data: dict) -> str:
+        """The channel used; WeChatError when WeChat refuses or cannot be reached; '' when no channel fits."""
+        from wxbackend.wechat.clients import NOT_SUBSCRIBED, WeChatError, mini_program, official_account, wechat_call
+
+        user = db.session.get(User, user_id)
+        if user is None:
+            return ""
+        spec = NOTICE_KINDS[kind]
+        base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+        template = template_ids("WECHAT_NOTICE_TEMPLATES").get(kind)
+        mini_template = template_ids("WECHAT_MINI_NOTICE_TEMPLATES").get(kind)
+        if user.openid and template:
+            try:
+                with wechat_call():
+                    official_account().message.send_template(user.openid, template, template_message(kind, data),
+                                                             url=base + spec.path)
+                return "template"
+            except WeChatError as refused:
+                if refused.errcode != NOT_SUBSCRIBED or not (user.mp_openid and mini_template):
+                    raise
+        if user.mp_openid and mini_template:
+            with wechat_call():
+                mini_program().wxa.send_subscribe_message(user.mp_openid, mini_template,
+                                                          subscribe_message(kind, data), page="pages/index/index")
+            return "subscribe"
+        log.warning("notice %s to user %s: no template configured for a channel the user has", kind, user_id)
+        return ""
+
+
+class LogNotices:
+    """For deployments without WeChat: the notice is only logged."""
+
+    def send(self, user_id: int, kind: str, data: dict) -> str:
+        log.info("notice %s to user %s: %s", kind, user_id, NOTICE_KINDS[kind].title)
+        return "log"
 
 
 def adapter() -> NoticeAdapter:
     name = current_app.config["NOTICES_ADAPTER"]
-    if name == "recording":
-        return RecordingNotices()
+    if name == "wechat":
+        return WeChatNotices()
+    if name == "log":
+        return LogNotices()
     raise ValueError(f"unknown NOTICES_ADAPTER {name!r}")
 
 
 def queue_notice(user_id: int, kind: str, data: dict) -> None:
-    """Send a notice from a worker (never inside the request)."""
+    """Send a notice from a worker (never inside the request); transient failures retried 3 times."""
+    from rq import Retry
+
     from jobs import get_queue
     from jobs.notices import send_notice
 
     if kind not in NOTICE_KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
-    get_queue("notices").enqueue(send_notice, user_id, kind, data, job_timeout=30, failure_ttl=7 * 86400)
+    get_queue("notices").enqueue(send_notice, user_id, kind, data, job_timeout=30, failure_ttl=7 * 86400,
+                                 retry=Retry(max=3, interval=[30, 300, 1800]))

@@ -22,11 +22,15 @@ class User(db.Model):
     unionid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     nickname: Mapped[str] = mapped_column(sa.String(64), default="")
     identity_verified: Mapped[bool] = mapped_column(default=False)
+    following: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # the official account
+    following_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
     def masked_name(self) -> str:
-        """`张**`: what the other side of a binding sees of this person."""
-        if not self.nickname:
-            return "微信用户"
-        return self.nickname[0] + "**"
+        """`张**`, or `***k2Xa` (the end of the openid) when WeChat gave no nickname: what the other side of a
+        binding sees of this person."""
+        if self.nickname:
+            return self.nickname[0] + "**"
+        wechat_id = self.openid or self.mp_openid or ""
+        return "***" + wechat_id[-4:] if wechat_id else "**"

@@ -1,0 +1,60 @@
+"""What the official account answers: welcome on subscribe, a link for each CLICK key, help for keywords.
+
+Everything here is fast and touches neither the database nor WeChat: a reply must come well inside 5 s.
+Work that may be slow (user info, hand-over to staff) is queued by `service.handle_message`.
+"""
+
+from __future__ import annotations
+
+from wechatpy.messages import BaseMessage
+
+
+def link(base_url: str, path: str, text: str) -> str:
+    return f'<a href="{base_url.rstrip("/")}{path}">{text}</a>'
+
+
+def welcome(base_url: str) -> str:
+    return ("欢迎关注数安CA管家！在这里可以：\n"
+            f"· {link(base_url, '/h5/bind', '证书绑定')}：把 U-KEY 证书绑定到微信\n"
+            f"· {link(base_url, '/h5/certificates', '我的数字证书')}：查看有效期，到期前在线续期\n"
+            f"· {link(base_url, '/h5/', '数安CA管家')}：受理单、发票、地址\n"
+            "回复“续期”“绑定”“发票”或“人工”获取帮助。")
+
+
+def click_reply(base_url: str, key: str) -> str | None:
+    pc = base_url.rstrip("/") + "/pc/"
+    replies = {
+        "RENEW_GUIDE": ("证书续期三步：\n1. 在“我的数字证书”中选择证书，点击续期并缴费；\n"
+                        f"2. 在电脑上插入 U-KEY，打开 {pc}；\n3. 输入 PIN 码，点击续期，新证书写入 U-KEY。\n"
+                        + link(base_url, "/h5/certificates", "去续期")),
+        "PC_RENEW": f"请在插有 U-KEY 的电脑上用浏览器打开：{pc}\n打开前请先安装并运行证书助手。",
+        "HELPER_DOWNLOAD": f"证书助手请在电脑浏览器中打开 {pc} 按提示下载安装（仅支持 Windows 与 macOS）。",
+        "CONTACT": "人工客服工作时间：工作日 9:00–18:00。请直接回复您的问题，或回复“人工”，客服会尽快联系您。",
+        "FAQ": ("常见问题：\n· 绑定码 5 分钟内有效，过期请在电脑上重新获取；\n"
+                "· PIN 码连续输错会被锁定，请勿反复尝试；\n"
+                f"· 证书过期超过一年需重新申请。{link(base_url, '/h5/', '更多帮助')}"),
+    }
+    return replies.get(key)
+
+
+def text_reply(base_url: str, content: str) -> str:
+    content = content.strip()
+    if "续期" in content:
+        return click_reply(base_url, "RENEW_GUIDE") or ""
+    if "绑定" in content:
+        return (f"绑定证书：在电脑上插入 U-KEY 并打开 {base_url.rstrip('/')}/pc/bind ，输入 PIN 码获取 8 位绑定码，"
+                f"然后在{link(base_url, '/h5/bind', '证书绑定')}中输入（5 分钟内有效）。")
+    if "发票" in content:
+        return f"缴费后可在{link(base_url, '/h5/soon/invoices', '我的发票')}中申请开票，电子发票将发送到您的邮箱。"
+    if "人工" in content:
+        return "已为您转接人工客服，客服将在工作时间（工作日 9:00–18:00）内回复您。"
+    return help_text(base_url)
+
+
+def help_text(base_url: str) -> str:
+    return (f"您好，这里是数安CA管家。请点击菜单，或回复“续期”“绑定”“发票”“人工”。\n"
+            f"{link(base_url, '/h5/', '打开数安CA管家')}")
+
+
+def wants_staff(message: BaseMessage) -> bool:
+    return message.type == "text" and "人工" in (message.content or "")

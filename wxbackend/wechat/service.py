@@ -1,0 +1,78 @@
+"""Handling a verified message once, across processes, and answering fast.
+
+The first request for a message marks it in Redis (SET NX) and computes the reply; WeChat's retries of the
+same message (and concurrent copies) wait briefly for that reply instead of acting again. Work that may be
+slow — reading the follower from WeChat, handing over to staff — goes to an rq job.
+"""
+
+from __future__ import annotations
+
+import time
+
+from wechatpy.messages import BaseMessage
+from wechatpy.replies import TextReply
+
+from wxbackend.extensions import get_redis
+from wxbackend.wechat import replies
+from wxbackend.wechat.inbound import dedupe_key
+
+SEEN_SECONDS = 600  # WeChat retries within 15 s; keep the mark well past that
+PENDING = b"\x00pending"
+WAIT_FOR_FIRST = 3.0
+EMPTY = "success"
+
+
+def handle_message(message: BaseMessage, base_url: str) -> str:
+    """The reply XML for `message` ('success' when there is nothing to say), its side effects queued once."""
+    r = get_redis()
+    key = dedupe_key(message)
+    if not r.set(key, PENDING, nx=True, ex=SEEN_SECONDS):
+        return _reply_of_first(key)
+    try:
+        reply = _answer(message, base_url)
+    except Exception:
+        r.delete(key)  # let WeChat's retry try again
+        raise
+    r.set(key, reply, xx=True, ex=SEEN_SECONDS)
+    return reply
+
+
+def _reply_of_first(key: str) -> str:
+    r = get_redis()
+    deadline = time.monotonic() + WAIT_FOR_FIRST
+    while time.monotonic() < deadline:
+        value = r.get(key)
+        if value != PENDING:
+            return value.decode() if value else EMPTY
+        time.sleep(0.05)
+    return EMPTY
+
+
+def _text(message: BaseMessage, content: str) -> str:
+    return TextReply(source=message.target, target=message.source, content=content).render()
+
+
+def _answer(message: BaseMessage, base_url: str) -> str:
+    from jobs import get_queue
+    from jobs.wechat import follow, hand_over_to_staff, unfollow
+
+    queue = get_queue("wechat")
+    if message.type == "event":
+        event = message.event
+        if event in ("subscribe", "subscribe_scan"):
+            scene = getattr(message, "scene_id", None)
+            queue.enqueue(follow, message.source, scene, job_timeout=60)
+            return _text(message, replies.welcome(base_url))
+        if event == "unsubscribe":
+            queue.enqueue(unfollow, message.source, job_timeout=60)
+            return EMPTY
+        if event == "scan":
+            return _text(message, replies.welcome(base_url))
+        if event == "click":
+            return _text(message, replies.click_reply(base_url, message.key) or replies.help_text(base_url))
+        return EMPTY  # view, location, template-send reports …: nothing to say
+    if message.type == "text":
+        if replies.wants_staff(message):
+            queue.enqueue(hand_over_to_staff, message.source, message.content[:500], job_timeout=60)
+        return _text(message, replies.text_reply(base_url, message.content))
+    return _text(message, replies.help_text(base_url))

@@ -23,6 +23,19 @@ if ! ls "$ROOT"/var/softhsm/tokens/*/token.object >/dev/null 2>&1; then
     --app "广东省政府采购网:$(date -d '+60 days' +%F)" --app "广州公共资源交易中心:$(date -d '+20 days' +%F)"
 fi
 
+# WeChat: unless a real official account is configured, a fake WeChat server on 127.0.0.1 plays it (OAuth,
+# menus, notices, mini-program login), so the H5 pages open through the same OAuth round trip as in WeChat.
+FAKE_WECHAT=""
+if [ -z "${WECHAT_APP_ID:-}" ] && ! grep -qs '^WECHAT_APP_ID=.' .env; then
+  FAKE_WECHAT_PORT="${FAKE_WECHAT_PORT:-5101}"
+  export WECHAT_APP_ID=wxdevofficial0001 WECHAT_APP_SECRET=dev-official-secret WECHAT_TOKEN=devtoken
+  export WECHAT_AES_KEY=devdevdevdevdevdevdevdevdevdevdevdevdevdevd
+  export WECHAT_MINI_APP_ID=wxdevminiprog0001 WECHAT_MINI_APP_SECRET=dev-mini-secret
+  export WECHAT_API_BASE="http://127.0.0.1:$FAKE_WECHAT_PORT/" WECHAT_OAUTH_BASE="http://127.0.0.1:$FAKE_WECHAT_PORT/connect/"
+  export WECHAT_NOTICE_TEMPLATES="binding_success=DEV-TPL-1,payment_received=DEV-TPL-2,audit_result=DEV-TPL-3,ready_to_write=DEV-TPL-4,renewal_done=DEV-TPL-5,invoice_issued=DEV-TPL-6,expiry_reminder=DEV-TPL-7"
+  FAKE_WECHAT="http://127.0.0.1:$FAKE_WECHAT_PORT/"
+fi
+
 # The helper trusts tickets signed by this backend's key only.
 export HELPER_TICKET_PUBLIC_KEYS="$("$FLASK" tickets public-key)"
 
@@ -30,6 +43,12 @@ pids=()
 cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup INT TERM EXIT
 mkdir -p var/log
+if [ -n "$FAKE_WECHAT" ]; then
+  "$VENV/bin/python" -m fakes.wechat --port "$FAKE_WECHAT_PORT" --app "$WECHAT_APP_ID:$WECHAT_APP_SECRET" \
+    --app "$WECHAT_MINI_APP_ID:$WECHAT_MINI_APP_SECRET" >var/log/fake-wechat.log 2>&1 & pids+=($!)
+  for _ in $(seq 100); do curl -fs "${FAKE_WECHAT}_fake/calls" >/dev/null 2>&1 && break; sleep 0.1; done
+  "$FLASK" wx menu-sync || true
+fi
 "$VENV/bin/gunicorn" -w 2 -b "127.0.0.1:$PORT" --access-logfile var/log/access.log 'wxbackend:create_app()' \
   >var/log/backend.log 2>&1 & pids+=($!)
 "$VENV/bin/python" -m jobs.worker >var/log/worker.log 2>&1 & pids+=($!)
@@ -40,7 +59,9 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&
 cat <<MSG
 
   数安CA管家 is running (logs in var/log/):
-    phone pages (H5):           http://127.0.0.1:$PORT/h5/   (development sign-in stands in for WeChat)
+    phone pages (H5):           http://127.0.0.1:$PORT/h5/   (WeChat OAuth through ${FAKE_WECHAT:-WeChat}; the fake
+                                asks once which WeChat user this browser is)
+    messages WeChat receives:   ${FAKE_WECHAT:-(real WeChat)}_fake/messages
     PC binding page (key in):   http://127.0.0.1:$PORT/pc/bind
     API document:               http://127.0.0.1:$PORT/api/openapi.json
     CA chain and CRL:           http://127.0.0.1:$PORT/ca/chain.pem   http://127.0.0.1:$PORT/ca/crl

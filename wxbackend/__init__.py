@@ -65,6 +65,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf = CSRFProtect(app)
     # No cookie authenticates these: the key's signature and the PC token (pc_api), WeChat's signature (wechat).
     csrf_exempt_blueprints = {pc_api_bp.name, wechat_bp.name}
+    csrf_exempt_endpoints = {"api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
 
     @app.before_request
     def protect_cookie_requests():
@@ -76,7 +77,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
         if request.method in ("GET", "HEAD", "OPTIONS") or not request.endpoint:
             return  # no endpoint: routing already failed (404/405 answer)
-        if request.blueprint in csrf_exempt_blueprints:
+        if request.blueprint in csrf_exempt_blueprints or request.endpoint in csrf_exempt_endpoints:
             return
         if bearer_token():
             return

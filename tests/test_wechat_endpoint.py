@@ -1,0 +1,178 @@
+"""`/wechat` as WeChat's servers use it: signed pushes in plain and safe mode, hostile bodies, duplicates."""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+import xmltodict
+from rq import Queue
+
+from tests.support.flows import run_jobs
+from tests.support.wechat import (
+    decrypt_reply,
+    event_xml,
+    post_plain,
+    post_safe,
+    signed_query,
+    text_xml,
+)
+from wxbackend.audit.models import AuditLog
+from wxbackend.extensions import get_redis
+from wxbackend.users.models import User
+
+
+def reply_content(xml: str) -> str:
+    return xmltodict.parse(xml)["xml"]["Content"]
+
+
+def test_get_echoes_echostr_exactly_after_the_signature(client):
+    echostr = "7215813287219637&x=<y>"
+    ok = client.get("/wechat?" + urlencode(signed_query(echostr=echostr)))
+    assert ok.status_code == 200 and ok.data == echostr.encode()
+    bad = client.get("/wechat?" + urlencode(signed_query(echostr=echostr, token="not-our-token")))
+    assert bad.status_code == 403 and echostr.encode() not in bad.data
+
+
+def test_bad_signature_or_stale_timestamp_is_403(client):
+    assert post_plain(client, text_xml("你好", 1), token="wrong").status_code == 403
+    assert post_plain(client, text_xml("你好", 2), timestamp=int(time.time()) - 600).status_code == 403
+    assert post_plain(client, text_xml("你好", 3), timestamp=int(time.time()) + 600).status_code == 403
+    missing = client.post("/wechat", data=text_xml("你好", 4).encode(), content_type="text/xml")
+    assert missing.status_code == 403
+
+
+def test_plain_text_keywords_get_helpful_replies(client):
+    renew = post_plain(client, text_xml("证书怎么续期？", 10))
+    assert renew.status_code == 200
+    reply = xmltodict.parse(renew.data)["xml"]
+    assert reply["ToUserName"] == "oUSER1" and reply["MsgType"] == "text"
+    assert "证书续期三步" in reply["Content"] and "/h5/certificates" in reply["Content"]
+    assert "8 位绑定码" in reply_content(post_plain(client, text_xml("绑定", 11)).data)
+    assert "我的发票" in reply_content(post_plain(client, text_xml("开发票", 12)).data)
+    assert "请点击菜单" in reply_content(post_plain(client, text_xml("随便说点什么", 13)).data)
+
+
+def test_click_keys_answer_with_the_matching_page_link(client, app):
+    base = app.config["PUBLIC_BASE_URL"]
+    guide = reply_content(post_plain(client, event_xml("CLICK", "RENEW_GUIDE")).data)
+    assert f'href="{base}/h5/certificates"' in guide
+    pc = reply_content(post_plain(client, event_xml("CLICK", "PC_RENEW", openid="oUSER2")).data)
+    assert f"{base}/pc/" in pc
+    unknown = reply_content(post_plain(client, event_xml("CLICK", "NO_SUCH_KEY", openid="oUSER3")).data)
+    assert "请点击菜单" in unknown
+
+
+def test_subscribe_with_a_scene_welcomes_and_records_the_follower(client, wechat, db_session):
+    wechat.user("oNEWFAN", unionid="uNEWFAN")
+    response = post_plain(client, event_xml("subscribe", "qrscene_renew-2026", openid="oNEWFAN"))
+    welcome = reply_content(response.data)
+    assert "欢迎关注数安CA管家" in welcome and "/h5/bind" in welcome
+    run_jobs()
+    user = db_session.scalar(sa.select(User).where(User.openid == "oNEWFAN"))
+    assert user.following and user.unionid == "uNEWFAN"
+    [audit] = db_session.scalars(sa.select(AuditLog).where(AuditLog.action == "wechat.follow")).all()
+    assert audit.detail == {"scene": "renew-2026"}
+
+    assert post_plain(client, event_xml("unsubscribe", openid="oNEWFAN")).data == b"success"
+    run_jobs()
+    db_session.refresh(user)
+    assert user.following is False
+
+
+def test_safe_mode_reply_decrypts_with_wechatpys_own_crypto(client):
+    response = post_safe(client, text_xml("续期", 20))
+    assert response.status_code == 200
+    plain = decrypt_reply(response)  # checks the reply's msg_signature too
+    assert "证书续期三步" in reply_content(plain)
+    assert b"<Encrypt>" in response.data and "续期".encode() not in response.data
+
+
+def test_safe_mode_refuses_a_wrong_msg_signature_or_another_appid(client):
+    assert post_safe(client, text_xml("续期", 21), tamper_signature=True).status_code == 403
+    assert post_safe(client, text_xml("续期", 22), app_id="wxsomeoneelse000").status_code == 403
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
+<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime>
+<MsgType>text</MsgType><Content>&lol9;</Content><MsgId>30</MsgId></xml>"""
+EXTERNAL_ENTITY = """<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime>
+<MsgType>text</MsgType><Content>&xxe;</Content><MsgId>31</MsgId></xml>"""
+
+
+def test_billion_laughs_and_external_entities_are_400_quickly_with_nothing_expanded(client):
+    for body in (BILLION_LAUGHS, EXTERNAL_ENTITY):
+        started = time.monotonic()
+        plain = post_plain(client, body)
+        assert plain.status_code == 400 and plain.json is None
+        assert b"lol" not in plain.data and b"root:" not in plain.data
+        safe = post_safe(client, body)  # inside the encrypted envelope too
+        assert safe.status_code == 400
+        assert time.monotonic() - started < 1.0
+
+
+def test_body_over_the_cap_is_refused(client):
+    huge = text_xml("长" * 40_000, 40)
+    assert post_plain(client, huge).status_code == 413
+
+
+def test_malformed_xml_is_400_not_500(client):
+    assert post_plain(client, "<xml><MsgType>text</MsgType").status_code == 400
+    assert post_plain(client, "<xml><Content>no type</Content></xml>").status_code == 400
+    assert post_plain(client, "").status_code == 400
+
+
+def test_same_msgid_three_times_concurrently_has_one_side_effect(app, wechat, db_session):
+    """WeChat retries a message it got no answer for; copies may arrive at different processes at once."""
+    results = []
+
+    def post():
+        with app.test_client() as c:
+            results.append(post_plain(c, text_xml("转人工", 50, openid="oHELPME")))
+
+    threads = [threading.Thread(target=post) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results] == [200, 200, 200]
+    assert {reply_content(r.data) for r in results} == {
+        "已为您转接人工客服，客服将在工作时间（工作日 9:00–18:00）内回复您。"}
+    assert Queue("wechat", connection=get_redis()).count == 1
+    run_jobs()
+    handovers = db_session.scalars(sa.select(AuditLog).where(AuditLog.action == "wechat.handover")).all()
+    assert [h.detail["message"] for h in handovers] == ["转人工"]
+
+
+def test_two_different_events_in_the_same_second_are_both_handled(client):
+    now = int(time.time())
+    first = post_plain(client, event_xml("CLICK", "RENEW_GUIDE", openid="oSAME", create_time=now))
+    second = post_plain(client, event_xml("CLICK", "FAQ", openid="oSAME", create_time=now))
+    assert "证书续期三步" in reply_content(first.data)
+    assert "常见问题" in reply_content(second.data)
+    again = post_plain(client, event_xml("CLICK", "FAQ", openid="oSAME", create_time=now))  # WeChat's retry
+    assert reply_content(again.data) == reply_content(second.data)
+
+
+def test_slow_work_goes_to_a_job_and_the_reply_comes_in_time(client, wechat, db_session):
+    """Reading the new follower from WeChat takes 4.5 s here; the reply must not wait for it."""
+    wechat.user("oSLOW", unionid="uSLOW")
+    wechat.delay("/cgi-bin/user/info", 4.5)
+    started = time.monotonic()
+    response = post_plain(client, event_xml("subscribe", openid="oSLOW"))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200 and "欢迎关注" in reply_content(response.data)
+    assert elapsed < 1.0
+    assert db_session.scalar(sa.select(User).where(User.openid == "oSLOW")) is None  # not yet: it is queued
+    started = time.monotonic()
+    run_jobs()
+    assert time.monotonic() - started >= 4.5
+    user = db_session.scalar(sa.select(User).where(User.openid == "oSLOW"))
+    assert user.unionid == "uSLOW" and user.following
+

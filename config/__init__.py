@@ -81,6 +81,13 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     # Business rules
     "RENEW_WINDOW_DAYS": (90, "Online renewal opens this many days before not_after"),
     "RENEW_EXPIRED_MAX_DAYS": (365, "Expired up to this many days: reviewed renewal path"),
+    "RENEWAL_FEES_FEN": (["org_sign=30000", "org_enc=30000", "personal=15000"],
+                         "Renewal fee per year in fen, per certificate type (type=fen, comma-separated)"),
+    "APP_RENEWAL_FEE_FEN": (10000, "应用续期 fee per year in fen"),
+    "ORDER_MAX_YEARS": (5, "Most years one renewal order may buy"),
+    "IDENTITY_PROVIDER": ("local", "local (GB 11643 check character and formats only) | http (verification service)"),
+    "IDENTITY_PROVIDER_URL": ("", "The http identity provider's endpoint (IDENTITY_PROVIDER=http)"),
+    "IDENTITY_PROVIDER_KEY": ("", "The http identity provider's API key"),
     "NOTICES_ADAPTER": ("wechat", "wechat (template / subscribe messages) | log (no WeChat: only logged)"),
     # Binding (DESIGN §4)
     "BIND_FAILURES_PER_USER": (10, "Wrong binding codes a user may enter per 15 minutes"),

@@ -3,6 +3,9 @@
 from wxbackend.audit.models import AuditLog
 from wxbackend.ca.models import IssuedCertificate
 from wxbackend.certificates.models import Binding, CertApp, Certificate
+from wxbackend.identity.models import IdentityCheck
+from wxbackend.orders.models import Order, OrderEvent
 from wxbackend.users.models import User
 
-__all__ = ["AuditLog", "Binding", "CertApp", "Certificate", "IssuedCertificate", "User"]
+__all__ = ["AuditLog", "Binding", "CertApp", "Certificate", "IdentityCheck", "IssuedCertificate", "Order",
+           "OrderEvent", "User"]

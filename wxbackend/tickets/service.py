@@ -11,7 +11,6 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,7 +18,7 @@ from flask import current_app
 
 from ukey_helper.tickets import MAX_TICKET_LIFETIME, b64url, encode_ticket
 from wxbackend.errors import DomainError
-from wxbackend.extensions import get_redis
+from wxbackend.extensions import configured_or_development_secret, get_redis
 
 TICKET_TTL = 300
 
@@ -41,15 +40,8 @@ def signing_key() -> Ed25519PrivateKey:
     cached = current_app.extensions.get("ticket_key")
     if cached:
         return cached
-    encoded = current_app.config["TICKET_SIGNING_KEY"]
-    if not encoded:
-        path = Path(current_app.instance_path) / "ticket_signing.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
-            path.chmod(0o600)
-        encoded = path.read_text().strip()
-    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(encoded))
+    key = Ed25519PrivateKey.from_private_bytes(
+        configured_or_development_secret("TICKET_SIGNING_KEY", "ticket_signing.key"))
     current_app.extensions["ticket_key"] = key
     return key
 

@@ -1,0 +1,1 @@
+"""受理单: renewal orders, their status machine and eligibility."""

@@ -1,0 +1,211 @@
+"""受理单: quotes, creation, cancellation, payment received, the user's lists, the timeline, 待办事项."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
+from wxbackend.certificates.service import user_certificate
+from wxbackend.errors import Conflict, DomainError, NotFound
+from wxbackend.extensions import SHANGHAI, db, utcnow
+from wxbackend.orders import transitions
+from wxbackend.orders.eligibility import Eligibility, check_eligibility, new_validity
+from wxbackend.orders.models import CLOSED_STATUSES, Order, OrderKind, OrderStatus, RenewalPath, format_fen
+from wxbackend.users.models import User
+
+
+class IdentityRequired(DomainError):
+    code, message, status = "identity_required", "首次办理业务前需完成身份鉴别认证", 403
+
+
+class NotRenewable(DomainError):
+    code = "not_renewable"
+
+
+@dataclass(frozen=True)
+class Quote:
+    certificate: Certificate
+    app: CertApp | None
+    eligibility: Eligibility
+    years: int
+    amount_fen: int
+    fee_detail: str
+    old_not_after: datetime
+    new_not_after: datetime
+
+    @property
+    def amount_yuan(self) -> str:
+        return format_fen(self.amount_fen)
+
+
+def fee_per_year(certificate: Certificate, kind: OrderKind) -> int:
+    """The fee schedule (config, integer fen per year): per certificate type, or the 应用 fee."""
+    cfg = current_app.config
+    if kind == OrderKind.APP_RENEWAL:
+        return cfg["APP_RENEWAL_FEE_FEN"]
+    fees = {k: int(v) for k, v in (entry.split("=", 1) for entry in cfg["RENEWAL_FEES_FEN"])}
+    if certificate.cert_type not in fees:
+        raise NotRenewable("该类型证书暂不支持在线续期，请联系客服", code="no_fee")
+    return fees[certificate.cert_type]
+
+
+def quote(user_id: int, certificate_id: int, years: int, app_id: int | None = None) -> Quote:
+    """What renewing would cost and give, for one of the user's certificates (or one of its 应用)."""
+    certificate = user_certificate(user_id, certificate_id)
+    app = None
+    if app_id is not None:
+        app = next((a for a in certificate.apps if a.id == app_id), None)
+        if app is None:
+            raise NotFound("没有找到该应用")
+    if not 1 <= years <= current_app.config["ORDER_MAX_YEARS"]:
+        raise DomainError(f"续期年限为1至{current_app.config['ORDER_MAX_YEARS']}年", code="invalid_years")
+    kind = OrderKind.APP_RENEWAL if app else OrderKind.RENEWAL
+    per_year = fee_per_year(certificate, kind)
+    old_not_after = app.expires_at if app else certificate.not_after
+    label = "应用续期" if app else "证书续期"
+    return Quote(certificate, app, check_eligibility(certificate, app), years, per_year * years,
+                 f"{label} {format_fen(per_year)}元/年 × {years}年", old_not_after, new_validity(old_not_after, years))
+
+
+def open_order_for(certificate_id: int) -> Order | None:
+    return db.session.scalar(sa.select(Order).where(Order.certificate_id == certificate_id,
+                                                    Order.status.not_in(CLOSED_STATUSES)))
+
+
+def new_order_no() -> str:
+    return utcnow().astimezone(SHANGHAI).strftime("SA%Y%m%d") + f"{secrets.randbelow(10**8):08d}"
+
+
+def create_order(user_id: int, certificate_id: int, years: int, app_id: int | None = None) -> Order:
+    """A renewal order (待支付 on the online path; 编辑中 needing materials and audit on the reviewed path).
+    Raises IdentityRequired before the first identity check, NotRenewable with the eligibility's reason, and
+    Conflict when the certificate already has an open order."""
+    user = db.session.get(User, user_id)
+    if not user.identity_verified:
+        raise IdentityRequired()
+    offer = quote(user_id, certificate_id, years, app_id)
+    if not offer.eligibility.renewable:
+        raise NotRenewable(offer.eligibility.message, code=offer.eligibility.code)
+    if open_order_for(certificate_id) is not None:
+        raise Conflict("该证书已有未完成的受理单，请先完成或撤销", code="open_order_exists")
+    online = offer.eligibility.path == RenewalPath.ONLINE
+    order = Order(order_no=new_order_no(), user_id=user_id, certificate_id=certificate_id, cert_app_id=app_id,
+                  kind=OrderKind.APP_RENEWAL if app_id else OrderKind.RENEWAL, path=offer.eligibility.path,
+                  years=years, amount_fen=offer.amount_fen, fee_detail=offer.fee_detail,
+                  status=OrderStatus.PENDING_PAYMENT if online else OrderStatus.DRAFT,
+                  old_not_after=offer.old_not_after, new_not_after=offer.new_not_after)
+    try:
+        with db.session.begin_nested():  # two taps at once: the partial unique index keeps one open order
+            db.session.add(order)
+    except IntegrityError:
+        raise Conflict("该证书已有未完成的受理单，请先完成或撤销", code="open_order_exists") from None
+    transitions.record_creation(order, f"user:{user_id}", "用户申请" if online else
+                                "过期证书续期需提交申请资料，经管理员审核后办理")
+    db.session.flush()
+    return order
+
+
+def user_orders(user_id: int) -> list[Order]:
+    return list(db.session.scalars(sa.select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())))
+
+
+def user_order(user_id: int, order_id: int) -> Order:
+    """One of the user's own orders; NotFound for anyone else's."""
+    order = db.session.scalar(sa.select(Order).where(Order.id == order_id, Order.user_id == user_id))
+    if order is None:
+        raise NotFound("没有找到该受理单")
+    return order
+
+
+def cancel_order(user_id: int, order_id: int) -> Order:
+    """撤销 before payment. (After payment a cancellation is a refund: `payments.service.refund_order`.)"""
+    order = user_order(user_id, order_id)
+    if order.status not in (OrderStatus.DRAFT, OrderStatus.PENDING_PAYMENT):
+        raise Conflict("已支付的受理单不能直接撤销，请申请退款", code="already_paid")
+    transitions.move(order, OrderStatus.CANCELLED, f"user:{user_id}", "用户撤销")
+    return order
+
+
+def mark_paid(order_id: int, channel: str, actor: str, note: str = "") -> bool:
+    """Payment received for `order_id` through `channel` (wechat | transfer): 已支付, then 待制证 on the online
+    path (or 待审核 on the reviewed path), and the user is told. False (nothing changes) when the order is not
+    waiting for payment — a second notification of the same payment is harmless. Callers hold the order's lock."""
+    from wxbackend.notices.service import queue_notice
+
+    order = db.session.get(Order, order_id, with_for_update=True)
+    if order is None or order.status != OrderStatus.PENDING_PAYMENT:
+        return False
+    order.pay_channel = channel
+    order.paid_at = utcnow()
+    transitions.move(order, OrderStatus.PAID, actor, note or "用户缴费")
+    if order.path == RenewalPath.ONLINE:
+        transitions.move(order, OrderStatus.READY_TO_WRITE, "system", "请在电脑上插入U-KEY，打开续期页面写入新证书")
+    else:
+        transitions.move(order, OrderStatus.PENDING_REVIEW, "system", "等待管理员审核申请资料")
+    queue_notice(order.user_id, "payment_received", {"order_no": order.order_no, "amount": order.amount_yuan})
+    if order.status == OrderStatus.READY_TO_WRITE:
+        queue_notice(order.user_id, "ready_to_write", {"order_no": order.order_no,
+                                                       "organisation": order.certificate.subject_o})
+    return True
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    done: bool
+    at: datetime | None = None
+    note: str = ""
+
+
+def timeline(order: Order) -> list[Step]:
+    """The five-step progress bar: 用户申请 → 用户缴费 → 管理员审核 → 安装新证书 → 完成."""
+    reached = {event.to_status: event.at for event in order.events}
+    paid_at = reached.get(OrderStatus.PAID)
+    if order.path == RenewalPath.ONLINE:
+        review = Step("管理员审核", paid_at is not None, paid_at, "在线续期无需审核")
+    else:
+        review = Step("管理员审核", OrderStatus.APPROVED in reached, reached.get(OrderStatus.APPROVED))
+    return [
+        Step("用户申请", True, order.created_at),
+        Step("用户缴费", paid_at is not None, paid_at),
+        review,
+        Step("安装新证书", OrderStatus.ISSUED in reached or OrderStatus.COMPLETED in reached,
+             reached.get(OrderStatus.ISSUED)),
+        Step("完成", OrderStatus.COMPLETED in reached, reached.get(OrderStatus.COMPLETED)),
+    ]
+
+
+@dataclass(frozen=True)
+class Todo:
+    title: str
+    detail: str
+    link: str
+
+
+def todo_items(user_id: int) -> list[Todo]:
+    """待办事项: certificates in the renewal window without an order, unpaid orders, orders ready to write."""
+    items: list[Todo] = []
+    orders = user_orders(user_id)
+    for order in orders:
+        if order.status == OrderStatus.PENDING_PAYMENT:
+            items.append(Todo("待支付", f"{order.subject} {order.kind_label} {order.amount_yuan}元",
+                              f"/h5/orders/{order.id}"))
+        elif order.status == OrderStatus.READY_TO_WRITE:
+            items.append(Todo("待写入新证书", f"{order.subject}：请在电脑上插入U-KEY完成续期",
+                              f"/h5/orders/{order.id}"))
+    certificates = db.session.scalars(
+        sa.select(Certificate).join(Binding, Binding.certificate_id == Certificate.id)
+        .where(Binding.user_id == user_id, Binding.status == BindingStatus.ACTIVE,
+               Certificate.status.in_([CertificateStatus.VALID, CertificateStatus.EXPIRED])))
+    for certificate in certificates:
+        eligibility = check_eligibility(certificate)
+        if eligibility.renewable and open_order_for(certificate.id) is None:
+            items.append(Todo("证书待续期", f"{certificate.subject_o}：{eligibility.message}",
+                              f"/h5/certificates/{certificate.id}/renew"))
+    return items

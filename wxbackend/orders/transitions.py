@@ -1,0 +1,56 @@
+"""The order status machine (DESIGN §3): one table of legal moves. `move` is the only way a status changes;
+an illegal move raises `IllegalTransition` and changes nothing."""
+
+from __future__ import annotations
+
+from wxbackend.errors import Conflict
+from wxbackend.extensions import db
+from wxbackend.orders.models import STATUS_LABELS, Order, OrderEvent
+from wxbackend.orders.models import OrderStatus as S
+
+TRANSITIONS: dict[S, set[S]] = {
+    S.DRAFT: {S.PENDING_PAYMENT, S.CANCELLED},
+    S.PENDING_PAYMENT: {S.PAID, S.CANCELLED},
+    S.PAID: {S.READY_TO_WRITE, S.PENDING_REVIEW, S.REFUNDING},
+    S.PENDING_REVIEW: {S.APPROVED, S.REJECTED},
+    S.APPROVED: {S.PENDING_FIN_VERIFICATION, S.READY_TO_WRITE, S.MAKING, S.REFUNDING},
+    S.REJECTED: {S.DRAFT, S.REFUNDING},
+    S.PENDING_FIN_VERIFICATION: {S.READY_TO_WRITE, S.FIN_VERIFICATION_FAILED},
+    S.FIN_VERIFICATION_FAILED: {S.PENDING_FIN_VERIFICATION},
+    S.READY_TO_WRITE: {S.ISSUED, S.REFUNDING},  # the user may still cancel (refund) before writing
+    S.ISSUED: {S.COMPLETED, S.READY_TO_WRITE},  # back when an issued certificate was voided (its key gone)
+    S.MAKING: {S.SHIPPED},
+    S.SHIPPED: {S.COMPLETED},
+    S.REFUNDING: {S.REFUNDED},
+    S.CANCELLED: set(),
+    S.COMPLETED: set(),
+    S.REFUNDED: set(),
+}
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+    def __init__(self, order: Order, to: S):
+        super().__init__(f"受理单当前为“{order.status_label}”，不能变为“{STATUS_LABELS[to]}”")
+
+
+def can_move(order: Order, to: S) -> bool:
+    return to in TRANSITIONS[S(order.status)]
+
+
+def move(order: Order, to: S, actor: str, note: str = "") -> OrderEvent:
+    """Change `order` to `to`, recording who did it; IllegalTransition when the table has no such move."""
+    if not can_move(order, to):
+        raise IllegalTransition(order, to)
+    event = OrderEvent(order=order, from_status=order.status, to_status=to, actor=actor, note=note)
+    order.status = to
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def record_creation(order: Order, actor: str, note: str = "") -> OrderEvent:
+    event = OrderEvent(order=order, from_status=None, to_status=order.status, actor=actor, note=note)
+    db.session.add(event)
+    return event

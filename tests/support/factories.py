@@ -1,0 +1,45 @@
+"""Small factories for service tests: a bound certificate, a verified user, an order waiting for payment."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from wxbackend.certificates.models import Binding, CertApp, Certificate
+from wxbackend.extensions import db, utcnow
+from wxbackend.orders.models import Order
+from wxbackend.orders.service import create_order
+from wxbackend.users.models import User
+
+
+def make_user(name: str = "张三", verified: bool = True) -> User:
+    user = User(openid=f"o{secrets.token_hex(8)}", nickname=name, identity_verified=verified)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_certificate(organisation: str = "广州某某科技有限公司", expires_in_days: float = 60,
+                     cert_type: str = "org_sign", apps: tuple[tuple[str, float], ...] = ()) -> Certificate:
+    now = utcnow()
+    certificate = Certificate(serial=secrets.token_hex(16).upper(), subject_o=organisation, subject_cn=organisation,
+                              not_before=now - timedelta(days=300), not_after=now + timedelta(days=expires_in_days),
+                              medium_number=secrets.token_hex(8), pem="-", cert_type=cert_type)
+    for name, days in apps:
+        certificate.apps.append(CertApp(name=name, expires_at=now + timedelta(days=days)))
+    db.session.add(certificate)
+    db.session.flush()
+    return certificate
+
+
+def bind(user: User, certificate: Certificate) -> None:
+    db.session.add(Binding(user_id=user.id, certificate_id=certificate.id))
+    db.session.flush()
+
+
+def pending_order(years: int = 1, organisation: str = "广州某某科技有限公司", user: User | None = None) -> Order:
+    """A verified user's online renewal order, 待支付 (300.00 元 per year for org_sign by default)."""
+    user = user or make_user()
+    certificate = make_certificate(organisation)
+    bind(user, certificate)
+    return create_order(user.id, certificate.id, years)

@@ -56,6 +56,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from binding_site import bp as binding_site_bp
     from binding_site.api import bp as pc_api_bp
     from wxbackend.api import api
+    from wxbackend.api import orders as _order_routes  # noqa: F401  (joins api_bp before it is registered)
     from wxbackend.api.views import bp as api_bp
     from wxbackend.ca.views import bp as ca_bp
     from wxbackend.h5.views import bp as h5_bp

@@ -1,7 +1,7 @@
 """Forms of the H5 pages (Flask-WTF: CSRF token included)."""
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
+from wtforms import BooleanField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
 
@@ -22,3 +22,14 @@ class QrBindForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     pass
+
+
+class RenewForm(FlaskForm):
+    years = SelectField("续期年限", coerce=int, choices=[(n, f"{n}年") for n in range(1, 6)], default=1)
+
+
+class IdentityForm(FlaskForm):
+    name = StringField("经办人姓名", validators=[DataRequired("请填写经办人姓名"), Length(max=20)])
+    id_number = StringField("身份证号码", validators=[DataRequired("请填写身份证号码"), Length(max=18)])
+    mobile = StringField("手机号码", validators=[DataRequired("请填写手机号码"), Length(max=11)])
+    consent = BooleanField("我已阅读并同意《个人信息处理规则》，同意为身份鉴别处理我的身份证号码和手机号码")

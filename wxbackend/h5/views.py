@@ -8,14 +8,17 @@ from wxbackend.auth import current_user, page_login_required, safe_next, sign_in
 from wxbackend.binding import service as binding
 from wxbackend.certificates.service import user_certificate, user_certificates
 from wxbackend.errors import DomainError
-from wxbackend.h5.forms import BindForm, ConfirmForm, QrBindForm, SignInForm
+from wxbackend.h5.forms import BindForm, ConfirmForm, IdentityForm, QrBindForm, RenewForm, SignInForm
+from wxbackend.identity.service import InvalidIdentity, verify_identity
+from wxbackend.orders import service as orders
+from wxbackend.orders.service import IdentityRequired
 from wxbackend.users.service import dev_user
 
 bp = Blueprint("h5", __name__, url_prefix="/h5", template_folder="templates")
 
 TILES = [
-    ("待办事项", None, "todo"),
-    ("我的受理单", None, "orders"),
+    ("待办事项", "h5.todo", "todo"),
+    ("我的受理单", "h5.orders_list", "orders"),
     ("我的数字证书", "h5.certificates", "certs"),
     ("我的发票", None, "invoices"),
     ("我的地址", None, "addresses"),
@@ -101,3 +104,73 @@ def unbind(certificate_id: int):
     binding.unbind(current_user().id, certificate_id)
     flash("已解除绑定", "ok")
     return redirect(url_for("h5.certificates"))
+
+
+@bp.route("/certificates/<int:certificate_id>/renew", methods=["GET", "POST"])
+@page_login_required
+def renew(certificate_id: int):
+    """续期 (or 应用续期 with ?app=): eligibility, years, price and the new validity shown before the order."""
+    app_id = request.args.get("app", type=int)
+    form = RenewForm(years=request.args.get("years", 1, type=int))
+    years = form.years.data if form.years.data in range(1, 6) else 1
+    if form.validate_on_submit():
+        try:
+            order = orders.create_order(current_user().id, certificate_id, form.years.data, app_id)
+            return redirect(url_for("h5.order", order_id=order.id))
+        except IdentityRequired as needed:
+            flash(needed.message, "info")
+            back = url_for("h5.renew", certificate_id=certificate_id, app=app_id, years=form.years.data)
+            return redirect(url_for("h5.identity", next=back))
+        except DomainError as refused:
+            flash(refused.message, "error")
+    offer = orders.quote(current_user().id, certificate_id, years, app_id)
+    return render_template("h5/renew.html", form=form, offer=offer, open_order=orders.open_order_for(certificate_id))
+
+
+@bp.route("/identity", methods=["GET", "POST"])
+@page_login_required
+def identity():
+    """身份鉴别认证, with its separate consent, before the first order."""
+    form = IdentityForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            verify_identity(current_user().id, form.name.data, form.id_number.data, form.mobile.data,
+                            form.consent.data)
+            flash("身份鉴别认证已通过", "ok")
+            return redirect(safe_next(request.args.get("next")))
+        except InvalidIdentity as invalid:
+            errors[invalid.field] = invalid.message
+    return render_template("h5/identity.html", form=form, errors=errors, user=current_user())
+
+
+@bp.get("/orders")
+@page_login_required
+def orders_list():
+    return render_template("h5/orders.html", orders=orders.user_orders(current_user().id))
+
+
+@bp.get("/orders/<int:order_id>")
+@page_login_required
+def order(order_id: int):
+    found = orders.user_order(current_user().id, order_id)
+    return render_template("h5/order.html", order=found, steps=orders.timeline(found), form=ConfirmForm())
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@page_login_required
+def cancel_order(order_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        orders.cancel_order(current_user().id, order_id)
+        flash("受理单已撤销", "ok")
+    except DomainError as refused:
+        flash(refused.message, "error")
+    return redirect(url_for("h5.order", order_id=order_id))
+
+
+@bp.get("/todo")
+@page_login_required
+def todo():
+    return render_template("h5/todo.html", items=orders.todo_items(current_user().id))

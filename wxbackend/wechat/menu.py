@@ -26,7 +26,7 @@ MENU: list[tuple[str, list[Button]]] = [
         Button("数安CA管家", page="/h5/"),
         Button("我的数字证书", page="/h5/certificates"),
         Button("证书绑定", page="/h5/bind"),
-        Button("我的受理单", page="/h5/soon/orders"),
+        Button("我的受理单", page="/h5/orders"),
         Button("我的发票", page="/h5/soon/invoices"),
     ]),
     ("证书续期", [

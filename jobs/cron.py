@@ -3,5 +3,8 @@
 from rq import cron
 
 from jobs.certificates import mark_expired
+from jobs.payments import query_unconfirmed_payments, query_unconfirmed_refunds
 
 cron.register(mark_expired, "default", interval=3600, name="mark-expired-certificates")
+cron.register(query_unconfirmed_payments, "default", interval=300, name="query-unconfirmed-payments")
+cron.register(query_unconfirmed_refunds, "default", interval=300, name="query-unconfirmed-refunds")

@@ -27,6 +27,7 @@ from wxbackend import create_app
 from wxbackend.demo import softhsm
 from wxbackend.extensions import db
 
+pytest_plugins = ["tests.support.live"]
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -106,10 +107,11 @@ def wechat_settings(fake_base_url: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def app_config(pg_database, tmp_path_factory, fake_wechat_server) -> dict:
+def app_config(pg_database, tmp_path_factory, fake_wechat_server, fake_wechatpay_server) -> dict:
     base = tmp_path_factory.mktemp("app")
     return {
         **wechat_settings(fake_wechat_server.base_url),
+        **fake_wechatpay_server.settings,
         "TICKET_SIGNING_KEY": TICKET_SEED,
         "APP_ENV": "testing",
         "DATABASE_URL": pg_database,
@@ -289,3 +291,24 @@ def helper(demo_key, start_helper):
 def pc(app, db_session):
     """A PC browser: no cookies, talks to /pc/api."""
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def fake_wechatpay_server(tmp_path_factory):
+    """The fake WeChat Pay gateway, one for the whole run, with merchant keys made for the run; `.settings` are
+    the WECHAT_PAY_* config keys pointing the backend at it (tests reset it through `wechatpay`)."""
+    from tests.support.wechatpay import start_fake_wechatpay
+
+    fake = start_fake_wechatpay(tmp_path_factory.mktemp("wechatpay"))
+    yield fake
+    fake.running.stop()
+
+
+@pytest.fixture
+def wechatpay(fake_wechatpay_server, db_session):
+    """The fake WeChat Pay gateway, emptied for this test."""
+    from tests.support.wechatpay import FakeWeChatPay
+
+    fake = FakeWeChatPay(fake_wechatpay_server.base_url, fake_wechatpay_server.merchant.public_key_pem)
+    fake.reset()
+    return fake

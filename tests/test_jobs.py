@@ -62,9 +62,10 @@ def test_cron_table_registers_the_job(db_session):
 
     scheduler = CronScheduler(connection=get_redis())
     scheduler.load_config_from_file(str(ROOT / "jobs" / "cron.py"))
-    [entry] = scheduler.get_jobs()
-    assert entry.func is mark_expired
-    assert (entry.queue_name, entry.interval) == ("default", 3600)
+    entries = {entry.func.__name__: entry for entry in scheduler.get_jobs()}
+    assert entries["mark_expired"].func is mark_expired
+    assert (entries["mark_expired"].queue_name, entries["mark_expired"].interval) == ("default", 3600)
+    assert entries["query_unconfirmed_payments"].interval == 300
 
 
 def test_worker_process_runs_jobs_inside_an_app_context(tmp_path: Path):

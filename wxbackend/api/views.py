@@ -117,3 +117,21 @@ class JssdkConfig(MethodView):
         from wxbackend.wechat.jssdk import jssdk_config
 
         return jssdk_config(query["url"])
+
+
+from wxbackend.api.schemas import WeChatPayParamsSchema, WeChatPayRequestSchema  # noqa: E402
+
+
+@bp.route("/orders/<int:order_id>/wechat-pay")
+class OrderWeChatPay(MethodView):
+    @bp.arguments(WeChatPayRequestSchema)
+    @bp.response(200, WeChatPayParamsSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
+    @bp.alt_response(502, schema=ApiErrorSchema)
+    def post(self, body: dict, order_id: int):
+        """微信支付: the parameters to pay one of the user's orders waiting for payment. The order's status (GET the
+        order) turns 已支付 when WeChat Pay confirms, not when the page's pay call returns."""
+        from wxbackend.payments.service import start_wechat_payment
+
+        return start_wechat_payment(api_user_id(), order_id, body["via"])

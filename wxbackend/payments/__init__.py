@@ -1,0 +1,1 @@
+"""Payments: WeChat Pay and corporate transfer (对公打款)."""

@@ -1,0 +1,52 @@
+"""Lines of the bank statements of our receiving account, imported to confirm corporate transfers (对公打款)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from wxbackend.extensions import UTCDateTime, db, utcnow
+from wxbackend.orders.models import format_fen
+
+
+class LineStatus(enum.StrEnum):
+    NEW = "new"  # imported, matching job not yet run
+    MATCHED = "matched"  # paid an order
+    MANUAL = "manual"  # staff must look at it (reason says why)
+
+
+class BankStatementLine(db.Model):
+    """One credit on our account as the bank's statement reports it. `bank_txn_id` (the statement's own 流水号)
+    is unique, so importing a statement again adds nothing. The payer's account number is personal data
+    (DESIGN §12): kept encrypted, shown masked. At most one line is `matched` to an order (a partial unique
+    index); a `manual` line may name the order it concerns (`order_id`) and always says why in `manual_reason`."""
+
+    __tablename__ = "bank_statement_lines"
+    __table_args__ = (
+        sa.Index("uq_bank_statement_lines_matched_order", "order_id", unique=True,
+                 postgresql_where=sa.text("status = 'matched'"), sqlite_where=sa.text("status = 'matched'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_txn_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    value_date: Mapped[date] = mapped_column(sa.Date)
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)  # any credit on the account, however large
+    payer_name: Mapped[str] = mapped_column(sa.String(200))
+    payer_account_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    payer_account_masked: Mapped[str] = mapped_column(sa.String(48))
+    remark: Mapped[str] = mapped_column(sa.String(200), default="")
+    status: Mapped[str] = mapped_column(sa.String(16), default=LineStatus.NEW, index=True)
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id"), index=True)
+    manual_reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    source_file: Mapped[str] = mapped_column(sa.String(255), default="")
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when it became matched or manual
+
+    order = relationship("Order")
+
+    @property
+    def amount_yuan(self) -> str:
+        return format_fen(self.amount_fen)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from contextlib import contextmanager
 
 import pkcs11
 from flask import Flask, g, jsonify, request
@@ -13,13 +14,26 @@ from werkzeug.exceptions import HTTPException
 from ukey_helper.config import HelperConfig
 from ukey_helper.errors import HelperError
 from ukey_helper.pin import PinAttempts, check_pin_format, guard_pin_state
+from ukey_helper.renewal import (
+    HeldSession,
+    check_issued_certificate,
+    check_renewal_ticket,
+    generate_renewal_key,
+    install_certificate,
+    parse_certificate,
+    parse_chain,
+    remove_old_certificate,
+    verify_chain,
+)
 from ukey_helper.tickets import Ticket, TicketVerifier
-from ukey_helper.token import PresentToken, TokenLayer, pin_state, read_certificates
+from ukey_helper.token import PresentToken, TokenLayer, pin_state, read_certificates, read_key_ids
 from ukey_helper.token import sign as token_sign
 
 log = logging.getLogger("ukey_helper")
 
 PREFLIGHT_MAX_AGE = "600"
+# Errors after which a held renewal session is not trusted any more: the key was pulled out or misbehaved.
+TOKEN_FAILURES = {"write_failed", "token_error", "token_absent", "multiple_tokens"}
 
 
 def json_body() -> dict:
@@ -70,6 +84,13 @@ def login(present: PresentToken, pin: str, attempts: PinAttempts, confirmed_fina
     return session
 
 
+def close_quietly(session) -> None:
+    try:
+        session.close()
+    except pkcs11.exceptions.PKCS11Error:
+        pass  # the key was pulled out: nothing left to close
+
+
 def private_key_for(session, cka_id_hex: str):
     try:
         return session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=bytes.fromhex(cka_id_hex))
@@ -84,8 +105,10 @@ def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None,
     tokens = tokens or TokenLayer(cfg.modules)
     verifier = verifier or TicketVerifier(cfg.ticket_public_keys)
     attempts = attempts or PinAttempts()
+    held = HeldSession(tokens, cfg.session_hold_seconds)
     app.extensions["helper_config"] = cfg
     app.extensions["tokens"] = tokens
+    app.extensions["held_session"] = held
 
     def refuse(code: str):
         response = jsonify({"code": code, "message": HelperError(code).message})
@@ -143,12 +166,13 @@ def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None,
 
     @app.get("/v1/token")
     def get_token():
-        """The one present key and its certificates."""
+        """The one present key, its certificates and the CKA_IDs of its key pairs (public objects only)."""
         with TokenOperation(tokens):
             present = tokens.the_token()
             with present.token.open() as session:
                 certificates = read_certificates(session)
-        return jsonify({"token": present.describe(), "certificates": certificates})
+                key_ids = read_key_ids(session)
+        return jsonify({"token": present.describe(), "certificates": certificates, "key_ids": key_ids})
 
     @app.post("/v1/sign")
     def sign_challenge():
@@ -161,6 +185,7 @@ def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None,
             with present.token.open() as public_session:
                 cert = find_certificate(public_session, ticket.cert_serial)
             verifier.consume(ticket)
+            held.release("another operation")  # C_Login fails while a renewal session is logged in
             session = login(present, pin, attempts, body.get("confirm_final_try") is True)
             del pin
             try:
@@ -169,6 +194,87 @@ def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None,
                 session.close()
         return jsonify({"signature": base64.b64encode(signature).decode(), "certificate_serial": cert["serial"],
                         "medium_number": present.serial})
+
+    def renewal_session(present: PresentToken, ticket: Ticket, body: dict):
+        """The flow's held session, or one logged in with the body's PIN (same rules as /v1/sign) and then held
+        for the rest of the flow. Consumes the ticket; pin_required, with the ticket unspent, when neither."""
+        session = held.take(present.serial, ticket.order_id)
+        pin = None
+        if session is None:
+            if body.get("pin") is None:
+                raise HelperError("pin_required")
+            pin = check_pin_format(body.get("pin"))
+        verifier.consume(ticket)
+        if session is None:
+            held.release("another flow")
+            session = login(present, pin, attempts, body.get("confirm_final_try") is True)
+            held.hold(present.serial, ticket.order_id, session, logged_in_at=held.clock())
+        return session
+
+    @contextmanager
+    def ending_flow_on_token_error():
+        try:
+            yield
+        except HelperError as error:
+            if error.code in TOKEN_FAILURES:
+                held.release(error.code)
+            raise
+        except Exception:
+            held.release("token error")
+            raise
+
+    @app.post("/v1/keygen")
+    def keygen():
+        """Renewal step 3: sign the challenge with the old key, make the new key pair and its CSR; the logged-in
+        session is held for install and cleanup."""
+        body = json_body()
+        ticket = check_renewal_ticket(verifier.verify(body.get("ticket"), op="keygen"), needs_cert_hash=False)
+        pin = check_pin_format(body.get("pin"))
+        with TokenOperation(tokens):
+            held.release("new flow")  # a new flow logs in afresh
+            present = tokens.the_token(serial=ticket.token_serial)
+            with present.token.open() as public_session:
+                old = find_certificate(public_session, ticket.cert_serial)
+            verifier.consume(ticket)
+            session = login(present, pin, attempts, body.get("confirm_final_try") is True)
+            logged_in_at = held.clock()
+            del pin
+            try:
+                answer = generate_renewal_key(session, old, ticket.challenge, ticket.order_id, present.serial)
+            except BaseException:
+                close_quietly(session)
+                raise
+            held.hold(present.serial, ticket.order_id, session, logged_in_at)
+        return jsonify(answer)
+
+    @app.post("/v1/install")
+    def install():
+        """Renewal step 5: write the issued certificate beside its new key and sign the challenge with that key.
+        Only the certificate named by the ticket's hash, chaining to a self-signed root, is written."""
+        body = json_body()
+        ticket = check_renewal_ticket(verifier.verify(body.get("ticket"), op="install"), needs_cert_hash=True)
+        cert = parse_certificate(body.get("certificate"))
+        check_issued_certificate(cert, ticket)
+        verify_chain(cert, parse_chain(body.get("chain")))
+        with TokenOperation(tokens), ending_flow_on_token_error():
+            present = tokens.the_token(serial=ticket.token_serial)
+            session = renewal_session(present, ticket, body)
+            signature = install_certificate(session, cert, ticket.challenge, label=f"renew-{ticket.order_id}")
+        return jsonify({"signature": base64.b64encode(signature).decode(),
+                        "certificate_serial": format(cert.serial_number, "X")})
+
+    @app.post("/v1/cleanup")
+    def cleanup():
+        """Renewal step 7: remove the old certificate and key pair once the new certificate is on the token; ends
+        the flow's held session."""
+        body = json_body()
+        ticket = check_renewal_ticket(verifier.verify(body.get("ticket"), op="cleanup"), needs_cert_hash=True)
+        with TokenOperation(tokens), ending_flow_on_token_error():
+            present = tokens.the_token(serial=ticket.token_serial)
+            session = renewal_session(present, ticket, body)
+            removed = remove_old_certificate(session, ticket.cert_serial, ticket.cert_hash)
+            held.release("cleanup done")
+        return jsonify({"removed": removed})
 
     @app.get("/v1/health")
     def health():

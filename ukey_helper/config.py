@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import config as shared
 
-KEYS = ("PKCS11_MODULE", "HELPER_PORT", "HELPER_ALLOWED_ORIGINS", "HELPER_TICKET_PUBLIC_KEYS")
+KEYS = ("PKCS11_MODULE", "HELPER_PORT", "HELPER_ALLOWED_ORIGINS", "HELPER_TICKET_PUBLIC_KEYS",
+        "HELPER_SESSION_HOLD_SECONDS")
+MAX_SESSION_HOLD_SECONDS = 120  # DESIGN §5: one PIN per renewal flow, the session kept at most 120 s
 
 
 @dataclass
@@ -21,6 +23,7 @@ class HelperConfig:
     port: int
     allowed_origins: list[str]
     ticket_public_keys: list[Ed25519PublicKey] = field(default_factory=list)
+    session_hold_seconds: int = MAX_SESSION_HOLD_SECONDS
 
     @property
     def allowed_hosts(self) -> set[str]:
@@ -49,7 +52,10 @@ class HelperConfig:
                 keys.append(Ed25519PublicKey.from_public_bytes(base64.b64decode(encoded, validate=True)))
             except ValueError:
                 problems.append(f"ticket public key {encoded[:12]}… is not a base64 Ed25519 public key")
+        hold = int(values["HELPER_SESSION_HOLD_SECONDS"])
+        if not 0 < hold <= MAX_SESSION_HOLD_SECONDS:
+            problems.append(f"HELPER_SESSION_HOLD_SECONDS must be 1..{MAX_SESSION_HOLD_SECONDS}, got {hold}")
         if problems:
             raise shared.ConfigError(problems)
         return cls(modules=[m for m in modules if m], port=int(values["HELPER_PORT"]), allowed_origins=origins,
-                   ticket_public_keys=keys)
+                   ticket_public_keys=keys, session_hold_seconds=hold)

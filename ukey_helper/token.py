@@ -68,14 +68,20 @@ class PresentToken:
 
 class TokenLayer:
     """One or more PKCS#11 modules. Token listing reinitialises the modules so that a key plugged in or pulled
-    out since the last call is seen (SoftHSM2 and most vendor modules only rescan on C_Initialize)."""
+    out since the last call is seen (SoftHSM2 and most vendor modules only rescan on C_Initialize).
+
+    Except while a logged-in session is held for a renewal flow (`session_held`): C_Finalize would close it,
+    so listing then reads the slots as they are, whatever the caller asked for.
+    """
 
     def __init__(self, modules: list[str]):
         self.modules = modules
         self._libs = {m: pkcs11.lib(m) for m in modules}
         self.lock = threading.Lock()
+        self.session_held = False
 
     def present_tokens(self, rescan: bool = True) -> list[PresentToken]:
+        rescan = rescan and not self.session_held
         found = []
         for module, lib in self._libs.items():
             if rescan:
@@ -120,12 +126,18 @@ def read_certificates(session: pkcs11.Session) -> list[dict]:
     return certs
 
 
+def read_key_ids(session: pkcs11.Session) -> list[str]:
+    """The hex CKA_IDs of the public key objects on the token (public objects: no login needed), sorted."""
+    ids = {bytes(obj[Attribute.ID]).hex() for obj in session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY})}
+    return sorted(i for i in ids if i)
+
+
 def generate_key_pair(session: pkcs11.Session, label: str, bits: int = 2048):
     """A new RSA key pair on the token: private key sensitive and never extractable; CKA_ID = SHA-1 of the
     public key on both halves. Returns (cka_id, public object, private object)."""
     pub, priv = session.generate_keypair(
         KeyType.RSA, bits, store=True, label=label,
-        public_template={Attribute.VERIFY: True, Attribute.ENCRYPT: True},
+        public_template={Attribute.VERIFY: True, Attribute.ENCRYPT: True, Attribute.PRIVATE: False},
         private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True,
                           Attribute.DECRYPT: True, Attribute.PRIVATE: True},
     )
@@ -133,6 +145,11 @@ def generate_key_pair(session: pkcs11.Session, label: str, bits: int = 2048):
     pub[Attribute.ID] = cka_id
     priv[Attribute.ID] = cka_id
     return cka_id, pub, priv
+
+
+def objects_with_id(session: pkcs11.Session, object_class: ObjectClass, cka_id: bytes) -> list:
+    """The token objects of `object_class` whose CKA_ID is `cka_id` (private ones only in a logged-in session)."""
+    return list(session.get_objects({Attribute.CLASS: object_class, Attribute.ID: cka_id}))
 
 
 def sign(private_key, data: bytes) -> bytes:

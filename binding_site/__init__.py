@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 bp = Blueprint("binding_site", __name__, url_prefix="/pc", template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -17,3 +17,10 @@ def index():
 def bind():
     """证书绑定 on the PC: helper → PIN → 8-digit code → the phone claims → confirm here."""
     return render_template("pc/bind.html", helper_url=f"http://127.0.0.1:{current_app.config['HELPER_PORT']}")
+
+
+@bp.get("/renew")
+def renew():
+    """续期 on the PC: the paid order's certificate written to the key (DESIGN §5); ?order= names the order."""
+    return render_template("pc/renew.html", helper_url=f"http://127.0.0.1:{current_app.config['HELPER_PORT']}",
+                           order_no=request.args.get("order", "")[:32])

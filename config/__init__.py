@@ -57,6 +57,19 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "WECHAT_PAY_CERT_SERIAL": ("", "Merchant certificate serial number"),
     "WECHAT_PAY_PUBLIC_KEY_PATH": ("", "WeChat Pay platform public key file (public-key mode)"),
     "WECHAT_PAY_PUBLIC_KEY_ID": ("", "WeChat Pay platform public key id (PUB_KEY_ID_...)"),
+    "WECHAT_PAY_API_BASE": ("https://api.mch.weixin.qq.com", "Where WeChat Pay's APIv3 lives; tests and make run "
+                                                             "use a local fake"),
+    "WECHAT_PAY_NOTIFY_URL": ("", "Payment notification URL given to WeChat Pay (empty: PUBLIC_BASE_URL + "
+                                  "/pay/wechat/notify)"),
+    "WECHAT_PAY_REFUND_NOTIFY_URL": ("", "Refund notification URL given to WeChat Pay (empty: PUBLIC_BASE_URL + "
+                                         "/pay/wechat/refund-notify)"),
+    "WECHAT_PAY_TIMEOUT_SECONDS": (10, "Timeout of every call to WeChat Pay (seconds)"),
+    "WECHAT_PAY_EXPIRE_MINUTES": (30, "How long a started WeChat payment can be paid (minutes, at most 120)"),
+    # Corporate transfer (对公打款)
+    "TRANSFER_PAYEE_NAME": ("数安CA管家演示有限公司", "Payee account name (户名) shown for corporate transfers "
+                                                   "(required in production)"),
+    "TRANSFER_PAYEE_BANK": ("中国工商银行广州演示支行", "Payee bank and branch (开户行) (required in production)"),
+    "TRANSFER_PAYEE_ACCOUNT": ("3602 0000 0000 0000 000", "Payee account number (账号) (required in production)"),
     # Data protection and tickets
     "DATA_ENCRYPTION_KEY": ("", "base64 32-byte AES-GCM key for personal data (required in production)"),
     "TICKET_SIGNING_KEY": ("", "base64 32-byte Ed25519 seed for helper tickets (required in production; "
@@ -78,6 +91,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "HELPER_ALLOWED_ORIGINS": (["http://127.0.0.1:5000", "http://localhost:5000"],
                                "Binding-site origins the helper answers, comma-separated, exact"),
     "HELPER_TICKET_PUBLIC_KEYS": ([], "base64 Ed25519 public keys the helper accepts tickets from, comma-separated"),
+    "HELPER_SESSION_HOLD_SECONDS": (120, "How long the helper keeps a renewal flow's logged-in key session "
+                                         "after the PIN (seconds, at most 120; never the PIN)"),
     # Business rules
     "RENEW_WINDOW_DAYS": (90, "Online renewal opens this many days before not_after"),
     "RENEW_EXPIRED_MAX_DAYS": (365, "Expired up to this many days: reviewed renewal path"),
@@ -109,7 +124,9 @@ PER_ENV: dict[str, dict[str, Any]] = {
 REQUIRED_IN_PRODUCTION = [
     "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_TOKEN",
     "WECHAT_AES_KEY", "WECHAT_PAY_MCH_ID", "WECHAT_PAY_API_V3_KEY", "WECHAT_PAY_PRIVATE_KEY_PATH",
+    "WECHAT_PAY_CERT_SERIAL", "WECHAT_PAY_PUBLIC_KEY_PATH", "WECHAT_PAY_PUBLIC_KEY_ID",
     "DATA_ENCRYPTION_KEY", "TICKET_SIGNING_KEY", "CA_KEY_PASSPHRASE",
+    "TRANSFER_PAYEE_NAME", "TRANSFER_PAYEE_BANK", "TRANSFER_PAYEE_ACCOUNT",
 ]
 DEVELOPMENT_ONLY_SWITCHES = ["DEV_SIGN_IN", "DEBUG"]
 
@@ -161,8 +178,9 @@ def check_config(values: dict[str, Any]) -> None:
         if problems:
             raise ConfigError(problems)
         return
-    for key in ("WECHAT_API_BASE", "WECHAT_OAUTH_BASE", "PUBLIC_BASE_URL"):
-        if not str(values[key]).startswith("https://"):
+    optional_urls = ("WECHAT_PAY_NOTIFY_URL", "WECHAT_PAY_REFUND_NOTIFY_URL")  # empty: derived from PUBLIC_BASE_URL
+    for key in ("WECHAT_API_BASE", "WECHAT_OAUTH_BASE", "PUBLIC_BASE_URL", "WECHAT_PAY_API_BASE", *optional_urls):
+        if (values[key] or key not in optional_urls) and not str(values[key]).startswith("https://"):
             problems.append(f"{key} must be an https URL in production")
     for key in REQUIRED_IN_PRODUCTION:
         default = DEFAULTS[key][0]

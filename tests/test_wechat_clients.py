@@ -65,7 +65,8 @@ def test_processes_with_an_expired_token_refresh_it_exactly_once(app, wechat, db
     assert all(r["openid"] == "oANYONE" for r in results)
     calls = wechat.calls()
     assert calls["/cgi-bin/stable_token"] == 2  # the first fetch, and one refresh for all five processes
-    assert calls["/cgi-bin/user/info"] == 1 + 5 + 5  # warm-up; each process's refused try and its retry
+    # warm-up, then per process one call, plus a retry when it read the old token before the refresh landed
+    assert 1 + 5 <= calls["/cgi-bin/user/info"] <= 1 + 5 + 5
 
 
 def test_a_40001_is_retried_once_not_forever(app, wechat, db_session):

@@ -54,18 +54,21 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from binding_site import bp as binding_site_bp
+    from binding_site import renew_api as _renew_routes  # noqa: F401  (joins pc_api_bp before registration)
     from binding_site.api import bp as pc_api_bp
     from wxbackend.api import api
     from wxbackend.api import orders as _order_routes  # noqa: F401  (joins api_bp before it is registered)
     from wxbackend.api.views import bp as api_bp
     from wxbackend.ca.views import bp as ca_bp
     from wxbackend.h5.views import bp as h5_bp
+    from wxbackend.payments.h5_transfer import bp as transfer_h5_bp
+    from wxbackend.payments.views import bp as wechatpay_bp
     from wxbackend.web import bp as web_bp
     from wxbackend.wechat.views import bp as wechat_bp
 
     csrf = CSRFProtect(app)
     # No cookie authenticates these: the key's signature and the PC token (pc_api), WeChat's signature (wechat).
-    csrf_exempt_blueprints = {pc_api_bp.name, wechat_bp.name}
+    csrf_exempt_blueprints = {pc_api_bp.name, wechat_bp.name, wechatpay_bp.name}  # WeChat Pay's signature
     csrf_exempt_endpoints = {"api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
 
     @app.before_request
@@ -89,7 +92,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ca_bp)
     app.register_blueprint(binding_site_bp)
     app.register_blueprint(h5_bp)
+    app.register_blueprint(transfer_h5_bp)
     app.register_blueprint(wechat_bp)
+    app.register_blueprint(wechatpay_bp)
     api.register_blueprint(api_bp)
     api.register_blueprint(pc_api_bp)
 
@@ -100,11 +105,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from wxbackend.ca.cli import ca_cli
     from wxbackend.demo.cli import demo_cli
+    from wxbackend.payments.cli import bank_cli
     from wxbackend.tickets.cli import tickets_cli
     from wxbackend.wechat.cli import wx_cli
 
     app.cli.add_command(ca_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(bank_cli)
     app.cli.add_command(tickets_cli)
     app.cli.add_command(wx_cli)
     return app

@@ -5,7 +5,9 @@ from wxbackend.ca.models import IssuedCertificate
 from wxbackend.certificates.models import Binding, CertApp, Certificate
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.orders.models import Order, OrderEvent
+from wxbackend.payments.bank_models import BankStatementLine
+from wxbackend.payments.models import Payment, Refund
 from wxbackend.users.models import User
 
-__all__ = ["AuditLog", "Binding", "CertApp", "Certificate", "IdentityCheck", "IssuedCertificate", "Order",
-           "OrderEvent", "User"]
+__all__ = ["AuditLog", "BankStatementLine", "Binding", "CertApp", "Certificate", "IdentityCheck", "IssuedCertificate",
+           "Order", "OrderEvent", "Payment", "Refund", "User"]

@@ -53,3 +53,9 @@ def mask_id_number(value: str) -> str:
 def mask_mobile(value: str) -> str:
     """13812345678 → 138****5678."""
     return value[:3] + "****" + value[-4:] if len(value) == 11 else "*" * len(value)
+
+
+def mask_bank_account(value: str) -> str:
+    """6222021234567890123 → 6222***********0123 (spaces ignored)."""
+    value = "".join(value.split())
+    return value[:4] + "*" * (len(value) - 8) + value[-4:] if len(value) > 8 else "*" * len(value)

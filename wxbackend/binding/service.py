@@ -8,7 +8,6 @@ binding active. Sessions live in Redis for 300 s; the code is stored only as an 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import io
@@ -20,18 +19,14 @@ from datetime import timedelta
 import qrcode
 import qrcode.image.svg
 import sqlalchemy as sa
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import current_app
 
 from ukey_helper.tickets import unb64url
 from wxbackend.audit.service import record_audit
 from wxbackend.binding.limits import TooManyAttempts, check_budget, record_failure, scopes_for
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
-from wxbackend.ca.service import get_authority
 from wxbackend.certificates.models import Binding, BindingStatus, Certificate, CertificateStatus
+from wxbackend.certificates.service import CertificateRefused, certificate_from_key, signed_by_certificate
 from wxbackend.errors import DomainError, NotFound
 from wxbackend.extensions import db, get_redis, utcnow
 from wxbackend.notices.service import queue_notice
@@ -62,10 +57,6 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', skey, 'state', 'claimed', 'claimed_by', ARGV[2], 'claimant', ARGV[3])
 return {'claimed', sid}
 """
-
-
-class CertificateRefused(DomainError):
-    code, message = "certificate_refused", "该证书无法绑定"
 
 
 class CodeInvalid(DomainError):
@@ -124,20 +115,8 @@ def _load_session(session_id: object) -> dict:
 def certificate_for_binding(cert_pem: object) -> Certificate:
     """The known certificate behind a PEM read from a key: issued by our CA, on record, not revoked, not
     superseded, not expired past policy. Raises CertificateRefused with the reason."""
-    if not isinstance(cert_pem, str) or len(cert_pem) > 20000:
-        raise CertificateRefused("证书格式无效")
-    try:
-        cert = x509.load_pem_x509_certificate(cert_pem.encode())
-    except ValueError:
-        raise CertificateRefused("证书格式无效") from None
-    try:
-        cert.verify_directly_issued_by(get_authority().issuing)
-    except (ValueError, TypeError, InvalidSignature):
-        raise CertificateRefused("该证书不是本CA签发的证书，无法绑定") from None
-    serial = format(cert.serial_number, "X")
-    record = db.session.scalar(sa.select(Certificate).where(Certificate.serial == serial))
-    if record is None or x509.load_pem_x509_certificate(record.pem.encode()) != cert:
-        raise CertificateRefused("系统中没有该证书的记录，请联系客服")
+    record = certificate_from_key(cert_pem)
+    serial = record.serial
     issued = db.session.scalar(sa.select(IssuedCertificate).where(IssuedCertificate.serial == serial))
     if record.status == CertificateStatus.REVOKED or (issued and issued.status != IssuedStatus.ISSUED):
         raise CertificateRefused("该证书已吊销，无法绑定")
@@ -161,19 +140,9 @@ def open_binding_session(ticket_id: object, signature_b64: object, ip: str) -> O
     """Verify the key's signature over the ticket's challenge; then a binding session with a fresh code."""
     ticket = take_ticket(ticket_id, "sign")
     record = db.session.get(Certificate, ticket["context"]["certificate_id"])
-    try:
-        signature = base64.b64decode(signature_b64, validate=True) if isinstance(signature_b64, str) else b""
-    except ValueError:
-        signature = b""
-    public_key = x509.load_pem_x509_certificate(record.pem.encode()).public_key()
-    challenge = unb64url(ticket["challenge"])
-    try:
-        if not isinstance(public_key, rsa.RSAPublicKey) or not signature:
-            raise InvalidSignature()
-        public_key.verify(signature, challenge, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
+    if not signed_by_certificate(record.pem, unb64url(ticket["challenge"]), signature_b64):
         record_audit("pc", "binding.signature", target=f"certificate:{record.id}", result="refused", ip=ip)
-        raise SignatureInvalid() from None
+        raise SignatureInvalid()
 
     r = get_redis()
     session_id = secrets.token_urlsafe(16)

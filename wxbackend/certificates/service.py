@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import datetime
 
 import sqlalchemy as sa
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from wxbackend.audit.service import record_audit
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
-from wxbackend.errors import NotFound
+from wxbackend.errors import DomainError, NotFound
 from wxbackend.extensions import db, utcnow
 
 log = logging.getLogger(__name__)
@@ -94,3 +97,42 @@ def user_certificate(user_id: int, certificate_id: int) -> Certificate:
     if certificate is None:
         raise NotFound("没有找到该证书")
     return certificate
+
+
+class CertificateRefused(DomainError):
+    code, message = "certificate_refused", "该证书无法办理"
+
+
+def certificate_from_key(cert_pem: object) -> Certificate:
+    """The record of a certificate read from a key: a PEM issued by our CA and on record exactly. Raises
+    CertificateRefused with the reason; status rules are the caller's."""
+    from wxbackend.ca.service import get_authority
+
+    if not isinstance(cert_pem, str) or len(cert_pem) > 20000:
+        raise CertificateRefused("证书格式无效")
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError:
+        raise CertificateRefused("证书格式无效") from None
+    try:
+        cert.verify_directly_issued_by(get_authority().issuing)
+    except (ValueError, TypeError, InvalidSignature):
+        raise CertificateRefused("该证书不是本CA签发的证书") from None
+    serial = format(cert.serial_number, "X")
+    record = db.session.scalar(sa.select(Certificate).where(Certificate.serial == serial))
+    if record is None or x509.load_pem_x509_certificate(record.pem.encode()) != cert:
+        raise CertificateRefused("系统中没有该证书的记录，请联系客服")
+    return record
+
+
+def signed_by_certificate(cert_pem: str, data: bytes, signature_b64: object) -> bool:
+    """Whether `signature_b64` is an RSA PKCS#1 v1.5 SHA-256 signature over `data` by the certificate's key."""
+    try:
+        signature = base64.b64decode(signature_b64, validate=True) if isinstance(signature_b64, str) else b""
+        public_key = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey) or not signature:
+            return False
+        public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        return True
+    except (ValueError, InvalidSignature):
+        return False

@@ -91,8 +91,13 @@ class Order(db.Model):
     transfer_code: Mapped[str | None] = mapped_column(sa.String(6))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the renewal write (DESIGN §5): the certificate issued for this order, and once installed its record
+    issued_certificate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ca_issued_certificates.id"))
+    new_certificate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"))
 
-    certificate = relationship("Certificate")
+    certificate = relationship("Certificate", foreign_keys=[certificate_id])
+    issued_certificate = relationship("IssuedCertificate")
+    new_certificate = relationship("Certificate", foreign_keys=[new_certificate_id])
     cert_app = relationship("CertApp")
     events: Mapped[list[OrderEvent]] = relationship(back_populates="order", order_by="OrderEvent.id")
 

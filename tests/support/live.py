@@ -1,0 +1,102 @@
+"""Browser-test support, loaded as a pytest plugin by tests/conftest.py: the backend served live over HTTP on a
+database of its own, headless Chromium (Debian's, through Playwright), a phone context signed in through the
+fake WeChat OAuth, and screenshots in test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+import redis
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from tests.conftest import ARTIFACTS, PG_ADMIN_URL, TEST_REDIS_URL, create_database, drop_database, free_port
+from wxbackend import create_app
+from wxbackend.extensions import db
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
+         "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.50"}
+
+
+@pytest.fixture(scope="module")
+def live(app_config):
+    """The backend served over HTTP from a thread, on a database of its own (real commits)."""
+    from flask_migrate import upgrade
+
+    name = f"cagj_live_{os.getpid()}"
+    url = create_database(PG_ADMIN_URL, name)
+    port = free_port()
+    live_app = create_app({**app_config, "DATABASE_URL": url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+    with live_app.app_context():
+        upgrade()
+    server = make_server("127.0.0.1", port, live_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    live_app.base_url = f"http://127.0.0.1:{port}"
+    yield live_app
+    server.shutdown()
+    with live_app.app_context():
+        db.engine.dispose()
+    drop_database(PG_ADMIN_URL, name)
+
+
+@pytest.fixture
+def live_app(live, softhsm_store, monkeypatch):
+    monkeypatch.setitem(live.config, "SOFTHSM2_CONF", str(softhsm_store.conf))
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    yield live
+    with live.app_context():
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.session.commit()
+
+
+@pytest.fixture
+def live_helper(live_app, start_helper, monkeypatch):
+    def start():
+        helper = start_helper(HELPER_ALLOWED_ORIGINS=live_app.base_url)
+        monkeypatch.setitem(live_app.config, "HELPER_PORT", helper.port)
+        return helper
+    return start
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def make_demo_key(live_app):
+    from wxbackend.demo.service import make_demo_key as make
+
+    with live_app.app_context():
+        key = make(organisation="广州某某科技有限公司", expires_in_days=30, email="it@example.cn")
+        db.session.commit()
+        return key.serial, key.certificate.id, key.certificate.not_after
+
+
+def wechat_phone(browser, live_app, openid: str):
+    """A phone whose WeChat user is `openid`: the fake's authorize page knows it by a cookie of its own."""
+    phone = browser.new_context(**PHONE, locale="zh-CN").new_page()
+    fake = live_app.config["WECHAT_API_BASE"]
+    phone.goto(f"{fake}_fake/as?openid={openid}&next=/_fake/calls")
+    return phone
+
+
+def on_page(page, base: str, path: str) -> bool:
+    """The page shows `path` of the backend (a `#wechat_redirect` fragment may ride along, as in WeChat)."""
+    return page.url.split("#")[0] == base + path
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -485,3 +485,21 @@ def test_the_fake_delivers_the_notification_to_the_notify_url_itself(live, fake_
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
         db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
+
+
+def test_the_user_cancels_a_paid_order_from_the_phone_and_is_refunded(client, wechatpay, db_session):
+    csrf = sign_in(client, "退款人")
+    user = db_session.scalar(sa.select(User).where(User.openid == "dev-退款人"))
+    user.identity_verified = True
+    order = pending_order(user=user)
+    started = client.post(f"/api/orders/{order.id}/wechat-pay", json={"via": "jsapi"}, headers={"X-CSRFToken": csrf})
+    assert started.status_code == 200, started.json
+    payment = db_session.scalar(sa.select(Payment).where(Payment.order_id == order.id))
+    assert deliver(client, wechatpay.pay(payment.out_trade_no)).status_code in (200, 204)
+    page = client.get(f"/h5/orders/{order.id}").text
+    assert "撤销并退款" in page
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    assert client.post(f"/h5/orders/{order.id}/refund", data={"csrf_token": token}).status_code == 302
+    db_session.expire_all()
+    assert db_session.get(Order, order.id).status == "refunding"
+    assert "已申请退款" in client.get(f"/h5/orders/{order.id}").text

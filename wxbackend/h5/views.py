@@ -170,6 +170,22 @@ def cancel_order(order_id: int):
     return redirect(url_for("h5.order", order_id=order_id))
 
 
+@bp.post("/orders/<int:order_id>/refund")
+@page_login_required
+def refund_order(order_id: int):
+    """撤销 after payment: the money goes back through the channel that paid (DESIGN §9)."""
+    from wxbackend.payments.service import refund_order as refund
+
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        refund(current_user().id, order_id, f"user:{current_user().id}", "用户撤销")
+        flash("已申请退款，款项将原路退回", "ok")
+    except DomainError as refused:
+        flash(refused.message, "error")
+    return redirect(url_for("h5.order", order_id=order_id))
+
+
 @bp.get("/todo")
 @page_login_required
 def todo():

@@ -49,6 +49,15 @@ if [ -n "$FAKE_WECHAT" ]; then
   for _ in $(seq 100); do curl -fs "${FAKE_WECHAT}_fake/calls" >/dev/null 2>&1 && break; sleep 0.1; done
   "$FLASK" wx menu-sync || true
 fi
+if [ -z "${WECHAT_PAY_MCH_ID:-}" ] && ! grep -qs '^WECHAT_PAY_MCH_ID=.' .env; then
+  # WeChat Pay is played by a fake gateway that signs like the real one; it writes the backend's settings.
+  FAKE_WECHATPAY_PORT="${FAKE_WECHATPAY_PORT:-5102}"
+  rm -f var/wechatpay/wechatpay.env
+  "$VENV/bin/python" -m fakes.wechatpay --port "$FAKE_WECHATPAY_PORT" --keys var/wechatpay \
+    >var/log/fake-wechatpay.log 2>&1 & pids+=($!)
+  for _ in $(seq 100); do [ -s var/wechatpay/wechatpay.env ] && break; sleep 0.1; done
+  set -a; . var/wechatpay/wechatpay.env; set +a
+fi
 "$VENV/bin/gunicorn" -w 2 -b "127.0.0.1:$PORT" --access-logfile var/log/access.log 'wxbackend:create_app()' \
   >var/log/backend.log 2>&1 & pids+=($!)
 "$VENV/bin/python" -m jobs.worker >var/log/worker.log 2>&1 & pids+=($!)
@@ -63,6 +72,7 @@ cat <<MSG
                                 asks once which WeChat user this browser is)
     messages WeChat receives:   ${FAKE_WECHAT:-(real WeChat)}_fake/messages
     PC binding page (key in):   http://127.0.0.1:$PORT/pc/bind
+    PC renewal page (paid):     http://127.0.0.1:$PORT/pc/renew
     API document:               http://127.0.0.1:$PORT/api/openapi.json
     CA chain and CRL:           http://127.0.0.1:$PORT/ca/chain.pem   http://127.0.0.1:$PORT/ca/crl
     key helper:                 curl -H "Origin: http://127.0.0.1:$PORT" http://127.0.0.1:$HELPER_PORT/v1/token

@@ -108,6 +108,27 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "BIND_FAILURES_PER_USER": (10, "Wrong binding codes a user may enter per 15 minutes"),
     "BIND_FAILURES_PER_IP": (30, "Wrong binding codes one IP may enter per 15 minutes"),
     "BIND_FAILURES_GLOBAL": (500, "Wrong binding codes the whole service accepts per 15 minutes"),
+    # Invoices (DESIGN §10), the file store and mail
+    "INVOICE_ADAPTER": ("local", "local (a PDF made here, numbered here) | http (an e-invoice platform: "
+                                 "INVOICE_PLATFORM_*)"),
+    "INVOICE_PLATFORM_URL": ("", "The e-invoice platform's API base URL (INVOICE_ADAPTER=http)"),
+    "INVOICE_PLATFORM_KEY": ("", "The e-invoice platform's API key (INVOICE_ADAPTER=http)"),
+    "INVOICE_PLATFORM_TIMEOUT_SECONDS": (15, "Timeout of every call to the e-invoice platform (seconds)"),
+    "INVOICE_SELLER_NAME": ("", "Seller (销售方) on invoices; empty: CA_NAME"),
+    "INVOICE_SELLER_TAX_NUMBER": ("", "Seller's unified social credit code printed on invoices"),
+    "INVOICE_LINK_HOURS": (72, "Lifetime of an invoice's signed download link (hours)"),
+    "INVOICE_OVERDUE_HOURS": (20, "An invoice not emailed this long after its request raises an alert (the "
+                                  "24-hour promise)"),
+    "FILE_STORE": ("local", "local (files under FILE_STORE_DIR); the interface allows an S3-like store"),
+    "FILE_STORE_DIR": (str(VAR / "files"), "Directory of the local file store (invoice PDFs)"),
+    "SMTP_HOST": ("127.0.0.1", "SMTP server for invoice mail (development: the sink `python -m fakes.smtp`)"),
+    "SMTP_PORT": (1025, "SMTP server port (587 with STARTTLS, 465 with SMTP_SSL)"),
+    "SMTP_USER": ("", "SMTP login user (empty: no login)"),
+    "SMTP_PASSWORD": ("", "SMTP login password"),
+    "SMTP_FROM": ("数安CA管家 <noreply@localhost>", "From address of the mail we send"),
+    "SMTP_STARTTLS": (False, "Upgrade the SMTP connection with STARTTLS before logging in"),
+    "SMTP_SSL": (False, "Implicit TLS from the first byte (port 465)"),
+    "SMTP_TIMEOUT_SECONDS": (10, "Timeout of the SMTP connection and each command (seconds)"),
     # Jobs
     "RQ_QUEUES": (["wechat", "default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
     # Development-only switches

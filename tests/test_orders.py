@@ -207,3 +207,16 @@ def test_identity_page_shows_the_field_error(client, db_session):
     assert refused.status_code == 200 and 'data-field="id_number"' in refused.text
     assert "身份证号码应为18位" in refused.text
     assert db_session.scalar(sa.select(sa.func.count()).select_from(IdentityCheck)) == 0
+
+
+def test_app_renewal_takes_effect_once_paid(db_session):
+    user = make_user()
+    cert = make_certificate(expires_in_days=200, apps=(("广东省政府采购网", 30),))
+    bind(user, cert)
+    app = cert.apps[0]
+    order = create_order(user.id, cert.id, 2, app_id=app.id)
+    assert order.amount_fen == 20000 and order.kind == "app_renewal"
+    expected = new_validity(app.expires_at, 2)
+    assert mark_paid(order.id, "wechat", "test")
+    assert order.status == OrderStatus.COMPLETED and app.expires_at == expected
+    assert cert.not_after < expected  # the certificate itself is untouched

@@ -144,6 +144,13 @@ def mark_paid(order_id: int, channel: str, actor: str, note: str = "") -> bool:
     order.pay_channel = channel
     order.paid_at = utcnow()
     transitions.move(order, OrderStatus.PAID, actor, note or "用户缴费")
+    if order.kind == OrderKind.APP_RENEWAL:  # the 应用's own validity: nothing to write on the key
+        order.cert_app.expires_at = order.new_not_after
+        order.cert_app.status = "active"
+        transitions.move(order, OrderStatus.COMPLETED, "system",
+                         f"应用有效期已延长至{order.new_not_after.astimezone(SHANGHAI).strftime('%Y-%m-%d')}")
+        queue_notice(order.user_id, "payment_received", {"order_no": order.order_no, "amount": order.amount_yuan})
+        return True
     if order.path == RenewalPath.ONLINE:
         transitions.move(order, OrderStatus.READY_TO_WRITE, "system", "请在电脑上插入U-KEY，打开续期页面写入新证书")
     else:

@@ -4,7 +4,6 @@ and the mini-program, notifications as WeChat Pay sends them (and as an attacker
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import timedelta
 
@@ -13,13 +12,11 @@ import redis
 import requests
 import sqlalchemy as sa
 from rq import Queue
-from werkzeug.serving import make_server
 
-from tests.conftest import PG_ADMIN_URL, TEST_REDIS_URL, create_database, drop_database, free_port
+from tests.conftest import TEST_REDIS_URL
 from tests.support.factories import make_user, pending_order
 from tests.support.flows import run_jobs, sign_in
 from tests.support.wechatpay import NOTIFY_PATH, REFUND_NOTIFY_PATH, FakeWeChatPay, deliver, pay_sign_verifies
-from wxbackend import create_app
 from wxbackend.audit.models import AuditLog
 from wxbackend.auth import issue_api_token
 from wxbackend.errors import NotFound
@@ -367,26 +364,7 @@ def test_refund_job_finishes_a_refund_whose_notification_never_came(client, wech
 # --- many copies at once, on a live server with real commits ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def live(app_config):
-    """The backend served over HTTP from a thread, on a database of its own (real commits and row locks)."""
-    from flask_migrate import upgrade
-
-    name = f"cagj_pay_{os.getpid()}"
-    url = create_database(PG_ADMIN_URL, name)
-    port = free_port()
-    live_app = create_app({**app_config, "DATABASE_URL": url, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
-    with live_app.app_context():
-        upgrade()
-    server = make_server("127.0.0.1", port, live_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    live_app.base_url = f"http://127.0.0.1:{port}"
-    yield live_app
-    server.shutdown()
-    with live_app.app_context():
-        db.engine.dispose()
-    drop_database(PG_ADMIN_URL, name)
+# `live` (tests/support/live.py): the backend over HTTP on a database of its own, real commits and row locks.
 
 
 def test_twenty_identical_notifications_at_once_pay_once(live, fake_wechatpay_server):

@@ -8,3 +8,7 @@ from jobs.payments import query_unconfirmed_payments, query_unconfirmed_refunds
 cron.register(mark_expired, "default", interval=3600, name="mark-expired-certificates")
 cron.register(query_unconfirmed_payments, "default", interval=300, name="query-unconfirmed-payments")
 cron.register(query_unconfirmed_refunds, "default", interval=300, name="query-unconfirmed-refunds")
+
+from jobs.invoices import alert_overdue_invoices  # noqa: E402
+
+cron.register(alert_overdue_invoices, "default", interval=1800, name="alert-overdue-invoices")

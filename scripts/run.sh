@@ -58,6 +58,10 @@ if [ -z "${WECHAT_PAY_MCH_ID:-}" ] && ! grep -qs '^WECHAT_PAY_MCH_ID=.' .env; th
   for _ in $(seq 100); do [ -s var/wechatpay/wechatpay.env ] && break; sleep 0.1; done
   set -a; . var/wechatpay/wechatpay.env; set +a
 fi
+if [ -z "${SMTP_HOST:-}" ] && ! grep -qs '^SMTP_HOST=.' .env; then
+  # Mail (invoice links) goes to an SMTP sink on 127.0.0.1:1025 that keeps each message in var/mail/.
+  "$VENV/bin/python" -m fakes.smtp --port 1025 >var/log/smtp.log 2>&1 & pids+=($!)
+fi
 "$VENV/bin/gunicorn" -w 2 -b "127.0.0.1:$PORT" --access-logfile var/log/access.log 'wxbackend:create_app()' \
   >var/log/backend.log 2>&1 & pids+=($!)
 "$VENV/bin/python" -m jobs.worker >var/log/worker.log 2>&1 & pids+=($!)
@@ -71,6 +75,7 @@ cat <<MSG
     phone pages (H5):           http://127.0.0.1:$PORT/h5/   (WeChat OAuth through ${FAKE_WECHAT:-WeChat}; the fake
                                 asks once which WeChat user this browser is)
     messages WeChat receives:   ${FAKE_WECHAT:-(real WeChat)}_fake/messages
+    mail sent (invoice links):  var/mail/*.eml and var/log/smtp.log
     PC binding page (key in):   http://127.0.0.1:$PORT/pc/bind
     PC renewal page (paid):     http://127.0.0.1:$PORT/pc/renew
     API document:               http://127.0.0.1:$PORT/api/openapi.json

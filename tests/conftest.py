@@ -312,3 +312,60 @@ def wechatpay(fake_wechatpay_server, db_session):
     fake = FakeWeChatPay(fake_wechatpay_server.base_url, fake_wechatpay_server.merchant.public_key_pem)
     fake.reset()
     return fake
+
+
+# --- invoices and mail (issue 7) -----------------------------------------------------------------------------
+
+EINVOICE_KEY = "test-einvoice-key"
+
+
+@pytest.fixture(scope="session")
+def smtp_sink_server():
+    """The SMTP sink (fakes/smtp.py) on 127.0.0.1, one for the whole run."""
+    from fakes.smtp import SmtpSink
+
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_sink(smtp_sink_server, app, monkeypatch):
+    """The SMTP sink, up and empty, with the app's mail going to it (`.stop()` plays the server being down)."""
+    smtp_sink_server.start()
+    smtp_sink_server.clear()
+    for key, value in smtp_sink_server.settings.items():
+        monkeypatch.setitem(app.config, key, value)
+    yield smtp_sink_server
+    smtp_sink_server.start()
+
+
+@pytest.fixture
+def invoice_files(app, tmp_path, monkeypatch):
+    """The file store in a temporary directory (never var/files)."""
+    monkeypatch.setitem(app.config, "FILE_STORE_DIR", str(tmp_path / "files"))
+    return tmp_path / "files"
+
+
+@pytest.fixture(scope="session")
+def fake_einvoice_server():
+    """The fake e-invoice platform (fakes/einvoice.py), one for the whole run."""
+    from fakes.einvoice import create_fake_einvoice
+    from fakes.server import serve_in_thread
+
+    fake = serve_in_thread(create_fake_einvoice(EINVOICE_KEY))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def einvoice(fake_einvoice_server, app, monkeypatch):
+    """The app issuing through the `http` adapter against the fake platform, emptied for this test; returns its
+    base URL (control endpoints under `_fake/`)."""
+    base = fake_einvoice_server.base_url
+    requests.post(base + "_fake/reset", timeout=5)
+    monkeypatch.setitem(app.config, "INVOICE_ADAPTER", "http")
+    monkeypatch.setitem(app.config, "INVOICE_PLATFORM_URL", base)
+    monkeypatch.setitem(app.config, "INVOICE_PLATFORM_KEY", EINVOICE_KEY)
+    monkeypatch.setitem(app.config, "INVOICE_PLATFORM_TIMEOUT_SECONDS", 5)
+    return base

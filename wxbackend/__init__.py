@@ -56,11 +56,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from binding_site import bp as binding_site_bp
     from binding_site import renew_api as _renew_routes  # noqa: F401  (joins pc_api_bp before registration)
     from binding_site.api import bp as pc_api_bp
+    from wxbackend.addresses.views import bp as addresses_h5_bp
+    from wxbackend.api import addresses as _address_routes  # noqa: F401  (joins api_bp before it is registered)
     from wxbackend.api import api
+    from wxbackend.api import invoices as _invoice_routes  # noqa: F401  (joins api_bp before it is registered)
     from wxbackend.api import orders as _order_routes  # noqa: F401  (joins api_bp before it is registered)
     from wxbackend.api.views import bp as api_bp
     from wxbackend.ca.views import bp as ca_bp
     from wxbackend.h5.views import bp as h5_bp
+    from wxbackend.invoices.views import bp as invoices_h5_bp
+    from wxbackend.invoices.views import download_bp as invoice_download_bp
     from wxbackend.payments.h5_transfer import bp as transfer_h5_bp
     from wxbackend.payments.views import bp as wechatpay_bp
     from wxbackend.web import bp as web_bp
@@ -95,6 +100,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(transfer_h5_bp)
     app.register_blueprint(wechat_bp)
     app.register_blueprint(wechatpay_bp)
+    app.register_blueprint(invoices_h5_bp)
+    app.register_blueprint(invoice_download_bp)
+    app.register_blueprint(addresses_h5_bp)
     api.register_blueprint(api_bp)
     api.register_blueprint(pc_api_bp)
 
@@ -105,6 +113,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from wxbackend.ca.cli import ca_cli
     from wxbackend.demo.cli import demo_cli
+    from wxbackend.invoices.cli import invoices_cli
     from wxbackend.payments.cli import bank_cli
     from wxbackend.tickets.cli import tickets_cli
     from wxbackend.wechat.cli import wx_cli
@@ -114,6 +123,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(bank_cli)
     app.cli.add_command(tickets_cli)
     app.cli.add_command(wx_cli)
+    app.cli.add_command(invoices_cli)
     return app
 
 

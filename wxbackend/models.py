@@ -1,9 +1,11 @@
 """Every model, imported in one place so that migrations and `create_all` see the whole schema."""
 
+from wxbackend.addresses.models import Address
 from wxbackend.audit.models import AuditLog
 from wxbackend.ca.models import IssuedCertificate
 from wxbackend.certificates.models import Binding, CertApp, Certificate
 from wxbackend.identity.models import IdentityCheck
+from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile
 from wxbackend.orders.models import Order, OrderEvent
 from wxbackend.payments.bank_models import BankStatementLine
 from wxbackend.payments.models import Payment, Refund
@@ -11,3 +13,4 @@ from wxbackend.users.models import User
 
 __all__ = ["AuditLog", "BankStatementLine", "Binding", "CertApp", "Certificate", "IdentityCheck", "IssuedCertificate",
            "Order", "OrderEvent", "Payment", "Refund", "User"]
+__all__ += ["Address", "Invoice", "InvoiceItem", "InvoiceProfile"]

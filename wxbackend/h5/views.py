@@ -20,10 +20,10 @@ TILES = [
     ("待办事项", "h5.todo", "todo"),
     ("我的受理单", "h5.orders_list", "orders"),
     ("我的数字证书", "h5.certificates", "certs"),
-    ("我的发票", None, "invoices"),
-    ("我的地址", None, "addresses"),
+    ("我的发票", "invoices_h5.invoices", "invoices"),
+    ("我的地址", "addresses_h5.addresses", "addresses"),
     ("证书绑定", "h5.bind", "bind"),
-    ("发票信息管理", None, "invoice-profiles"),
+    ("发票信息管理", "invoices_h5.profiles", "invoice-profiles"),
 ]
 
 

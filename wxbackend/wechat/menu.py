@@ -27,7 +27,7 @@ MENU: list[tuple[str, list[Button]]] = [
         Button("我的数字证书", page="/h5/certificates"),
         Button("证书绑定", page="/h5/bind"),
         Button("我的受理单", page="/h5/orders"),
-        Button("我的发票", page="/h5/soon/invoices"),
+        Button("我的发票", page="/h5/invoices"),
     ]),
     ("证书续期", [
         Button("续期指引", key="RENEW_GUIDE"),

@@ -45,7 +45,7 @@ def text_reply(base_url: str, content: str) -> str:
         return (f"绑定证书：在电脑上插入 U-KEY 并打开 {base_url.rstrip('/')}/pc/bind ，输入 PIN 码获取 8 位绑定码，"
                 f"然后在{link(base_url, '/h5/bind', '证书绑定')}中输入（5 分钟内有效）。")
     if "发票" in content:
-        return f"缴费后可在{link(base_url, '/h5/soon/invoices', '我的发票')}中申请开票，电子发票将发送到您的邮箱。"
+        return f"缴费后可在{link(base_url, '/h5/invoices', '我的发票')}中申请开票，电子发票将发送到您的邮箱。"
     if "人工" in content:
         return "已为您转接人工客服，客服将在工作时间（工作日 9:00–18:00）内回复您。"
     return help_text(base_url)

@@ -1,0 +1,1 @@
+"""我的地址: postal addresses for replacement keys and paper invoices."""

@@ -1,0 +1,21 @@
+"""The address form (Flask-WTF: CSRF token included). It only bounds the input; the service checks each field and
+its messages are put back on the fields."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, StringField
+from wtforms.validators import Length
+
+
+def _text(label: str, maximum: int) -> StringField:
+    return StringField(label, validators=[Length(max=maximum, message=f"{label}最多{maximum}个字")])
+
+
+class AddressForm(FlaskForm):
+    recipient = _text("收件人", 50)
+    mobile = _text("手机号码", 20)
+    province = _text("省份", 32)
+    city = _text("城市", 32)
+    district = _text("区/县", 32)
+    detail = _text("详细地址", 200)
+    postcode = _text("邮政编码", 10)
+    make_default = BooleanField("设为默认地址")

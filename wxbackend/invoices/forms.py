@@ -1,0 +1,33 @@
+"""Forms of the invoice pages (Flask-WTF: CSRF token included). They only bound the input; the service checks
+each field and its messages are put back on the fields."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectChoice, SelectMultipleField, StringField
+from wtforms.validators import Length
+
+from wxbackend.invoices.models import TITLE_TYPE_LABELS, TitleType
+
+
+def _text(label: str, maximum: int) -> StringField:
+    return StringField(label, validators=[Length(max=maximum, message=f"{label}最多{maximum}个字")])
+
+
+class InvoiceProfileForm(FlaskForm):
+    title = _text("发票抬头", 100)
+    title_type = RadioField("抬头类型", default=TitleType.ENTERPRISE.value, validate_choice=False,
+                            choices=[SelectChoice(kind.value, TITLE_TYPE_LABELS[kind]) for kind in TitleType])
+    tax_number = _text("税号", 30)
+    bank_name = _text("开户银行", 100)
+    bank_account = _text("银行账号", 40)
+    address = _text("地址", 200)
+    phone = _text("电话", 30)
+    email = _text("邮箱", 120)
+    mobile = _text("手机号", 20)
+    make_default = BooleanField("设为默认发票信息")
+
+
+class InvoiceRequestForm(InvoiceProfileForm):
+    """开票: the orders chosen, and a profile chosen (its id) or filled in here ("new")."""
+
+    order_ids = SelectMultipleField("受理单", coerce=int, validate_choice=False)
+    profile_id = RadioField("发票信息", validate_choice=False)

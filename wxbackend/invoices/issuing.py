@@ -1,0 +1,162 @@
+"""Issuing and delivering invoices (run by jobs): the adapter issues, the PDF goes to the file store, the mail
+with the signed link goes out over SMTP, then the WeChat notice. Each step locks the invoice and re-checks its
+state, so a job run twice (or two at once) does the work once. The 24-hour promise is watched by
+`alert_overdue_invoices`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from wxbackend.audit.service import record_audit
+from wxbackend.extensions import SHANGHAI, db, utcnow
+from wxbackend.filestore import file_store
+from wxbackend.invoices.adapters import InvoiceRefused, invoice_adapter
+from wxbackend.invoices.after_commit import after_commit
+from wxbackend.invoices.models import Invoice, InvoiceStatus
+from wxbackend.invoices.pdf import InvoiceDocument, Line, Party
+from wxbackend.invoices.service import bank_account_of, link_for, mobile_of
+from wxbackend.mail import mask_address, send_mail
+
+log = logging.getLogger(__name__)
+
+
+def seller() -> Party:
+    cfg = current_app.config
+    return Party(name=cfg["INVOICE_SELLER_NAME"] or cfg["CA_NAME"], tax_number=cfg["INVOICE_SELLER_TAX_NUMBER"])
+
+
+def document_for(invoice: Invoice) -> InvoiceDocument:
+    buyer = Party(name=invoice.title, tax_number=invoice.tax_number, address=invoice.address, phone=invoice.phone,
+                  bank_name=invoice.bank_name, bank_account=bank_account_of(invoice))
+    return InvoiceDocument(invoice_id=invoice.id, request_no=invoice.request_no, seller=seller(), buyer=buyer,
+                           buyer_title_type=invoice.title_type,
+                           lines=tuple(Line(item.name, item.order_no, item.fee_detail, item.amount_fen)
+                                       for item in invoice.items),
+                           total_fen=invoice.amount_fen, email=invoice.email, mobile=mobile_of(invoice))
+
+
+def issue(invoice_id: int) -> str:
+    """Issue a pending invoice through the configured adapter and store its PDF; the mail is queued once this
+    commits. A refusal marks it failed and lets go of its orders (they can be invoiced again); a transient
+    failure raises UpstreamError (the job is retried). Returns what happened."""
+    invoice = db.session.get(Invoice, invoice_id, with_for_update=True)
+    if invoice is None:
+        return "missing"
+    if invoice.status != InvoiceStatus.PENDING:
+        return f"already {invoice.status}"
+    adapter = invoice_adapter()
+    try:
+        issued = adapter.issue(document_for(invoice))
+    except InvoiceRefused as refused:
+        invoice.status = InvoiceStatus.FAILED
+        invoice.failure_reason = refused.message[:300]
+        invoice.adapter = adapter.name
+        for item in invoice.items:
+            item.order_id = None  # the orders are free to be invoiced again; the item keeps the order number
+        record_audit("system", "invoice.failed", target=f"invoice:{invoice.id}", result="refused",
+                     detail={"request_no": invoice.request_no, "reason": invoice.failure_reason})
+        db.session.flush()
+        log.warning("invoice %s refused by the %s adapter: %s", invoice.request_no, adapter.name, refused.message)
+        return "failed"
+    invoice.file_key = file_store().put(issued.pdf, ".pdf")
+    invoice.invoice_no = issued.invoice_no
+    invoice.issued_at = issued.issued_at
+    invoice.adapter = adapter.name
+    invoice.status = InvoiceStatus.ISSUED
+    record_audit("system", "invoice.issued", target=f"invoice:{invoice.id}",
+                 detail={"request_no": invoice.request_no, "invoice_no": invoice.invoice_no,
+                         "amount_fen": invoice.amount_fen, "adapter": adapter.name})
+    db.session.flush()
+    after_commit(lambda: queue_mail(invoice_id))
+    return "issued"
+
+
+def queue_mail(invoice_id: int) -> None:
+    """Queue the mail of an issued invoice; SMTP being down is retried with backoff for about a day."""
+    from rq import Retry
+
+    from jobs import get_queue
+    from jobs.invoices import email_invoice
+
+    get_queue("mail").enqueue(email_invoice, invoice_id, job_timeout=60, failure_ttl=7 * 86400,
+                              retry=Retry(max=8, interval=[30, 60, 300, 900, 1800, 3600, 7200, 14400]))
+
+
+def mail_text(invoice: Invoice, link: str) -> str:
+    hours = current_app.config["INVOICE_LINK_HOURS"]
+    lines = "\n".join(f"  {item.order_no}  {item.name}  {item.amount_yuan}元" for item in invoice.items)
+    return (f"您好：\n\n您申请的电子发票已开具。\n\n"
+            f"发票号码：{invoice.invoice_no}\n"
+            f"开票日期：{invoice.issued_at.astimezone(SHANGHAI):%Y-%m-%d}\n"
+            f"发票抬头：{invoice.title}\n"
+            f"税号：{invoice.tax_number or '—'}\n"
+            f"价税合计：{invoice.amount_yuan}元\n"
+            f"受理单：\n{lines}\n\n"
+            f"下载电子发票（PDF，{hours}小时内有效，可在电脑浏览器中打开）：\n{link}\n\n"
+            f"链接过期后，请在微信公众号“数安CA管家 - 我的发票 - 开票历史”中重新复制下载链接。\n"
+            f"本邮件由系统自动发送，请勿直接回复。\n\n{seller().name}\n")
+
+
+def deliver(invoice_id: int) -> str:
+    """Mail an issued invoice's link (once) and then tell the user in WeChat. SMTP failing raises MailFailed
+    (the job is retried with backoff). Returns what happened."""
+    from wxbackend.notices.service import queue_notice
+
+    invoice = db.session.get(Invoice, invoice_id, with_for_update=True)
+    if invoice is None or invoice.status != InvoiceStatus.ISSUED:
+        return "not issued"
+    if invoice.emailed_at is not None:
+        return "already sent"
+    send_mail(invoice.email, f"【数安CA管家】电子发票 {invoice.invoice_no}", mail_text(invoice, link_for(invoice)))
+    invoice.emailed_at = utcnow()
+    record_audit("system", "invoice.emailed", target=f"invoice:{invoice.id}",
+                 detail={"invoice_no": invoice.invoice_no, "to": mask_address(invoice.email)})
+    db.session.flush()
+    user_id, data = invoice.user_id, {"invoice_no": invoice.invoice_no, "amount": invoice.amount_yuan}
+    after_commit(lambda: queue_notice(user_id, "invoice_issued", data))
+    return "sent"
+
+
+def undelivered_invoices(older_than: timedelta) -> list[Invoice]:
+    """Invoices requested more than `older_than` ago that have not reached the user's mailbox (still pending,
+    or issued and not mailed)."""
+    return list(db.session.scalars(
+        sa.select(Invoice).where(Invoice.created_at < utcnow() - older_than,
+                                 sa.or_(Invoice.status == InvoiceStatus.PENDING,
+                                        sa.and_(Invoice.status == InvoiceStatus.ISSUED, Invoice.emailed_at.is_(None))))
+        .order_by(Invoice.id)))
+
+
+def alert_overdue_invoices() -> int:
+    """The 24-hour promise: each invoice still undelivered `INVOICE_OVERDUE_HOURS` after its request is reported
+    once, as an ERROR log line and an audit row. Returns how many were reported now."""
+    hours = current_app.config["INVOICE_OVERDUE_HOURS"]
+    reported = 0
+    for invoice in undelivered_invoices(timedelta(hours=hours)):
+        if invoice.overdue_alerted_at is not None:
+            continue
+        invoice.overdue_alerted_at = utcnow()
+        stage = "not issued" if invoice.status == InvoiceStatus.PENDING else "issued, not emailed"
+        log.error("invoice %s (id %s) requested %s is %s after %s hours: the 24-hour promise is at risk; "
+                  "`flask invoices requeue` queues it again", invoice.request_no, invoice.id,
+                  invoice.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"), stage, hours)
+        record_audit("system", "invoice.overdue", target=f"invoice:{invoice.id}", result="alert",
+                     detail={"request_no": invoice.request_no, "stage": stage, "hours": hours})
+        reported += 1
+    db.session.flush()
+    return reported
+
+
+def requeue_undelivered() -> list[str]:
+    """Queue the next step again for every undelivered invoice (staff, after an alert or an outage)."""
+    from wxbackend.invoices.service import queue_issuing
+
+    queued = []
+    for invoice in undelivered_invoices(timedelta(0)):
+        (queue_issuing if invoice.status == InvoiceStatus.PENDING else queue_mail)(invoice.id)
+        queued.append(invoice.request_no)
+    return queued

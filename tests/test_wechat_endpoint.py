@@ -133,8 +133,7 @@ def test_same_msgid_three_times_concurrently_has_one_side_effect(app, wechat, db
     results = []
 
     def post():
-        with app.test_client() as c:
-            results.append(post_plain(c, text_xml("转人工", 50, openid="oHELPME")))
+        results.append(post_plain(app.test_client(), text_xml("转人工", 50, openid="oHELPME")))
 
     threads = [threading.Thread(target=post) for _ in range(3)]
     for t in threads:

@@ -18,6 +18,8 @@ from wxbackend.api.schemas import (
     JssdkQuerySchema,
     MeSchema,
     MiniProgramLoginSchema,
+    WeChatPayParamsSchema,
+    WeChatPayRequestSchema,
 )
 from wxbackend.auth import api_user_id, current_user, issue_api_token
 from wxbackend.binding import service as binding
@@ -119,7 +121,6 @@ class JssdkConfig(MethodView):
         return jssdk_config(query["url"])
 
 
-from wxbackend.api.schemas import WeChatPayParamsSchema, WeChatPayRequestSchema  # noqa: E402
 
 
 @bp.route("/orders/<int:order_id>/wechat-pay")

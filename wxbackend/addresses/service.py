@@ -7,11 +7,11 @@ import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
+from wxbackend import user_defaults
 from wxbackend.addresses.models import Address
 from wxbackend.audit.service import record_audit
-from wxbackend.errors import Conflict, NotFound
+from wxbackend.errors import NotFound
 from wxbackend.extensions import db
 from wxbackend.personal_data import decrypt, encrypt, mask_mobile
 from wxbackend.validation import InvalidFields, check_length, check_mobile, clean, digits_only
@@ -20,6 +20,7 @@ MOBILE_PURPOSE = "mobile"
 POSTCODE = re.compile(r"\d{6}")
 
 
+DEFAULT_RACE_MESSAGE = "默认地址刚刚被修改，请刷新后重试"
 @dataclass
 class AddressInput:
     """What a form or the API gives. On an update `mobile` None keeps the stored number (pages show it masked)."""
@@ -77,19 +78,6 @@ def default_address(user_id: int) -> Address | None:
     return db.session.scalar(sa.select(Address).where(Address.user_id == user_id, Address.is_default.is_(True)))
 
 
-def _make_default(address: Address) -> None:
-    """`address` becomes its user's only default (the partial unique index refuses a second one)."""
-    db.session.execute(sa.update(Address).where(Address.user_id == address.user_id, Address.id != address.id,
-                                                Address.is_default.is_(True))
-                       .values(is_default=False).execution_options(synchronize_session="fetch"))
-    address.is_default = True
-    try:
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict("默认地址刚刚被修改，请刷新后重试") from None
-
-
 def create_address(user_id: int, data: AddressInput, make_default: bool = False) -> Address:
     """A new address (the user's first one is the default). InvalidFields names each wrong field."""
     if data.mobile is None:
@@ -98,7 +86,7 @@ def create_address(user_id: int, data: AddressInput, make_default: bool = False)
     db.session.add(address)
     db.session.flush()
     if make_default or default_address(user_id) is None:
-        _make_default(address)
+        user_defaults.make_default(address, DEFAULT_RACE_MESSAGE)
     record_audit(f"user:{user_id}", "address.create", target=f"address:{address.id}")
     return address
 
@@ -109,7 +97,7 @@ def update_address(user_id: int, address_id: int, data: AddressInput, make_defau
         setattr(address, key, value)
     db.session.flush()
     if make_default and not address.is_default:
-        _make_default(address)
+        user_defaults.make_default(address, DEFAULT_RACE_MESSAGE)
     record_audit(f"user:{user_id}", "address.update", target=f"address:{address.id}")
     return address
 
@@ -117,21 +105,14 @@ def update_address(user_id: int, address_id: int, data: AddressInput, make_defau
 def set_default_address(user_id: int, address_id: int) -> Address:
     address = user_address(user_id, address_id)
     if not address.is_default:
-        _make_default(address)
+        user_defaults.make_default(address, DEFAULT_RACE_MESSAGE)
     return address
 
 
 def delete_address(user_id: int, address_id: int) -> None:
     """Delete one of the user's addresses; when it was the default, the newest remaining one becomes default."""
     address = user_address(user_id, address_id)
-    was_default = address.is_default
-    db.session.delete(address)
-    db.session.flush()
-    if was_default:
-        newest = db.session.scalar(sa.select(Address).where(Address.user_id == user_id)
-                                   .order_by(Address.id.desc()).limit(1))
-        if newest is not None:
-            _make_default(newest)
+    user_defaults.delete_keeping_a_default(address, DEFAULT_RACE_MESSAGE)
     record_audit(f"user:{user_id}", "address.delete", target=f"address:{address_id}")
 
 

@@ -13,6 +13,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 from sqlalchemy.exc import IntegrityError
 
+from wxbackend import user_defaults
 from wxbackend.audit.service import record_audit
 from wxbackend.errors import Conflict, DomainError, NotFound
 from wxbackend.extensions import SHANGHAI, db, utcnow
@@ -35,6 +36,7 @@ LINK_SALT = "invoice-download"
 BANK_ACCOUNT_PURPOSE, MOBILE_PURPOSE = "bank_account", "mobile"
 
 
+DEFAULT_RACE_MESSAGE = "默认发票信息刚刚被修改，请刷新后重试"
 class LinkRefused(DomainError):
     """A download link that is expired, altered or no longer points at an issued invoice of its user."""
 
@@ -119,20 +121,6 @@ def user_profile(user_id: int, profile_id: int) -> InvoiceProfile:
     return profile
 
 
-def _make_default(profile: InvoiceProfile) -> None:
-    """`profile` becomes its user's only default (the partial unique index refuses a second one)."""
-    db.session.execute(sa.update(InvoiceProfile).where(InvoiceProfile.user_id == profile.user_id,
-                                                       InvoiceProfile.id != profile.id,
-                                                       InvoiceProfile.is_default.is_(True))
-                       .values(is_default=False).execution_options(synchronize_session="fetch"))
-    profile.is_default = True
-    try:
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError:
-        raise Conflict("默认发票信息刚刚被修改，请刷新后重试") from None
-
-
 def create_profile(user_id: int, data: ProfileInput, make_default: bool = False) -> InvoiceProfile:
     """A new profile (the user's first one is the default). InvalidFields names each wrong field."""
     values = _checked_profile(data)
@@ -142,7 +130,7 @@ def create_profile(user_id: int, data: ProfileInput, make_default: bool = False)
     has_default = db.session.scalar(sa.select(sa.func.count()).select_from(InvoiceProfile).where(
         InvoiceProfile.user_id == user_id, InvoiceProfile.is_default.is_(True)))
     if make_default or not has_default:
-        _make_default(profile)
+        user_defaults.make_default(profile, DEFAULT_RACE_MESSAGE)
     record_audit(f"user:{user_id}", "invoice_profile.create", target=f"invoice_profile:{profile.id}")
     return profile
 
@@ -154,7 +142,7 @@ def update_profile(user_id: int, profile_id: int, data: ProfileInput, make_defau
         setattr(profile, key, value)
     db.session.flush()
     if make_default and not profile.is_default:
-        _make_default(profile)
+        user_defaults.make_default(profile, DEFAULT_RACE_MESSAGE)
     record_audit(f"user:{user_id}", "invoice_profile.update", target=f"invoice_profile:{profile.id}")
     return profile
 
@@ -162,21 +150,14 @@ def update_profile(user_id: int, profile_id: int, data: ProfileInput, make_defau
 def set_default_profile(user_id: int, profile_id: int) -> InvoiceProfile:
     profile = user_profile(user_id, profile_id)
     if not profile.is_default:
-        _make_default(profile)
+        user_defaults.make_default(profile, DEFAULT_RACE_MESSAGE)
     return profile
 
 
 def delete_profile(user_id: int, profile_id: int) -> None:
     """Delete one of the user's profiles; when it was the default, the newest remaining one becomes default."""
     profile = user_profile(user_id, profile_id)
-    was_default = profile.is_default
-    db.session.delete(profile)
-    db.session.flush()
-    if was_default:
-        newest = db.session.scalar(sa.select(InvoiceProfile).where(InvoiceProfile.user_id == user_id)
-                                   .order_by(InvoiceProfile.id.desc()).limit(1))
-        if newest is not None:
-            _make_default(newest)
+    user_defaults.delete_keeping_a_default(profile, DEFAULT_RACE_MESSAGE)
     record_audit(f"user:{user_id}", "invoice_profile.delete", target=f"invoice_profile:{profile_id}")
 
 

@@ -36,7 +36,33 @@ class InvoiceStatus(enum.StrEnum):
 STATUS_LABELS = {InvoiceStatus.PENDING: "开具中", InvoiceStatus.ISSUED: "已开具", InvoiceStatus.FAILED: "开具失败"}
 
 
-class InvoiceProfile(db.Model):
+class Buyer:
+    """The buyer's columns (抬头 … 手机号), kept by a profile and copied onto each invoice requested with it."""
+
+    title: Mapped[str] = mapped_column(sa.String(100))
+    title_type: Mapped[str] = mapped_column(sa.String(16))
+    tax_number: Mapped[str] = mapped_column(sa.String(20), default="")
+    bank_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    bank_account_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    bank_account_masked: Mapped[str] = mapped_column(sa.String(40), default="")
+    address: Mapped[str] = mapped_column(sa.String(200), default="")
+    phone: Mapped[str] = mapped_column(sa.String(30), default="")
+    email: Mapped[str] = mapped_column(sa.String(120))
+    mobile_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    mobile_masked: Mapped[str] = mapped_column(sa.String(16), default="")
+
+    @property
+    def title_type_label(self) -> str:
+        return TITLE_TYPE_LABELS[TitleType(self.title_type)]
+
+    def buyer(self) -> dict:
+        return {field: getattr(self, field) for field in BUYER_FIELDS}
+
+
+BUYER_FIELDS = tuple(Buyer.__annotations__)
+
+
+class InvoiceProfile(Buyer, db.Model):
     """A user's invoice title (发票信息): 抬头 and its type, 税号, bank, address, phone, email (required), mobile.
     At most one default per user (a partial unique index)."""
 
@@ -48,27 +74,12 @@ class InvoiceProfile(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    title: Mapped[str] = mapped_column(sa.String(100))
-    title_type: Mapped[str] = mapped_column(sa.String(16))
-    tax_number: Mapped[str] = mapped_column(sa.String(20), default="")
-    bank_name: Mapped[str] = mapped_column(sa.String(100), default="")
-    bank_account_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
-    bank_account_masked: Mapped[str] = mapped_column(sa.String(40), default="")
-    address: Mapped[str] = mapped_column(sa.String(200), default="")
-    phone: Mapped[str] = mapped_column(sa.String(30), default="")
-    email: Mapped[str] = mapped_column(sa.String(120))
-    mobile_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
-    mobile_masked: Mapped[str] = mapped_column(sa.String(16), default="")
     is_default: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    @property
-    def title_type_label(self) -> str:
-        return TITLE_TYPE_LABELS[TitleType(self.title_type)]
 
-
-class Invoice(db.Model):
+class Invoice(Buyer, db.Model):
     """One invoice request covering one or more paid orders: pending until the adapter issues it (then it has
     an `invoice_no`, a PDF in the file store and, once mailed, `emailed_at`), or failed with a reason."""
 
@@ -80,18 +91,7 @@ class Invoice(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
     amount_fen: Mapped[int]
-    # the buyer as requested (a copy of the profile)
-    title: Mapped[str] = mapped_column(sa.String(100))
-    title_type: Mapped[str] = mapped_column(sa.String(16))
-    tax_number: Mapped[str] = mapped_column(sa.String(20), default="")
-    bank_name: Mapped[str] = mapped_column(sa.String(100), default="")
-    bank_account_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
-    bank_account_masked: Mapped[str] = mapped_column(sa.String(40), default="")
-    address: Mapped[str] = mapped_column(sa.String(200), default="")
-    phone: Mapped[str] = mapped_column(sa.String(30), default="")
-    email: Mapped[str] = mapped_column(sa.String(120))
-    mobile_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
-    mobile_masked: Mapped[str] = mapped_column(sa.String(16), default="")
+    # the buyer as requested: a copy of the profile's Buyer columns (BUYER_FIELDS)
     # issuing
     adapter: Mapped[str] = mapped_column(sa.String(16), default="")
     file_key: Mapped[str | None] = mapped_column(sa.String(128))
@@ -110,10 +110,6 @@ class Invoice(db.Model):
     @property
     def status_label(self) -> str:
         return STATUS_LABELS[InvoiceStatus(self.status)]
-
-    @property
-    def title_type_label(self) -> str:
-        return TITLE_TYPE_LABELS[TitleType(self.title_type)]
 
 
 class InvoiceItem(db.Model):

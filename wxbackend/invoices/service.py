@@ -208,12 +208,7 @@ def request_invoice(user_id: int, order_ids: list[int], profile_id: int | None =
                 numbers = "、".join(o.order_no for o in orders if o.id in set(taken))
                 raise Conflict(f"受理单{numbers}已申请过开票", code="already_invoiced")
             invoice = Invoice(request_no=new_request_no(), user_id=user_id, status=InvoiceStatus.PENDING,
-                              amount_fen=sum(order.amount_fen for order in orders), title=profile.title,
-                              title_type=profile.title_type, tax_number=profile.tax_number,
-                              bank_name=profile.bank_name, bank_account_enc=profile.bank_account_enc,
-                              bank_account_masked=profile.bank_account_masked, address=profile.address,
-                              phone=profile.phone, email=profile.email, mobile_enc=profile.mobile_enc,
-                              mobile_masked=profile.mobile_masked)
+                              amount_fen=sum(order.amount_fen for order in orders), **profile.buyer())
             invoice.items = [InvoiceItem(order_id=order.id, order_no=order.order_no,
                                          name=f"{order.kind_label}（{order.subject}）"[:200],
                                          fee_detail=order.fee_detail, amount_fen=order.amount_fen)

@@ -128,7 +128,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def register_request_hooks(app: Flask) -> None:
-    from wxbackend.extensions import SHANGHAI, db
+    from wxbackend.extensions import db, local_day, local_minute
 
     @app.after_request
     def commit_unit_of_work(response):
@@ -144,10 +144,5 @@ def register_request_hooks(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    @app.template_filter("local_date")
-    def local_date(value):
-        return value.astimezone(SHANGHAI).strftime("%Y-%m-%d") if value else ""
-
-    @app.template_filter("local_datetime")
-    def local_datetime(value):
-        return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
+    app.add_template_filter(local_day, "local_date")
+    app.add_template_filter(local_minute, "local_datetime")

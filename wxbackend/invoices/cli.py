@@ -7,7 +7,7 @@ from datetime import timedelta
 import click
 from flask.cli import AppGroup
 
-from wxbackend.extensions import SHANGHAI
+from wxbackend.extensions import local_minute
 from wxbackend.invoices import issuing
 
 invoices_cli = AppGroup("invoices", help="Invoices (我的发票): what has not reached the customer, queue it again.")
@@ -19,7 +19,7 @@ def undelivered_command():
     found = issuing.undelivered_invoices(timedelta(0))
     for invoice in found:
         click.echo(f"#{invoice.id}  {invoice.request_no}  {invoice.status_label}  {invoice.amount_yuan}元  "
-                   f"{invoice.title}  申请于{invoice.created_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}")
+                   f"{invoice.title}  申请于{local_minute(invoice.created_at)}")
     click.echo(f"共{len(found)}张未送达")
 
 

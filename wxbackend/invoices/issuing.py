@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from wxbackend.audit.service import record_audit
-from wxbackend.extensions import SHANGHAI, db, utcnow
+from wxbackend.extensions import db, local_day, local_minute, utcnow
 from wxbackend.filestore import file_store
 from wxbackend.invoices.adapters import InvoiceRefused, invoice_adapter
 from wxbackend.invoices.after_commit import after_commit
@@ -91,7 +91,7 @@ def mail_text(invoice: Invoice, link: str) -> str:
     lines = "\n".join(f"  {item.order_no}  {item.name}  {item.amount_yuan}元" for item in invoice.items)
     return (f"您好：\n\n您申请的电子发票已开具。\n\n"
             f"发票号码：{invoice.invoice_no}\n"
-            f"开票日期：{invoice.issued_at.astimezone(SHANGHAI):%Y-%m-%d}\n"
+            f"开票日期：{local_day(invoice.issued_at)}\n"
             f"发票抬头：{invoice.title}\n"
             f"税号：{invoice.tax_number or '—'}\n"
             f"价税合计：{invoice.amount_yuan}元\n"
@@ -143,7 +143,7 @@ def alert_overdue_invoices() -> int:
         stage = "not issued" if invoice.status == InvoiceStatus.PENDING else "issued, not emailed"
         log.error("invoice %s (id %s) requested %s is %s after %s hours: the 24-hour promise is at risk; "
                   "`flask invoices requeue` queues it again", invoice.request_no, invoice.id,
-                  invoice.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"), stage, hours)
+                  local_minute(invoice.created_at), stage, hours)
         record_audit("system", "invoice.overdue", target=f"invoice:{invoice.id}", result="alert",
                      detail={"request_no": invoice.request_no, "stage": stage, "hours": hours})
         reported += 1

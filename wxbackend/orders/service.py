@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
 from wxbackend.certificates.service import user_certificate
 from wxbackend.errors import Conflict, DomainError, NotFound
-from wxbackend.extensions import SHANGHAI, db, utcnow
+from wxbackend.extensions import SHANGHAI, db, local_day, utcnow
 from wxbackend.orders import transitions
 from wxbackend.orders.eligibility import Eligibility, check_eligibility, new_validity
 from wxbackend.orders.models import CLOSED_STATUSES, Order, OrderKind, OrderStatus, RenewalPath, format_fen
@@ -148,7 +148,7 @@ def mark_paid(order_id: int, channel: str, actor: str, note: str = "") -> bool:
         order.cert_app.expires_at = order.new_not_after
         order.cert_app.status = "active"
         transitions.move(order, OrderStatus.COMPLETED, "system",
-                         f"应用有效期已延长至{order.new_not_after.astimezone(SHANGHAI).strftime('%Y-%m-%d')}")
+                         f"应用有效期已延长至{local_day(order.new_not_after)}")
         queue_notice(order.user_id, "payment_received", {"order_no": order.order_no, "amount": order.amount_yuan})
         return True
     if order.path == RenewalPath.ONLINE:

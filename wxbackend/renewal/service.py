@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 
 import sqlalchemy as sa
 from cryptography import x509
@@ -29,7 +28,7 @@ from wxbackend.ca.service import CertSubject, check_csr, get_authority, issue_ce
 from wxbackend.certificates.models import Binding, BindingStatus, Certificate, CertificateStatus
 from wxbackend.certificates.service import certificate_from_key, signed_by_certificate
 from wxbackend.errors import Conflict, DomainError
-from wxbackend.extensions import db, utcnow
+from wxbackend.extensions import db, local_day, utcnow
 from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderKind, OrderStatus
@@ -193,9 +192,3 @@ def confirm(ticket_id: object, signature: object, ip: str) -> Confirmed:
     record_audit("pc", "renewal.completed", target=f"order:{order.id}", ip=ip,
                  detail={"old": old.serial, "new": new.serial})
     return Confirmed(order, new, cleanup.ticket)
-
-
-def local_day(value: datetime) -> str:
-    from wxbackend.extensions import SHANGHAI
-
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d")

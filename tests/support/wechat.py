@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import requests
 from wechatpy.crypto import WeChatCrypto
+
+from tests.support.fakes import FakeServer
 
 APP_ID, APP_SECRET = "wxa1b2c3d4e5f6a7b8", "official-secret-0123456789abcdef"
 MINI_APP_ID, MINI_APP_SECRET = "wx0f1e2d3c4b5a6978", "mini-secret-0123456789abcdef0123"
@@ -21,20 +22,7 @@ MINI_TEMPLATES = {kind: f"SUB-{kind}" for kind in TEMPLATES}
 
 
 @dataclass
-class FakeWeChat:
-    base_url: str
-
-    def control(self, method: str, path: str, **kw):
-        response = requests.request(method, self.base_url + "_fake/" + path, timeout=10, **kw)
-        response.raise_for_status()
-        return response.json()
-
-    def reset(self) -> None:
-        self.control("POST", "reset")
-
-    def calls(self) -> dict[str, int]:
-        return self.control("GET", "calls")
-
+class FakeWeChat(FakeServer):
     def messages(self) -> list[dict]:
         return self.control("GET", "messages")
 

@@ -7,13 +7,13 @@ import base64
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from fakes.server import RunningFake, serve_in_thread
 from fakes.wechatpay import create_fake_wechatpay, new_rsa_key, private_pem, public_pem
+from tests.support.fakes import FakeServer
 
 MCH_ID = "1900000109"
 API_V3_KEY = "cagjTestApiV3Key0123456789abcdef"  # 32 characters, as WeChat Pay's APIv3 key
@@ -75,20 +75,8 @@ class Notification:
 
 
 @dataclass
-class FakeWeChatPay:
-    base_url: str
+class FakeWeChatPay(FakeServer):
     merchant_public_key_pem: str
-
-    def control(self, method: str, path: str, **kw):
-        response = requests.request(method, self.base_url.rstrip("/") + "/_fake/" + path, timeout=30, **kw)
-        response.raise_for_status()
-        return response.json()
-
-    def reset(self) -> None:
-        self.control("POST", "reset")
-
-    def calls(self) -> dict[str, int]:
-        return self.control("GET", "calls")
 
     def api_calls(self) -> int:
         return sum(self.calls().values())

@@ -3,34 +3,13 @@
 (function () {
   "use strict";
   const HELPER = window.CAGJ.helper;
-  const $ = (id) => document.getElementById(id);
+  const {$, showOnly, call, fmtDate} = window.CAGJ_PC;
+  const step = window.CAGJ_PC.guide;
   const state = {ticket: null, ticketId: null, cert: null, session: null, pcToken: null, timer: null, poller: null};
 
-  function show(panel) {
-    for (const id of ["panel-detect", "panel-pin", "panel-code", "panel-done"]) $(id).hidden = id !== panel;
-  }
-  function step(n) {
-    document.querySelectorAll(".guide li").forEach((li) => {
-      const s = Number(li.dataset.step);
-      li.classList.toggle("active", s === n);
-      li.classList.toggle("done", s < n);
-    });
-  }
-  async function helper(path, body) {
-    const options = body ? {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)} : {};
-    const response = await fetch(HELPER + path, options);
-    return {ok: response.ok, body: await response.json()};
-  }
-  async function backend(path, body) {
-    const options = body ? {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)} : {};
-    const response = await fetch(path, options);
-    let data = {};
-    try { data = await response.json(); } catch (e) { data = {code: "error", message: "服务器繁忙，请稍后再试"}; }
-    return {ok: response.ok, status: response.status, body: data};
-  }
-  function fmtDate(iso) {
-    return new Date(iso).toLocaleDateString("zh-CN", {timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit"}).replace(/\//g, "-");
-  }
+  const show = (panel) => showOnly(["panel-detect", "panel-pin", "panel-code", "panel-done"], panel);
+  const helper = (path, body) => call(HELPER, path, body);
+  const backend = (path, body) => call("", path, body);
 
   async function detect() {
     show("panel-detect"); step(1);

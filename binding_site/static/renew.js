@@ -4,35 +4,16 @@
   "use strict";
   const HELPER = window.CAGJ.helper;
   const ORDER = window.CAGJ.order || null;
-  const $ = (id) => document.getElementById(id);
+  const {$, showOnly, guide, call, fmtDate} = window.CAGJ_PC;
   const state = {step: null, pems: [], keyIds: []};
 
-  function show(panel) {
-    for (const id of ["panel-detect", "panel-order", "panel-progress", "panel-done"]) $(id).hidden = id !== panel;
-  }
-  function guide(n) {
-    document.querySelectorAll(".guide li").forEach((li) => {
-      const s = Number(li.dataset.step);
-      li.classList.toggle("active", s === n);
-      li.classList.toggle("done", s < n);
-    });
-  }
+  const show = (panel) => showOnly(["panel-detect", "panel-order", "panel-progress", "panel-done"], panel);
   function task(name, status) {
     const li = document.querySelector(`#progress li[data-task="${name}"]`);
     if (li) { li.className = status; }
   }
-  async function call(base, path, body) {
-    const options = body ? {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)} : {};
-    const response = await fetch(base + path, options);
-    let data = {};
-    try { data = await response.json(); } catch (e) { data = {code: "error", message: "服务暂时不可用，请稍后再试"}; }
-    return {ok: response.ok, status: response.status, body: data};
-  }
   const helper = (path, body) => call(HELPER, path, body);
   const backend = (path, body) => call("", path, body);
-  function fmtDate(iso) {
-    return new Date(iso).toLocaleDateString("zh-CN", {timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit"}).replace(/\//g, "-");
-  }
   class StepFailed extends Error {
     constructor(task, body) { super(body.message || "操作失败"); this.task = task; this.body = body; }
   }

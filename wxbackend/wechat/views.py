@@ -42,12 +42,13 @@ def receive():
     if (request.content_length or 0) > inbound.MAX_BODY_BYTES:
         return plain("too large", 413)
     body = request.get_data(cache=False)
-    message, encrypted = inbound.open_message(endpoint(), request.args, body)
+    settings = endpoint()
+    message, encrypted = inbound.open_message(settings, request.args, body)
     reply = handle_message(message, current_app.config["PUBLIC_BASE_URL"])
     if reply == EMPTY:
         return plain(EMPTY)
     if encrypted:
-        crypto = WeChatCrypto(endpoint().token, endpoint().aes_key, endpoint().app_id)
+        crypto = WeChatCrypto(settings.token, settings.aes_key, settings.app_id)
         reply = crypto.encrypt_message(reply, random_string(16))
     return Response(reply, mimetype="application/xml")
 

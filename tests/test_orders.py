@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.factories import bind, make_certificate, make_user, pending_order
-from tests.support.flows import sign_in
+from tests.support.flows import csrf_token, sign_in
 from wxbackend.certificates.models import CertificateStatus
 from wxbackend.errors import Conflict
 from wxbackend.extensions import SHANGHAI, utcnow
@@ -187,7 +187,10 @@ def test_renew_page_shows_price_and_new_validity_and_creates_the_order(client, d
     page = client.get(f"/h5/certificates/{cert.id}/renew?years=3").text
     assert "¥900.00" in page and new_validity(cert.not_after, 3).astimezone(SHANGHAI).strftime("%Y-%m-%d") in page
     token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
-    made = client.post(f"/h5/certificates/{cert.id}/renew", data={"years": "3", "csrf_token": token})
+    shown = page.split('id="shown-amount-fen" name="shown_amount_fen" type="hidden" value="')[1].split('"')[0]
+    assert shown == "90000"
+    made = client.post(f"/h5/certificates/{cert.id}/renew", data={"years": "3", "csrf_token": token,
+                                                                  "shown_amount_fen": shown})
     assert made.status_code == 302
     order = db_session.scalar(sa.select(Order).where(Order.certificate_id == cert.id))
     assert made.headers["Location"].endswith(f"/h5/orders/{order.id}") and order.amount_fen == 90000
@@ -220,3 +223,37 @@ def test_app_renewal_takes_effect_once_paid(db_session):
     assert mark_paid(order.id, "wechat", "test")
     assert order.status == OrderStatus.COMPLETED and app.expires_at == expected
     assert cert.not_after < expected  # the certificate itself is untouched
+
+
+def test_an_order_is_never_made_for_a_price_the_page_did_not_show(client, db_session):
+    """The page showed the 1-year price (a page script that failed to requote, say) and 3 years were posted."""
+    sign_in(client, "己")
+    user = dev_user_named(db_session, "己")
+    user.identity_verified = True
+    cert = make_certificate(expires_in_days=60)
+    bind(user, cert)
+    page = client.get(f"/h5/certificates/{cert.id}/renew").text
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    for shown in ("30000", "", "abc"):
+        refused = client.post(f"/h5/certificates/{cert.id}/renew", follow_redirects=True,
+                              data={"years": "3", "csrf_token": token, "shown_amount_fen": shown})
+        assert refused.status_code == 200
+        assert "3年的收费金额为¥900.00，与页面显示的不一致" in refused.text
+        assert 'id="amount" class="amount">¥900.00' in refused.text  # now the page shows what 3 years cost
+        assert db_session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
+
+
+def test_the_api_refuses_an_order_for_another_amount_than_shown(client, db_session):
+    sign_in(client, "庚")
+    user = dev_user_named(db_session, "庚")
+    user.identity_verified = True
+    cert = make_certificate(expires_in_days=60)
+    bind(user, cert)
+    headers = {"X-CSRFToken": csrf_token(client)}
+    refused = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2, "shown_amount_fen": 30000},
+                          headers=headers)
+    assert refused.status_code == 409 and refused.json["code"] == "price_changed"
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
+    made = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2, "shown_amount_fen": 60000},
+                       headers=headers)
+    assert made.status_code == 201 and made.json["amount_fen"] == 60000

@@ -65,14 +65,51 @@ def live_helper(live_app, start_helper, monkeypatch):
     return start
 
 
+class WatchedBrowser:
+    """Chromium whose every context reports its pages' uncaught script errors and console errors, so that a test
+    fails on any of them (a page whose script broke still shows its server-rendered text)."""
+
+    # The console errors a page cannot avoid and that are not script errors: a refused fetch to an absent helper,
+    # a resource answered 4xx on purpose.
+    EXPECTED_CONSOLE = ("Failed to load resource", "net::ERR_CONNECTION_REFUSED")
+
+    def __init__(self, chromium):
+        self._chromium = chromium
+        self.errors: list[str] = []
+
+    def new_context(self, **options):
+        context = self._chromium.new_context(**options)
+        context.on("weberror", lambda error: self.errors.append(f"script error: {error.error}"))
+        context.on("console", self._console)
+        return context
+
+    def new_page(self, **options):
+        return self.new_context(**options).new_page()
+
+    def _console(self, message) -> None:
+        if message.type == "error" and not any(text in message.text for text in self.EXPECTED_CONSOLE):
+            self.errors.append(f"console error: {message.text}")
+
+    def __getattr__(self, name):
+        return getattr(self._chromium, name)
+
+
 @pytest.fixture(scope="module")
-def browser():
+def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The browser for one test; the test fails if any page it opened raised a script error."""
+    watched = WatchedBrowser(chromium)
+    yield watched
+    assert not watched.errors, "the pages reported errors:\n" + "\n".join(watched.errors)
 
 
 def make_demo_key(live_app):

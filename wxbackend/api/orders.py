@@ -39,6 +39,8 @@ class OrderCreateSchema(Schema):
     certificate_id = fields.Integer(required=True)
     years = fields.Integer(required=True, validate=validate.Range(1, 5))
     app_id = fields.Integer(load_default=None)
+    shown_amount_fen = fields.Integer(load_default=None, metadata={
+        "description": "the amount (fen) the user was shown; when given, the order is created only for that amount"})
 
 
 class OrderEventSchema(Schema):
@@ -127,7 +129,8 @@ class Orders(MethodView):
     @bp.alt_response(409, schema=ApiErrorSchema)
     def post(self, body: dict):
         """Create a renewal order (identity check first; one open order per certificate)."""
-        return orders.create_order(api_user_id(), body["certificate_id"], body["years"], body["app_id"])
+        return orders.create_order(api_user_id(), body["certificate_id"], body["years"], body["app_id"],
+                                   shown_amount_fen=body["shown_amount_fen"])
 
 
 @bp.route("/orders/<int:order_id>")

@@ -26,6 +26,7 @@ class ConfirmForm(FlaskForm):
 
 class RenewForm(FlaskForm):
     years = SelectField("续期年限", coerce=int, choices=[(n, f"{n}年") for n in range(1, 6)], default=1)
+    shown_amount_fen = HiddenField()  # the amount the page showed: the order is created for that amount or not at all
 
 
 class IdentityForm(FlaskForm):

@@ -115,7 +115,9 @@ def renew(certificate_id: int):
     years = form.years.data if form.years.data in range(1, 6) else 1
     if form.validate_on_submit():
         try:
-            order = orders.create_order(current_user().id, certificate_id, form.years.data, app_id)
+            shown = form.shown_amount_fen.data or ""
+            order = orders.create_order(current_user().id, certificate_id, form.years.data, app_id,
+                                        shown_amount_fen=int(shown) if shown.isdigit() else -1)
             return redirect(url_for("h5.order", order_id=order.id))
         except IdentityRequired as needed:
             flash(needed.message, "info")

@@ -28,6 +28,10 @@ class NotRenewable(DomainError):
     code = "not_renewable"
 
 
+class PriceChanged(DomainError):
+    code, status = "price_changed", 409
+
+
 @dataclass(frozen=True)
 class Quote:
     certificate: Certificate
@@ -82,16 +86,21 @@ def new_order_no() -> str:
     return utcnow().astimezone(SHANGHAI).strftime("SA%Y%m%d") + f"{secrets.randbelow(10**8):08d}"
 
 
-def create_order(user_id: int, certificate_id: int, years: int, app_id: int | None = None) -> Order:
+def create_order(user_id: int, certificate_id: int, years: int, app_id: int | None = None,
+                 shown_amount_fen: int | None = None) -> Order:
     """A renewal order (待支付 on the online path; 编辑中 needing materials and audit on the reviewed path).
-    Raises IdentityRequired before the first identity check, NotRenewable with the eligibility's reason, and
-    Conflict when the certificate already has an open order."""
+    `shown_amount_fen` is the amount the user saw; an order is never created for any other amount.
+    Raises IdentityRequired before the first identity check, NotRenewable with the eligibility's reason,
+    PriceChanged when the shown amount is not this quote's, and Conflict when the certificate already has an
+    open order."""
     user = db.session.get(User, user_id)
     if not user.identity_verified:
         raise IdentityRequired()
     offer = quote(user_id, certificate_id, years, app_id)
     if not offer.eligibility.renewable:
         raise NotRenewable(offer.eligibility.message, code=offer.eligibility.code)
+    if shown_amount_fen is not None and shown_amount_fen != offer.amount_fen:
+        raise PriceChanged(f"{years}年的收费金额为¥{offer.amount_yuan}，与页面显示的不一致，请确认后再提交")
     if open_order_for(certificate_id) is not None:
         raise Conflict("该证书已有未完成的受理单，请先完成或撤销", code="open_order_exists")
     online = offer.eligibility.path == RenewalPath.ONLINE

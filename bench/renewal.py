@@ -47,8 +47,8 @@ def setup(tmp: Path):
 
     from wxbackend import create_app
     from wxbackend.ca.service import init_ca
+    from wxbackend.core.db import db
     from wxbackend.demo.service import make_demo_key
-    from wxbackend.extensions import db
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -91,7 +91,7 @@ def new_paid_order(app) -> None:
     import sqlalchemy as sa
 
     from wxbackend.certificates.models import Binding, Certificate
-    from wxbackend.extensions import db
+    from wxbackend.core.db import db
     from wxbackend.orders.service import create_order, mark_paid
     from wxbackend.users.models import User
 

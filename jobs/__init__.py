@@ -38,7 +38,7 @@ def app_job(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run(func, args, kwargs):
-    from wxbackend.extensions import db
+    from wxbackend.core.db import db
 
     try:
         result = func(*args, **kwargs)
@@ -54,7 +54,7 @@ def get_queue(name: str = "default"):
     """An rq queue on the app's Redis."""
     from rq import Queue
 
-    from wxbackend.extensions import get_redis
+    from wxbackend.core.redis import get_redis
 
     if name not in current_app.config["RQ_QUEUES"]:
         raise ValueError(f"unknown queue {name!r}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from jobs import app_job
+from wxbackend.integrations.wechat import WeChatError
 from wxbackend.notices.service import PERMANENT_REFUSALS, adapter
-from wxbackend.wechat.clients import WeChatError
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import logging
 
 from jobs import app_job
 from wxbackend.audit.service import record_audit
+from wxbackend.integrations.wechat import WeChatError, official_account, wechat_call
 from wxbackend.users.service import set_following, user_for_wechat
-from wxbackend.wechat.clients import WeChatError, official_account, wechat_call
 
 log = logging.getLogger(__name__)
 

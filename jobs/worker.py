@@ -10,7 +10,7 @@ import argparse
 from rq import Queue, Worker
 
 from jobs import worker_app
-from wxbackend.extensions import get_redis
+from wxbackend.core.redis import get_redis
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,8 +24,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from wxbackend import create_app
+from wxbackend.core.db import db
 from wxbackend.demo import softhsm
-from wxbackend.extensions import db
 
 pytest_plugins = ["tests.support.live"]
 ROOT = Path(__file__).resolve().parent.parent

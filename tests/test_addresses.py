@@ -10,10 +10,10 @@ from tests.support.flows import sign_in
 from wxbackend.addresses import service
 from wxbackend.addresses.models import Address
 from wxbackend.addresses.service import AddressInput
-from wxbackend.errors import NotFound
-from wxbackend.personal_data import decrypt
+from wxbackend.core.crypto import decrypt
+from wxbackend.core.errors import NotFound
+from wxbackend.core.validation import InvalidFields
 from wxbackend.users.models import User
-from wxbackend.validation import InvalidFields
 
 HOME = {"recipient": "张三", "mobile": "13812345678", "province": "广东省", "city": "广州市", "district": "天河区",
         "detail": "天河路123号某某大厦10楼", "postcode": "510000"}

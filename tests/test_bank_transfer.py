@@ -14,8 +14,9 @@ from jobs import get_queue
 from jobs.bank import match_statement_line
 from tests.support.factories import pending_order
 from tests.support.flows import sign_in
-from wxbackend.errors import Conflict, DomainError, NotFound
-from wxbackend.extensions import get_redis
+from wxbackend.core.crypto import decrypt
+from wxbackend.core.errors import Conflict, DomainError, NotFound
+from wxbackend.core.redis import get_redis
 from wxbackend.orders.models import OrderEvent, OrderStatus
 from wxbackend.orders.service import cancel_order, mark_paid
 from wxbackend.payments import transfer
@@ -28,7 +29,6 @@ from wxbackend.payments.transfer import (
     parse_statement,
     queue_matching,
 )
-from wxbackend.personal_data import decrypt
 from wxbackend.users.service import dev_user
 
 ORG = "广州某某科技有限公司"
@@ -57,7 +57,7 @@ def import_and_match(data: bytes, name: str = "statement.csv") -> transfer.Impor
 
 
 def lines() -> list[BankStatementLine]:
-    from wxbackend.extensions import db
+    from wxbackend.core.db import db
 
     db.session.expire_all()
     return list(db.session.scalars(sa.select(BankStatementLine).order_by(BankStatementLine.id)))

@@ -21,7 +21,7 @@ from tests.support.flows import (
 )
 from wxbackend.audit.models import AuditLog
 from wxbackend.certificates.models import Binding
-from wxbackend.extensions import get_redis
+from wxbackend.core.redis import get_redis
 from wxbackend.users.models import User
 
 PIN = "12345678"

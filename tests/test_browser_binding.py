@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from tests.conftest import free_port
 from tests.support.live import make_demo_key, on_page, shot, wechat_phone
-from wxbackend.extensions import db
+from wxbackend.core.db import db
 
 pytestmark = pytest.mark.browser
 

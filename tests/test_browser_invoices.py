@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from tests.support.flows import run_jobs
 from tests.support.live import on_page, shot, wechat_phone
-from wxbackend.extensions import db
+from wxbackend.core.db import db
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from tests.support.live import on_page, shot, wechat_phone
 from tests.support.wechatpay import NOTIFY_PATH, FakeWeChatPay
-from wxbackend.extensions import SHANGHAI, db, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.times import SHANGHAI, utcnow
 from wxbackend.orders.eligibility import new_validity
 
 pytestmark = pytest.mark.browser

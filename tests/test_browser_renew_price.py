@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from tests.support.live import shot, wechat_phone
 from tests.support.wechatpay import FakeWeChatPay
-from wxbackend.extensions import SHANGHAI, db
+from wxbackend.core.db import db
+from wxbackend.core.times import SHANGHAI
 from wxbackend.orders.eligibility import new_validity
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,8 @@ from pkcs11 import Attribute, ObjectClass
 from tests.support.live import make_demo_key, on_page, shot, wechat_phone
 from tests.support.x509check import verify_chain
 from wxbackend.ca.service import get_authority
-from wxbackend.extensions import SHANGHAI, db
+from wxbackend.core.db import db
+from wxbackend.core.times import SHANGHAI
 from wxbackend.orders.eligibility import new_validity
 
 pytestmark = pytest.mark.browser

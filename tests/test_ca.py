@@ -9,7 +9,7 @@ from cryptography.x509.oid import NameOID
 from tests.support.x509check import verify_chain
 from wxbackend.ca.models import IssuedCertificate
 from wxbackend.ca.service import CertSubject, CsrRejected, get_authority, issue_certificate, revoke_certificate
-from wxbackend.extensions import utcnow
+from wxbackend.core.times import utcnow
 
 SUBJECT = CertSubject(organisation="广州某某科技有限公司", common_name="广州某某科技有限公司", locality="广州市",
                       province="广东省", email="it@example.cn")
@@ -100,7 +100,7 @@ def test_chain_is_published(client, db_session):
 
 
 def test_unknown_serial_cannot_be_revoked(client, db_session):
-    from wxbackend.errors import NotFound
+    from wxbackend.core.errors import NotFound
 
     with pytest.raises(NotFound):
         revoke_certificate("ABCDEF")

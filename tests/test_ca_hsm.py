@@ -11,7 +11,7 @@ from pkcs11 import Attribute, KeyType, ObjectClass
 from tests.conftest import PKCS11_MODULE
 from tests.support.x509check import verify_chain
 from wxbackend.ca.service import CertSubject, init_ca, issue_certificate, load_authority
-from wxbackend.extensions import utcnow
+from wxbackend.core.times import utcnow
 
 
 def test_hsm_signer_issues_a_certificate_that_verifies(app, db_session, softhsm_store, tmp_path):

@@ -63,7 +63,7 @@ def cleanup_ticket(demo_key, new_cert: x509.Certificate, order_id: int = ORDER):
 def issue_renewed(csr_pem: str) -> x509.Certificate:
     """What the backend's issue step does: the subject decided by the backend, the CSR's public key."""
     from wxbackend.ca.service import CertSubject, issue_certificate
-    from wxbackend.extensions import utcnow
+    from wxbackend.core.times import utcnow
 
     now = utcnow().replace(microsecond=0)
     subject = CertSubject(organisation="广州某某科技有限公司", common_name="广州某某科技有限公司",

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fakes.identity import create_fake_identity
 from fakes.server import serve_in_thread
 from tests.support.factories import make_user
-from wxbackend.errors import UpstreamError
+from wxbackend.core.errors import UpstreamError
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.identity.service import InvalidIdentity, verify_identity
 

@@ -20,19 +20,21 @@ from sqlalchemy.exc import IntegrityError
 from tests.support.factories import make_user, pending_order
 from tests.support.flows import run_jobs, sign_in
 from wxbackend.audit.models import AuditLog
-from wxbackend.errors import Conflict, NotFound
-from wxbackend.extensions import db, get_redis, utcnow
+from wxbackend.core.crypto import decrypt
+from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict, NotFound
+from wxbackend.core.redis import get_redis
+from wxbackend.core.times import utcnow
+from wxbackend.core.validation import InvalidFields
+from wxbackend.integrations.einvoice import HttpInvoices
+from wxbackend.integrations.invoice_pdf import rmb_upper
 from wxbackend.invoices import issuing, service
-from wxbackend.invoices.adapters import HttpInvoices
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile
-from wxbackend.invoices.pdf import rmb_upper
 from wxbackend.invoices.service import ProfileInput
 from wxbackend.invoices.tax_number import USCC_CHARACTERS, tax_number_problem
 from wxbackend.orders.models import Order, OrderStatus
 from wxbackend.orders.service import mark_paid
-from wxbackend.personal_data import decrypt
 from wxbackend.users.models import User
-from wxbackend.validation import InvalidFields
 
 TAX_NUMBER = "9144030071526726XG"  # a real unified social credit code; its check character is G
 TITLE = "广州某某科技有限公司"
@@ -286,7 +288,7 @@ def test_the_database_refuses_one_order_on_two_invoices(db_session):
 def test_the_same_order_in_two_concurrent_requests_is_invoiced_once(live_app):
     """Two requests for the same order at the same moment, against the live server (its own database, real
     commits, one thread per request): one invoice, the other request refused."""
-    from wxbackend.auth import issue_api_token
+    from wxbackend.web.auth import issue_api_token
 
     with live_app.app_context():
         user = make_user()

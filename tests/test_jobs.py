@@ -14,7 +14,8 @@ from jobs.certificates import mark_expired
 from tests.conftest import ROOT, TEST_REDIS_URL
 from wxbackend.audit.models import AuditLog
 from wxbackend.certificates.models import CertApp, Certificate
-from wxbackend.extensions import get_redis, utcnow
+from wxbackend.core.redis import get_redis
+from wxbackend.core.times import utcnow
 
 
 def make_certificate(db_session, serial: str, not_after_delta: timedelta, status: str = "valid") -> Certificate:

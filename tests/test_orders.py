@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from tests.support.factories import bind, make_certificate, make_user, pending_order
 from tests.support.flows import csrf_token, sign_in
 from wxbackend.certificates.models import CertificateStatus
-from wxbackend.errors import Conflict
-from wxbackend.extensions import SHANGHAI, utcnow
+from wxbackend.core.errors import Conflict
+from wxbackend.core.times import SHANGHAI, utcnow
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.identity.service import id_number_problem
 from wxbackend.orders import transitions

@@ -226,7 +226,7 @@ def test_csr_with_another_subject_is_ignored(pc, helper, demo_key, paid_order, d
 
 def test_another_certificate_sent_to_install_is_refused(pc, helper, demo_key, paid_order, db_session):
     from wxbackend.ca.service import CertSubject, issue_certificate
-    from wxbackend.extensions import utcnow
+    from wxbackend.core.times import utcnow
 
     _, issued = renew_until_issued(pc, helper)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

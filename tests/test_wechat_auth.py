@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 import sqlalchemy as sa
 
-from wxbackend.extensions import get_redis
+from wxbackend.core.redis import get_redis
 from wxbackend.users.models import User
 
 

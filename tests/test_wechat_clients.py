@@ -15,17 +15,17 @@ from rq import Queue
 
 from tests.conftest import ROOT, TEST_REDIS_URL, wechat_settings
 from tests.support.flows import run_jobs
-from wxbackend.extensions import get_redis
+from wxbackend.core.redis import get_redis
+from wxbackend.integrations.wechat import WeChatError, official_account, wechat_call
 from wxbackend.notices.service import queue_notice
 from wxbackend.users.service import user_for_wechat
-from wxbackend.wechat.clients import WeChatError, official_account, wechat_call
 from wxbackend.wechat.jssdk import jsapi_signature
 from wxbackend.wechat.menu import MENU, Button, MenuInvalid, build_menu
 
 WORKER = """
 import json, sys, time
 from wxbackend import create_app
-from wxbackend.wechat.clients import official_account
+from wxbackend.integrations.wechat import official_account
 start = float(sys.argv[1])
 app = create_app()
 with app.app_context():

@@ -20,7 +20,7 @@ from tests.support.wechat import (
     text_xml,
 )
 from wxbackend.audit.models import AuditLog
-from wxbackend.extensions import get_redis
+from wxbackend.core.redis import get_redis
 from wxbackend.users.models import User
 
 

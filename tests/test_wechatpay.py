@@ -18,13 +18,15 @@ from tests.support.factories import make_user, pending_order
 from tests.support.flows import run_jobs, sign_in
 from tests.support.wechatpay import NOTIFY_PATH, REFUND_NOTIFY_PATH, FakeWeChatPay, deliver, pay_sign_verifies
 from wxbackend.audit.models import AuditLog
-from wxbackend.auth import issue_api_token
-from wxbackend.errors import NotFound
-from wxbackend.extensions import db, get_redis, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.errors import NotFound
+from wxbackend.core.redis import get_redis
+from wxbackend.core.times import utcnow
 from wxbackend.orders.models import Order, OrderEvent, OrderStatus
 from wxbackend.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from wxbackend.payments.service import refund_order, start_wechat_payment
 from wxbackend.users.models import User
+from wxbackend.web.auth import issue_api_token
 
 JSAPI = "POST /v3/pay/transactions/jsapi"
 
@@ -33,7 +35,7 @@ JSAPI = "POST /v3/pay/transactions/jsapi"
 def pay_logs(caplog, monkeypatch):
     """caplog for the payments loggers. The session app's `flask_migrate.upgrade()` runs migrations/env.py, whose
     `fileConfig` disables every logger that existed before it (ours among them), so they are switched back on."""
-    for name in ("wxbackend.payments.service", "wxbackend.payments.wechatpay"):
+    for name in ("wxbackend.payments.service", "wxbackend.integrations.wechatpay"):
         monkeypatch.setattr(logging.getLogger(name), "disabled", False)
     return caplog
 
@@ -219,7 +221,7 @@ def test_notifications_not_provably_from_wechat_pay_are_refused(client, wechatpa
 def test_signtest_probe_is_logged_as_a_probe(client, wechatpay, db_session, pay_logs):
     order = pending_order()
     payment = started(db_session, order)
-    with pay_logs.at_level(logging.INFO, logger="wxbackend.payments.wechatpay"):
+    with pay_logs.at_level(logging.INFO, logger="wxbackend.integrations.wechatpay"):
         response = deliver(client, wechatpay.pay(payment.out_trade_no, variant="signtest", pay=False))
     assert response.status_code == 401
     assert any("SIGNTEST" in r.getMessage() for r in pay_logs.records)
@@ -429,8 +431,8 @@ def test_the_fake_gateway_refuses_requests_without_the_merchant_signature(wechat
 
 
 def test_a_lost_refund_ask_is_asked_again_by_the_job(client, wechatpay, db_session):
+    from wxbackend.integrations.wechatpay import WeChatPayError
     from wxbackend.payments.service import sync_refund
-    from wxbackend.payments.wechatpay import WeChatPayError
 
     order = pending_order()
     pay_and_deliver(client, wechatpay, db_session, order)

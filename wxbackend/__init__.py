@@ -36,7 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from wxbackend.extensions import db, migrate
+    from wxbackend.core.db import db, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True,
@@ -68,7 +68,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from wxbackend.invoices.views import download_bp as invoice_download_bp
     from wxbackend.payments.h5_transfer import bp as transfer_h5_bp
     from wxbackend.payments.views import bp as wechatpay_bp
-    from wxbackend.web import bp as web_bp
+    from wxbackend.web.health import bp as web_bp
     from wxbackend.wechat.views import bp as wechat_bp
 
     csrf = CSRFProtect(app)
@@ -82,7 +82,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         token is authenticated by that token alone (a browser cannot attach one cross-site)."""
         from flask import request
 
-        from wxbackend.auth import bearer_token
+        from wxbackend.web.auth import bearer_token
 
         if request.method in ("GET", "HEAD", "OPTIONS") or not request.endpoint:
             return  # no endpoint: routing already failed (404/405 answer)
@@ -106,7 +106,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(api_bp)
     api.register_blueprint(pc_api_bp)
 
-    from wxbackend.errors import register_error_handlers  # after the API's own, so ours answer
+    from wxbackend.web.errors import register_error_handlers  # after the API's own, so ours answer
 
     register_error_handlers(app)
     register_request_hooks(app)
@@ -128,7 +128,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def register_request_hooks(app: Flask) -> None:
-    from wxbackend.extensions import db, local_day, local_minute
+    from wxbackend.core.db import db
+    from wxbackend.core.times import local_day, local_minute
 
     @app.after_request
     def commit_unit_of_work(response):

@@ -6,7 +6,8 @@ import secrets
 from datetime import timedelta
 
 from wxbackend.certificates.models import Binding, CertApp, Certificate
-from wxbackend.extensions import db, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.times import utcnow
 from wxbackend.orders.models import Order
 from wxbackend.orders.service import create_order
 from wxbackend.users.models import User

@@ -75,7 +75,7 @@ def run_jobs():
     from flask import current_app
 
     from jobs import get_queue
-    from wxbackend.extensions import get_redis
+    from wxbackend.core.redis import get_redis
 
     queues = [get_queue(name) for name in current_app.config["RQ_QUEUES"]]
     SimpleWorker(queues, connection=get_redis()).work(burst=True)

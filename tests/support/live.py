@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 
 from tests.conftest import ARTIFACTS, PG_ADMIN_URL, TEST_REDIS_URL, create_database, drop_database, free_port
 from wxbackend import create_app
-from wxbackend.extensions import db
+from wxbackend.core.db import db
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from wxbackend import user_defaults
 from wxbackend.addresses.models import Address
 from wxbackend.audit.service import record_audit
-from wxbackend.errors import NotFound
-from wxbackend.extensions import db
-from wxbackend.personal_data import decrypt, encrypt, mask_mobile
-from wxbackend.validation import InvalidFields, check_length, check_mobile, clean, digits_only
+from wxbackend.core import defaults as user_defaults
+from wxbackend.core.crypto import decrypt, encrypt, mask_mobile
+from wxbackend.core.db import db
+from wxbackend.core.errors import NotFound
+from wxbackend.core.validation import InvalidFields, check_length, check_mobile, clean, digits_only
 
 MOBILE_PURPOSE = "mobile"
 POSTCODE = re.compile(r"\d{6}")

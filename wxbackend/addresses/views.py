@@ -7,11 +7,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from wxbackend.addresses import service
 from wxbackend.addresses.forms import AddressForm
 from wxbackend.addresses.service import AddressInput
-from wxbackend.auth import current_user, page_login_required
-from wxbackend.errors import Conflict
+from wxbackend.core.errors import Conflict
+from wxbackend.core.validation import InvalidFields
 from wxbackend.h5.forms import ConfirmForm
 from wxbackend.invoices.views import show_errors
-from wxbackend.validation import InvalidFields
+from wxbackend.web.auth import current_user, page_login_required
 
 bp = Blueprint("addresses_h5", __name__, url_prefix="/h5/addresses", template_folder="templates")
 FIELDS = ("recipient", "province", "city", "district", "detail", "postcode")

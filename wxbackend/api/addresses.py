@@ -11,7 +11,7 @@ from wxbackend.addresses.service import AddressInput
 from wxbackend.api.invoices import FieldErrorsSchema
 from wxbackend.api.schemas import ApiErrorSchema
 from wxbackend.api.views import bp
-from wxbackend.auth import api_user_id
+from wxbackend.web.auth import api_user_id
 
 
 def _text(maximum: int, **kwargs) -> fields.String:

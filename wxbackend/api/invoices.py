@@ -12,11 +12,11 @@ from marshmallow import Schema, fields, validate
 
 from wxbackend.api.schemas import ApiErrorSchema
 from wxbackend.api.views import bp
-from wxbackend.auth import api_user_id
+from wxbackend.core.validation import InvalidFields
 from wxbackend.invoices import service
 from wxbackend.invoices.models import InvoiceStatus, TitleType
 from wxbackend.invoices.service import ProfileInput
-from wxbackend.validation import InvalidFields
+from wxbackend.web.auth import api_user_id
 
 
 def invalid_fields_response(error: InvalidFields):

@@ -8,9 +8,9 @@ from marshmallow import Schema, fields, validate
 
 from wxbackend.api.schemas import ApiErrorSchema
 from wxbackend.api.views import bp
-from wxbackend.auth import api_user_id
 from wxbackend.identity.service import verify_identity
 from wxbackend.orders import service as orders
+from wxbackend.web.auth import api_user_id
 
 
 class QuoteQuerySchema(Schema):

@@ -21,9 +21,9 @@ from wxbackend.api.schemas import (
     WeChatPayParamsSchema,
     WeChatPayRequestSchema,
 )
-from wxbackend.auth import api_user_id, current_user, issue_api_token
 from wxbackend.binding import service as binding
 from wxbackend.certificates.service import user_certificate, user_certificates
+from wxbackend.web.auth import api_user_id, current_user, issue_api_token
 
 bp = Blueprint("api", __name__, url_prefix="/api", description="CA管家 JSON API (H5 and mini-program)")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wxbackend.audit.models import AuditLog
-from wxbackend.extensions import db
+from wxbackend.core.db import db
 
 FORBIDDEN_DETAIL_KEYS = {"pin", "code", "binding_code", "id_number", "access_token", "key", "password", "secret"}
 

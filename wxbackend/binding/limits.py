@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from wxbackend.errors import DomainError
-from wxbackend.extensions import get_redis
+from wxbackend.core.errors import DomainError
+from wxbackend.core.redis import get_redis
 
 WINDOW_SECONDS = 15 * 60
 

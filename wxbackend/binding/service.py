@@ -27,8 +27,10 @@ from wxbackend.binding.limits import TooManyAttempts, check_budget, record_failu
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.certificates.models import Binding, BindingStatus, Certificate, CertificateStatus
 from wxbackend.certificates.service import CertificateRefused, certificate_from_key, signed_by_certificate
-from wxbackend.errors import DomainError, NotFound
-from wxbackend.extensions import db, get_redis, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.errors import DomainError, NotFound
+from wxbackend.core.redis import get_redis
+from wxbackend.core.times import utcnow
 from wxbackend.notices.service import queue_notice
 from wxbackend.tickets.service import issue_ticket, take_ticket
 from wxbackend.users.models import User

@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from wxbackend.ca.service import init_ca, revoke_certificate
-from wxbackend.extensions import db
+from wxbackend.core.db import db
 
 ca_cli = AppGroup("ca", help="Local CA: set up, revoke.")
 

@@ -21,8 +21,10 @@ from flask import current_app
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.signers import FileSigner, Pkcs11Signer, Signer
 from wxbackend.ca.x509build import sign_certificate, sign_crl
-from wxbackend.errors import DomainError, NotFound
-from wxbackend.extensions import db, get_redis, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.errors import DomainError, NotFound
+from wxbackend.core.redis import get_redis
+from wxbackend.core.times import utcnow
 
 ROOT_KEY = "root.key.pem"
 ROOT_CERT = "root.crt.pem"

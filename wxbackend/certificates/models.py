@@ -8,7 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from wxbackend.extensions import UTCDateTime, db, utcnow
+from wxbackend.core.db import UTCDateTime, db
+from wxbackend.core.times import utcnow
 
 
 class CertificateStatus(enum.StrEnum):

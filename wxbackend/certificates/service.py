@@ -15,8 +15,9 @@ from cryptography.x509.oid import NameOID
 
 from wxbackend.audit.service import record_audit
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
-from wxbackend.errors import DomainError, NotFound
-from wxbackend.extensions import db, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.errors import DomainError, NotFound
+from wxbackend.core.times import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ from datetime import datetime, time
 import click
 from flask.cli import AppGroup
 
+from wxbackend.core.db import db
+from wxbackend.core.times import SHANGHAI
 from wxbackend.demo.service import make_demo_key
-from wxbackend.extensions import SHANGHAI, db
 
 demo_cli = AppGroup("demo", help="Development helpers.")
 

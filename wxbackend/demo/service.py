@@ -13,8 +13,8 @@ from ukey_helper import token as tokenlib
 from wxbackend.ca.service import CertSubject, issue_certificate
 from wxbackend.certificates.models import Certificate
 from wxbackend.certificates.service import record_certificate
+from wxbackend.core.times import utcnow
 from wxbackend.demo import softhsm
-from wxbackend.extensions import utcnow
 
 
 @dataclass

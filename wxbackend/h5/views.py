@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from wxbackend.auth import current_user, page_login_required, safe_next, sign_in
 from wxbackend.binding import service as binding
 from wxbackend.certificates.service import user_certificate, user_certificates
-from wxbackend.errors import DomainError
+from wxbackend.core.errors import DomainError
 from wxbackend.h5.forms import BindForm, ConfirmForm, IdentityForm, QrBindForm, RenewForm, SignInForm
 from wxbackend.identity.service import InvalidIdentity, verify_identity
 from wxbackend.orders import service as orders
 from wxbackend.orders.service import IdentityRequired
 from wxbackend.users.service import dev_user
+from wxbackend.web.auth import current_user, page_login_required, safe_next, sign_in
 
 bp = Blueprint("h5", __name__, url_prefix="/h5", template_folder="templates")
 

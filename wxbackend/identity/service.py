@@ -8,11 +8,12 @@ from datetime import date
 import sqlalchemy as sa
 
 from wxbackend.audit.service import record_audit
-from wxbackend.errors import DomainError
-from wxbackend.extensions import db, utcnow
+from wxbackend.core.crypto import encrypt, lookup_hash, mask_id_number, mask_mobile
+from wxbackend.core.db import db
+from wxbackend.core.errors import DomainError
+from wxbackend.core.times import utcnow
 from wxbackend.identity.models import IdentityCheck
-from wxbackend.identity.providers import provider
-from wxbackend.personal_data import encrypt, lookup_hash, mask_id_number, mask_mobile
+from wxbackend.integrations.identity import provider
 from wxbackend.users.models import User
 
 CONSENT_VERSION = "2026-11-v1"

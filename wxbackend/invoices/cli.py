@@ -7,7 +7,7 @@ from datetime import timedelta
 import click
 from flask.cli import AppGroup
 
-from wxbackend.extensions import local_minute
+from wxbackend.core.times import local_minute
 from wxbackend.invoices import issuing
 
 invoices_cli = AppGroup("invoices", help="Invoices (我的发票): what has not reached the customer, queue it again.")

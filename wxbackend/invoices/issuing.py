@@ -12,14 +12,15 @@ import sqlalchemy as sa
 from flask import current_app
 
 from wxbackend.audit.service import record_audit
-from wxbackend.extensions import db, local_day, local_minute, utcnow
-from wxbackend.filestore import file_store
-from wxbackend.invoices.adapters import InvoiceRefused, invoice_adapter
-from wxbackend.invoices.after_commit import after_commit
+from wxbackend.core.db import db
+from wxbackend.core.files import file_store
+from wxbackend.core.times import local_day, local_minute, utcnow
+from wxbackend.core.uow import after_commit
+from wxbackend.integrations.einvoice import InvoiceRefused, invoice_adapter
+from wxbackend.integrations.invoice_pdf import InvoiceDocument, Line, Party
+from wxbackend.integrations.smtp import mask_address, send_mail
 from wxbackend.invoices.models import Invoice, InvoiceStatus
-from wxbackend.invoices.pdf import InvoiceDocument, Line, Party
 from wxbackend.invoices.service import bank_account_of, link_for, mobile_of
-from wxbackend.mail import mask_address, send_mail
 
 log = logging.getLogger(__name__)
 

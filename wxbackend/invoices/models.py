@@ -13,8 +13,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from wxbackend.extensions import UTCDateTime, db, utcnow
-from wxbackend.orders.models import format_fen
+from wxbackend.core.db import UTCDateTime, db
+from wxbackend.core.money import format_fen
+from wxbackend.core.times import utcnow
 
 
 class TitleType(enum.StrEnum):

@@ -13,17 +13,18 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 from sqlalchemy.exc import IntegrityError
 
-from wxbackend import user_defaults
 from wxbackend.audit.service import record_audit
-from wxbackend.errors import Conflict, DomainError, NotFound
-from wxbackend.extensions import SHANGHAI, db, utcnow
-from wxbackend.filestore import FileMissing, file_store
-from wxbackend.invoices.after_commit import after_commit
+from wxbackend.core import defaults as user_defaults
+from wxbackend.core.crypto import decrypt, encrypt, mask_bank_account, mask_mobile
+from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict, DomainError, NotFound
+from wxbackend.core.files import FileMissing, file_store
+from wxbackend.core.times import SHANGHAI, utcnow
+from wxbackend.core.uow import after_commit
+from wxbackend.core.validation import PHONE, InvalidFields, check_email, check_length, check_mobile, clean, digits_only
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile, InvoiceStatus, TitleType
 from wxbackend.invoices.tax_number import normalise_tax_number, tax_number_problem
 from wxbackend.orders.models import Order, OrderStatus
-from wxbackend.personal_data import decrypt, encrypt, mask_bank_account, mask_mobile
-from wxbackend.validation import PHONE, InvalidFields, check_email, check_length, check_mobile, clean, digits_only
 
 # Paid and not on the way back to the payer: these orders may be invoiced.
 INVOICEABLE_STATUSES = (

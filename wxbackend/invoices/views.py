@@ -10,14 +10,14 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from wtforms import SelectChoice
 
 from wxbackend.audit.service import record_audit
-from wxbackend.auth import current_user, page_login_required
-from wxbackend.errors import Conflict, DomainError
+from wxbackend.core.errors import Conflict, DomainError
+from wxbackend.core.validation import InvalidFields
 from wxbackend.h5.forms import ConfirmForm
 from wxbackend.invoices import service
 from wxbackend.invoices.forms import InvoiceProfileForm, InvoiceRequestForm
 from wxbackend.invoices.models import InvoiceStatus
 from wxbackend.invoices.service import LinkRefused, ProfileInput
-from wxbackend.validation import InvalidFields
+from wxbackend.web.auth import current_user, page_login_required
 
 log = logging.getLogger(__name__)
 bp = Blueprint("invoices_h5", __name__, url_prefix="/h5", template_folder="templates")

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from flask import current_app
 
-from wxbackend.extensions import db
+from wxbackend.core.db import db
 from wxbackend.users.models import User
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,13 @@ class WeChatNotices:
 
     def send(self, user_id: int, kind: str, data: dict) -> str:
         """The channel used; WeChatError when WeChat refuses or cannot be reached; '' when no channel fits."""
-        from wxbackend.wechat.clients import NOT_SUBSCRIBED, WeChatError, mini_program, official_account, wechat_call
+        from wxbackend.integrations.wechat import (
+            NOT_SUBSCRIBED,
+            WeChatError,
+            mini_program,
+            official_account,
+            wechat_call,
+        )
 
         user = db.session.get(User, user_id)
         if user is None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from wxbackend.certificates.models import CertApp, Certificate, CertificateStatus
-from wxbackend.extensions import SHANGHAI, utcnow
+from wxbackend.core.times import SHANGHAI, utcnow
 from wxbackend.orders.models import RenewalPath
 
 

@@ -8,7 +8,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from wxbackend.extensions import UTCDateTime, db, utcnow
+from wxbackend.core.db import UTCDateTime, db
+from wxbackend.core.money import format_fen
+from wxbackend.core.times import utcnow
 
 
 class OrderStatus(enum.StrEnum):
@@ -134,9 +136,3 @@ class OrderEvent(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="events")
-
-
-def format_fen(fen: int) -> str:
-    """12345 → '123.45' (money is integer fen everywhere; only display converts)."""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"

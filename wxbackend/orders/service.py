@@ -12,11 +12,13 @@ from sqlalchemy.exc import IntegrityError
 
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
 from wxbackend.certificates.service import user_certificate
-from wxbackend.errors import Conflict, DomainError, NotFound
-from wxbackend.extensions import SHANGHAI, db, local_day, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict, DomainError, NotFound
+from wxbackend.core.money import format_fen
+from wxbackend.core.times import SHANGHAI, local_day, utcnow
 from wxbackend.orders import transitions
 from wxbackend.orders.eligibility import Eligibility, check_eligibility, new_validity
-from wxbackend.orders.models import CLOSED_STATUSES, Order, OrderKind, OrderStatus, RenewalPath, format_fen
+from wxbackend.orders.models import CLOSED_STATUSES, Order, OrderKind, OrderStatus, RenewalPath
 from wxbackend.users.models import User
 
 

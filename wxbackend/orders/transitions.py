@@ -3,8 +3,8 @@ an illegal move raises `IllegalTransition` and changes nothing."""
 
 from __future__ import annotations
 
-from wxbackend.errors import Conflict
-from wxbackend.extensions import db
+from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict
 from wxbackend.orders.models import STATUS_LABELS, Order, OrderEvent
 from wxbackend.orders.models import OrderStatus as S
 

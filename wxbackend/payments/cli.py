@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from wxbackend.extensions import SHANGHAI, db
+from wxbackend.core.db import db
+from wxbackend.core.times import SHANGHAI
 from wxbackend.payments import transfer
 
 bank_cli = AppGroup("bank", help="Bank statements of corporate transfers (对公打款).")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from wxbackend.auth import current_user, page_login_required
-from wxbackend.errors import Conflict
+from wxbackend.core.errors import Conflict
 from wxbackend.h5.forms import ConfirmForm
 from wxbackend.orders.service import user_order
 from wxbackend.payments.transfer import choose_transfer, payee_account
+from wxbackend.web.auth import current_user, page_login_required
 
 bp = Blueprint("transfer_h5", __name__, url_prefix="/h5/orders")
 

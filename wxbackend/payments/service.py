@@ -26,12 +26,14 @@ from flask import current_app
 from redis.exceptions import LockError
 
 from wxbackend.audit.service import record_audit
-from wxbackend.errors import Conflict, DomainError, NotFound
-from wxbackend.extensions import db, get_redis, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict, DomainError, NotFound
+from wxbackend.core.redis import get_redis
+from wxbackend.core.times import utcnow
+from wxbackend.integrations import wechatpay
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderStatus, PayChannel
 from wxbackend.orders.service import mark_paid, user_order
-from wxbackend.payments import wechatpay
 from wxbackend.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from wxbackend.users.models import User
 

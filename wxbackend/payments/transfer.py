@@ -29,12 +29,13 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from wxbackend.audit.service import record_audit
-from wxbackend.errors import Conflict, DomainError
-from wxbackend.extensions import db, utcnow
+from wxbackend.core.crypto import encrypt, mask_bank_account
+from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict, DomainError
+from wxbackend.core.times import utcnow
 from wxbackend.orders.models import STATUS_LABELS, Order, OrderStatus, PayChannel
 from wxbackend.orders.service import mark_paid, user_order
 from wxbackend.payments.bank_models import BankStatementLine, LineStatus
-from wxbackend.personal_data import encrypt, mask_bank_account
 
 log = logging.getLogger(__name__)
 

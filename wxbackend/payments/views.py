@@ -9,7 +9,7 @@ import logging
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from wxbackend.errors import DomainError
+from wxbackend.core.errors import DomainError
 from wxbackend.payments import service
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,9 @@ from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.service import CertSubject, check_csr, get_authority, issue_certificate, revoke_certificate
 from wxbackend.certificates.models import Binding, BindingStatus, Certificate, CertificateStatus
 from wxbackend.certificates.service import certificate_from_key, signed_by_certificate
-from wxbackend.errors import Conflict, DomainError
-from wxbackend.extensions import db, local_day, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict, DomainError
+from wxbackend.core.times import local_day, utcnow
 from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderKind, OrderStatus

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from wxbackend.errors import DomainError
-from wxbackend.extensions import db, utcnow
+from wxbackend.core.db import db
+from wxbackend.core.errors import DomainError
+from wxbackend.core.times import utcnow
 from wxbackend.users.models import User
 
 

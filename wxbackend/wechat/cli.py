@@ -24,7 +24,7 @@ def menu_show_command():
 @wx_cli.command("menu-sync")
 def menu_sync_command():
     """Validate the menu defined in code and push it to WeChat; prints what WeChat holds afterwards."""
-    from wxbackend.wechat.clients import WeChatError
+    from wxbackend.integrations.wechat import WeChatError
 
     try:
         held = sync_menu(current_app.config["PUBLIC_BASE_URL"])

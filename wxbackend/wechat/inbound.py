@@ -18,7 +18,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import BaseMessage
 from wechatpy.utils import check_signature
 
-from wxbackend.errors import DomainError, Forbidden
+from wxbackend.core.errors import DomainError, Forbidden
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_CLOCK_SKEW = 300

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import current_app
 from wechatpy.client.api.jsapi import WeChatJSAPI
 
-from wxbackend.errors import DomainError
-from wxbackend.wechat.clients import official_account, wechat_call
+from wxbackend.core.errors import DomainError
+from wxbackend.integrations.wechat import official_account, wechat_call
 
 JS_API_LIST = ["chooseWXPay", "scanQRCode", "closeWindow", "hideMenuItems", "updateAppMessageShareData"]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from wxbackend.errors import DomainError
-from wxbackend.extensions import get_redis
+from wxbackend.core.errors import DomainError
+from wxbackend.core.redis import get_redis
+from wxbackend.integrations.wechat import CODE_INVALID, CODE_USED, WeChatError, mini_program, wechat_call
 from wxbackend.users.models import User
 from wxbackend.users.service import user_for_wechat
-from wxbackend.wechat.clients import CODE_INVALID, CODE_USED, WeChatError, mini_program, wechat_call
 
 SESSION_KEY_SECONDS = 3 * 86400
 

@@ -83,7 +83,7 @@ def build_menu(base_url: str, menu: list[tuple[str, list[Button]]] = MENU) -> di
 
 def sync_menu(base_url: str) -> dict:
     """Validate and push the menu; returns what WeChat now holds (read back)."""
-    from wxbackend.wechat.clients import official_account, wechat_call
+    from wxbackend.integrations.wechat import official_account, wechat_call
 
     menu = build_menu(base_url)
     client = official_account()

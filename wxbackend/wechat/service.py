@@ -12,7 +12,7 @@ import time
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 
-from wxbackend.extensions import get_redis
+from wxbackend.core.redis import get_redis
 from wxbackend.wechat import replies
 from wxbackend.wechat.inbound import dedupe_key
 

@@ -8,8 +8,8 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import random_string
 
-from wxbackend.auth import safe_next, sign_in, start_oauth
-from wxbackend.errors import DomainError
+from wxbackend.core.errors import DomainError
+from wxbackend.web.auth import safe_next, sign_in, start_oauth
 from wxbackend.wechat import inbound
 from wxbackend.wechat.service import EMPTY, handle_message
 
@@ -56,8 +56,8 @@ def receive():
 @bp.get("/oauth/callback")
 def oauth_callback():
     """Back from WeChat's authorize page: state checked, the code exchanged once, the user signed in."""
+    from wxbackend.integrations.wechat import CODE_INVALID, CODE_USED, WeChatError, oauth, wechat_call
     from wxbackend.users.service import user_for_wechat
-    from wxbackend.wechat.clients import CODE_INVALID, CODE_USED, WeChatError, oauth, wechat_call
 
     expected = session.pop("oauth_state", None)
     next_path = session.get("oauth_next")

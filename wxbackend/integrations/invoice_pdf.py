@@ -21,8 +21,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from wxbackend.extensions import SHANGHAI
-from wxbackend.orders.models import format_fen
+from wxbackend.core.money import format_fen
+from wxbackend.core.times import SHANGHAI
 
 FONT = "STSong-Light"
 DIGITS = "零壹贰叁肆伍陆柒捌玖"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from wxbackend.errors import Conflict
-from wxbackend.extensions import db
+from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict
 
 
 def make_default(row, race_message: str) -> None:

@@ -1,4 +1,4 @@
-"""Domain errors and the one place that turns them into responses.
+"""The one place that turns errors into responses.
 
 Services raise; views never build error responses themselves. JSON clients (paths under /api/ and
 /pc/api/) get `{"code", "message"}`; pages get a friendly Chinese page.
@@ -12,42 +12,9 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from wxbackend.core.errors import DomainError
+
 log = logging.getLogger(__name__)
-
-
-class DomainError(Exception):
-    """A refusal the user can understand: stable code, Chinese message, HTTP status."""
-
-    code = "bad_request"
-    message = "请求无效"
-    status = 400
-
-    def __init__(self, message: str | None = None, *, code: str | None = None, status: int | None = None):
-        if message is not None:
-            self.message = message
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-        super().__init__(f"{self.code}: {self.message}")
-
-
-class NotFound(DomainError):
-    code, message, status = "not_found", "没有找到", 404
-
-
-class Forbidden(DomainError):
-    code, message, status = "forbidden", "无权访问", 403
-
-
-class Conflict(DomainError):
-    code, message, status = "conflict", "状态已变化，请刷新后重试", 409
-
-
-class UpstreamError(DomainError):
-    """An outside service (WeChat, pay, bank, SMTP…) failed or timed out."""
-
-    code, message, status = "upstream_error", "外部服务暂时不可用，请稍后再试", 502
 
 
 HTTP_MESSAGES = {

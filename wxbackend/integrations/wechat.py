@@ -18,8 +18,8 @@ from redis.exceptions import LockError
 from wechatpy import WeChatClient, WeChatOAuth
 from wechatpy.exceptions import WeChatClientException, WeChatOAuthException
 
-from wxbackend.errors import UpstreamError
-from wxbackend.extensions import get_redis
+from wxbackend.core.errors import UpstreamError
+from wxbackend.core.redis import get_redis
 
 log = logging.getLogger(__name__)
 REAL_API_BASE = "https://api.weixin.qq.com/"

@@ -14,8 +14,8 @@ import secrets
 from flask import current_app, g, redirect, request, session, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from wxbackend.errors import DomainError
-from wxbackend.extensions import db
+from wxbackend.core.db import db
+from wxbackend.core.errors import DomainError
 from wxbackend.users.models import User
 
 OAUTH_CALLBACK = "/wechat/oauth/callback"
@@ -92,7 +92,7 @@ def oauth_redirect_uri() -> str:
 
 def start_oauth(next_path: str) -> str:
     """WeChat's authorize URL for a fresh random `state`, kept in the session with where to come back to."""
-    from wxbackend.wechat.clients import oauth
+    from wxbackend.integrations.wechat import oauth
 
     state = secrets.token_urlsafe(24)
     session["oauth_state"] = state

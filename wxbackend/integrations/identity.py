@@ -10,7 +10,7 @@ from typing import Protocol
 import requests
 from flask import current_app
 
-from wxbackend.errors import UpstreamError
+from wxbackend.core.errors import UpstreamError
 
 
 @dataclass(frozen=True)

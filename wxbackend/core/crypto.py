@@ -13,7 +13,7 @@ import os
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
-from wxbackend.extensions import configured_or_development_secret
+from wxbackend.core.secrets import configured_or_development_secret
 
 VERSION = b"\x01"
 

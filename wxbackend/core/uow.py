@@ -14,7 +14,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from wxbackend.extensions import db
+from wxbackend.core.db import db
 
 log = logging.getLogger(__name__)
 KEY = "wxbackend.after_commit"

@@ -11,7 +11,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from flask import current_app
 
-from wxbackend.errors import UpstreamError
+from wxbackend.core.errors import UpstreamError
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.core import Core
 from wechatpayv3.utils import aes_decrypt
 
-from wxbackend.errors import DomainError, UpstreamError
-from wxbackend.extensions import SHANGHAI
+from wxbackend.core.errors import DomainError, UpstreamError
+from wxbackend.core.times import SHANGHAI
 
 log = logging.getLogger(__name__)
 

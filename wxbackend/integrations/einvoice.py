@@ -18,9 +18,9 @@ from typing import Protocol
 import requests
 from flask import current_app
 
-from wxbackend.errors import DomainError, UpstreamError
-from wxbackend.extensions import SHANGHAI, utcnow
-from wxbackend.invoices.pdf import InvoiceDocument, render_invoice_pdf
+from wxbackend.core.errors import DomainError, UpstreamError
+from wxbackend.core.times import SHANGHAI, utcnow
+from wxbackend.integrations.invoice_pdf import InvoiceDocument, render_invoice_pdf
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from wxbackend.errors import DomainError
+from wxbackend.core.errors import DomainError
 
 MOBILE = re.compile(r"1[3-9]\d{9}")
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, redirect, url_for
 
-from wxbackend.extensions import db, get_redis
+from wxbackend.core.db import db
+from wxbackend.core.redis import get_redis
 
 bp = Blueprint("web", __name__)
 

@@ -1,0 +1,1 @@
+"""The ground floor: database, Redis, the unit of work, errors, money, times, crypto, files. Imports no domain."""

@@ -2,13 +2,11 @@
 
 from rq import cron
 
-from jobs.certificates import mark_expired
-from jobs.payments import query_unconfirmed_payments, query_unconfirmed_refunds
+from wxbackend.certificates.tasks import mark_expired
+from wxbackend.invoices.tasks import alert_overdue_invoices
+from wxbackend.payments.tasks import query_unconfirmed_payments, query_unconfirmed_refunds
 
 cron.register(mark_expired, "default", interval=3600, name="mark-expired-certificates")
 cron.register(query_unconfirmed_payments, "default", interval=300, name="query-unconfirmed-payments")
 cron.register(query_unconfirmed_refunds, "default", interval=300, name="query-unconfirmed-refunds")
-
-from jobs.invoices import alert_overdue_invoices  # noqa: E402
-
 cron.register(alert_overdue_invoices, "default", interval=1800, name="alert-overdue-invoices")

@@ -1,6 +1,6 @@
 """Worker entry point: `python -m jobs.worker [--burst]` listens on the configured queues.
 
-Each job builds or reuses the app (see `jobs.app_job`), so jobs run inside an app context.
+Jobs run inside the app this process builds once (`core.jobs.worker_app`), so each has an app context.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import argparse
 
 from rq import Queue, Worker
 
-from jobs import worker_app
+from wxbackend import create_app
+from wxbackend.core import jobs
 from wxbackend.core.redis import get_redis
 
 
@@ -17,7 +18,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="jobs.worker")
     parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
     args = parser.parse_args(argv)
-    app = worker_app()
+    jobs.set_app_factory(create_app)
+    app = jobs.worker_app()
     with app.app_context():
         connection = get_redis()
         queues = [Queue(name, connection=connection) for name in app.config["RQ_QUEUES"]]

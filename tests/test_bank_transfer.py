@@ -10,17 +10,18 @@ import pytest
 import sqlalchemy as sa
 from rq import SimpleWorker
 
-from jobs import get_queue
-from jobs.bank import match_statement_line
 from tests.support.factories import pending_order
 from tests.support.flows import sign_in
 from wxbackend.core.crypto import decrypt
+from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
+from wxbackend.core.jobs import get_queue
 from wxbackend.core.redis import get_redis
 from wxbackend.orders.models import OrderEvent, OrderStatus
 from wxbackend.orders.service import cancel_order, mark_paid
 from wxbackend.payments import transfer
 from wxbackend.payments.bank_models import BankStatementLine
+from wxbackend.payments.tasks import match_statement_line
 from wxbackend.payments.transfer import (
     StatementError,
     choose_transfer,
@@ -52,6 +53,7 @@ def run_matching() -> None:
 def import_and_match(data: bytes, name: str = "statement.csv") -> transfer.ImportResult:
     result = import_statement(data, name)
     queue_matching(result.new_line_ids)
+    db.session.commit()  # as the import command does: the matching jobs are enqueued when the import commits
     run_matching()
     return result
 

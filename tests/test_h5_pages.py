@@ -64,8 +64,10 @@ def test_bind_form_errors_are_chinese_and_the_form_keeps_working(client, db_sess
     csrf = sign_in(client, "张三")
     page = client.post("/h5/bind", data={"csrf_token": csrf, "code": "12ab", "last4": ""})
     assert "请输入电脑上显示的8位数字绑定码" in page.text and "请输入介质号后四位" in page.text
-    page = client.post("/h5/bind", data={"csrf_token": csrf, "code": "12345678", "last4": "abcd"})
-    assert "绑定码错误或已过期" in page.text
+    refused = client.post("/h5/bind", data={"csrf_token": csrf, "code": "12345678", "last4": "abcd"})
+    assert refused.status_code == 302 and refused.headers["Location"] == "/h5/bind"  # post, redirect, get
+    page = client.get(refused.headers["Location"])
+    assert "绑定码错误或已过期" in page.text and 'name="code"' in page.text
 
 
 def test_openapi_document_is_generated_from_the_schemas(client):

@@ -260,7 +260,7 @@ def test_phone_request_issue_mail_history_and_download(app, client, db_session, 
 
 
 def test_running_the_jobs_twice_issues_and_mails_once(db_session, smtp_sink, invoice_files):
-    from jobs.invoices import email_invoice, issue_invoice
+    from wxbackend.invoices.tasks import email_invoice, issue_invoice
 
     user = make_user()
     invoice = requested_and_issued(user, [paid_order(user)])
@@ -476,7 +476,7 @@ def test_a_refused_invoice_fails_and_lets_go_of_its_orders(db_session, smtp_sink
 
 
 def test_invoices_still_undelivered_after_20_hours_are_alerted_once(db_session, caplog):
-    from jobs.invoices import alert_overdue_invoices
+    from wxbackend.invoices.tasks import alert_overdue_invoices
 
     user = make_user()
     profile = service.create_profile(user.id, profile_input())
@@ -499,8 +499,8 @@ def test_invoices_still_undelivered_after_20_hours_are_alerted_once(db_session, 
 def test_cron_table_registers_the_overdue_alert(db_session):
     from rq.cron import CronScheduler
 
-    from jobs.invoices import alert_overdue_invoices
     from tests.conftest import ROOT
+    from wxbackend.invoices.tasks import alert_overdue_invoices
 
     scheduler = CronScheduler(connection=get_redis())
     scheduler.load_config_from_file(str(ROOT / "jobs" / "cron.py"))

@@ -9,11 +9,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from rq import SimpleWorker
 
-from jobs import get_queue
-from jobs.certificates import mark_expired
 from tests.conftest import ROOT, TEST_REDIS_URL
 from wxbackend.audit.models import AuditLog
 from wxbackend.certificates.models import CertApp, Certificate
+from wxbackend.certificates.tasks import mark_expired
+from wxbackend.core.jobs import get_queue
 from wxbackend.core.redis import get_redis
 from wxbackend.core.times import utcnow
 
@@ -87,7 +87,8 @@ def test_worker_process_runs_jobs_inside_an_app_context(tmp_path: Path):
     import redis
     from rq import Queue
 
-    Queue("default", connection=redis.Redis.from_url(TEST_REDIS_URL)).enqueue("jobs.certificates.mark_expired")
+    queue = Queue("default", connection=redis.Redis.from_url(TEST_REDIS_URL))
+    queue.enqueue("wxbackend.certificates.tasks.mark_expired")
     done = subprocess.run([sys.executable, "-m", "jobs.worker", "--burst"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr

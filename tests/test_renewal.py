@@ -33,6 +33,7 @@ def paid_order(demo_key, db_session):
     bind(user, demo_key.certificate)
     order = create_order(user.id, demo_key.certificate.id, 1)
     mark_paid(order.id, "wechat", "test")
+    db_session.commit()  # as the payment notification's request would: its notices are enqueued now
     return order
 
 

@@ -136,6 +136,7 @@ def test_notice_to_an_unsubscribed_user_is_logged_once_and_not_retried(app, wech
     user = user_for_wechat(openid="oGONE")
     wechat.user("oGONE", subscribed=False)
     queue_notice(user.id, "renewal_done", {"organisation": "广州某某科技有限公司", "not_after": "2027-12-31"})
+    db_session.commit()  # notices are enqueued when the unit of work that asks for them commits
     with caplog.at_level(logging.WARNING):
         run_jobs()
         run_jobs()
@@ -151,6 +152,7 @@ def test_mini_program_user_gets_a_subscribe_message_and_no_consent_is_dropped(ap
     wechat.user("mpFAN", consents=["SUB-payment_received"])
     queue_notice(user.id, "payment_received", {"order_no": "SA2026112100001", "amount": "300.00"})
     queue_notice(user.id, "payment_received", {"order_no": "SA2026112100002", "amount": "300.00"})
+    db_session.commit()  # notices are enqueued when the unit of work that asks for them commits
     with caplog.at_level(logging.WARNING):
         run_jobs()
     [sent] = wechat.messages()
@@ -163,6 +165,7 @@ def test_a_transient_failure_is_retried_a_bounded_number_of_times(app, wechat, d
     user = user_for_wechat(openid="oBUSY")
     wechat.fail("/cgi-bin/message/template/send", 45009, times=1)
     queue_notice(user.id, "expiry_reminder", {"organisation": "某公司", "not_after": "2026-12-01"})
+    db_session.commit()  # notices are enqueued when the unit of work that asks for them commits
     run_jobs()
     queue = Queue("notices", connection=get_redis())
     [job_id] = queue.scheduled_job_registry.get_job_ids()

@@ -253,7 +253,7 @@ def test_missing_headers_and_unknown_out_trade_no(client, wechatpay, db_session)
 
 
 def test_query_job_pays_an_order_whose_notification_never_came(wechatpay, db_session):
-    from jobs.payments import query_unconfirmed_payments
+    from wxbackend.payments.tasks import query_unconfirmed_payments
 
     order = pending_order()
     payment = started(db_session, order)
@@ -273,7 +273,7 @@ def test_query_job_pays_an_order_whose_notification_never_came(wechatpay, db_ses
 
 
 def test_query_job_closes_an_expired_unpaid_payment(wechatpay, db_session):
-    from jobs.payments import confirm_wechat_payment, query_unconfirmed_payments
+    from wxbackend.payments.tasks import confirm_wechat_payment, query_unconfirmed_payments
 
     order = pending_order()
     payment = started(db_session, order)
@@ -350,7 +350,7 @@ def test_refund_of_an_order_paid_by_transfer_is_made_by_staff(wechatpay, db_sess
 
 
 def test_refund_job_finishes_a_refund_whose_notification_never_came(client, wechatpay, db_session):
-    from jobs.payments import query_unconfirmed_refunds
+    from wxbackend.payments.tasks import query_unconfirmed_refunds
 
     order = pending_order()
     pay_and_deliver(client, wechatpay, db_session, order)

@@ -1,4 +1,9 @@
-"""数安 CA 管家 backend: `create_app(config)` builds the Flask application."""
+"""数安 CA 管家 backend: `create_app(config)` builds the Flask application from its rooms.
+
+Where code goes (README "Where code goes"): each domain owns its models, services, transition tables, jobs
+(`tasks.py`), CLI and its routes in every channel (`<domain>/web/h5.py`, `api.py`, `pc.py`); `core/`, `web/` and
+`integrations/` are the floors below them and know no domain. This module registers the rooms, nothing else.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,71 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+import binding_site
 import config as config_module
+from wxbackend import models
+from wxbackend.addresses.web import api as addresses_api
+from wxbackend.addresses.web import h5 as addresses_h5
+from wxbackend.binding.web import api as binding_api
+from wxbackend.binding.web import h5 as binding_h5
+from wxbackend.binding.web import pc as binding_pc
+from wxbackend.ca.cli import ca_cli
+from wxbackend.ca.web import public as ca_public
+from wxbackend.certificates import tasks as certificate_tasks
+from wxbackend.certificates.web import api as certificates_api
+from wxbackend.certificates.web import h5 as certificates_h5
+from wxbackend.core import jobs
+from wxbackend.core.db import db, migrate
+from wxbackend.core.times import local_day, local_minute
+from wxbackend.demo.cli import demo_cli
+from wxbackend.identity.web import api as identity_api
+from wxbackend.identity.web import h5 as identity_h5
+from wxbackend.invoices import tasks as invoice_tasks
+from wxbackend.invoices.cli import invoices_cli
+from wxbackend.invoices.web import api as invoices_api
+from wxbackend.invoices.web import h5 as invoices_h5
+from wxbackend.notices import tasks as notice_tasks
+from wxbackend.orders.web import api as orders_api
+from wxbackend.orders.web import h5 as orders_h5
+from wxbackend.payments import tasks as payment_tasks
+from wxbackend.payments.cli import bank_cli
+from wxbackend.payments.web import api as payments_api
+from wxbackend.payments.web import h5 as payments_h5
+from wxbackend.payments.web import notify as payments_notify
+from wxbackend.renewal.web import pc as renewal_pc
+from wxbackend.tickets.cli import tickets_cli
+from wxbackend.users.service import get_user
+from wxbackend.users.web import api as users_api
+from wxbackend.users.web import h5 as users_h5
+from wxbackend.web import auth, health
+from wxbackend.web.api import api
+from wxbackend.web.errors import register_error_handlers
+from wxbackend.wechat import tasks as wechat_tasks
+from wxbackend.wechat import views as wechat_views
+from wxbackend.wechat.cli import wx_cli
+from wxbackend.wechat.web import api as wechat_api
+
+PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages, users_h5.bp,
+                   binding_h5.bp, certificates_h5.bp, orders_h5.bp, identity_h5.bp, payments_h5.bp, invoices_h5.bp,
+                   invoices_h5.download_bp, addresses_h5.bp, wechat_views.bp, payments_notify.bp)
+API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
+                  payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
+TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
+COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli)
+# No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
+CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name}
+CSRF_EXEMPT_ENDPOINTS = {"wechat_api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app from defaults, the environment and `overrides` (tests pass a dict)."""
     settings = config_module.load_config(overrides)
-    app = Flask(__name__, instance_path=str(config_module.VAR))
+    app = Flask(__name__, instance_path=str(config_module.VAR), static_folder="web/static",
+                template_folder="web/templates")
     app.config.update(settings)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"],
@@ -26,23 +87,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         JSON_AS_ASCII=False,
         TESTING=settings["APP_ENV"] == "testing",
-    )
-    app.json.ensure_ascii = False
-    if settings["TRUSTED_PROXY_HOPS"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        hops = settings["TRUSTED_PROXY_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-
-    from wxbackend.core.db import db, migrate
-
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True,
-                     compare_type=True)
-    from wxbackend import models  # noqa: F401  (every model registered before migrations look)
-    app.config.update(
         API_TITLE="数安CA管家 API",
         API_VERSION="1",
         OPENAPI_VERSION="3.0.3",
@@ -51,89 +95,53 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session
         WTF_CSRF_CHECK_DEFAULT=False,  # checked by `protect_cookie_requests` below
     )
-    from flask_wtf.csrf import CSRFProtect
+    app.json.ensure_ascii = False
+    if settings["TRUSTED_PROXY_HOPS"]:
+        hops = settings["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from binding_site import bp as binding_site_bp
-    from binding_site import renew_api as _renew_routes  # noqa: F401  (joins pc_api_bp before registration)
-    from binding_site.api import bp as pc_api_bp
-    from wxbackend.addresses.views import bp as addresses_h5_bp
-    from wxbackend.api import addresses as _address_routes  # noqa: F401  (joins api_bp before it is registered)
-    from wxbackend.api import api
-    from wxbackend.api import invoices as _invoice_routes  # noqa: F401  (joins api_bp before it is registered)
-    from wxbackend.api import orders as _order_routes  # noqa: F401  (joins api_bp before it is registered)
-    from wxbackend.api.views import bp as api_bp
-    from wxbackend.ca.views import bp as ca_bp
-    from wxbackend.h5.views import bp as h5_bp
-    from wxbackend.invoices.views import bp as invoices_h5_bp
-    from wxbackend.invoices.views import download_bp as invoice_download_bp
-    from wxbackend.payments.h5_transfer import bp as transfer_h5_bp
-    from wxbackend.payments.views import bp as wechatpay_bp
-    from wxbackend.web.health import bp as web_bp
-    from wxbackend.wechat.views import bp as wechat_bp
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    assert models.__all__  # every model is registered before migrations look
+    auth.set_user_loader(app, get_user)
+    app.extensions["jobs"] = jobs.collect(TASKS)
+    register_csrf(app)
+    api.init_app(app)
+    for blueprint in PAGE_BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    for blueprint in API_BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)  # after the API's own, so ours answer
+    register_request_hooks(app)
+    for command in COMMANDS:
+        app.cli.add_command(command)
+    return app
 
+
+def register_csrf(app: Flask) -> None:
     csrf = CSRFProtect(app)
-    # No cookie authenticates these: the key's signature and the PC token (pc_api), WeChat's signature (wechat).
-    csrf_exempt_blueprints = {pc_api_bp.name, wechat_bp.name, wechatpay_bp.name}  # WeChat Pay's signature
-    csrf_exempt_endpoints = {"api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
 
     @app.before_request
     def protect_cookie_requests():
         """CSRF for every state-changing request authenticated by the session cookie. A request with a bearer
         token is authenticated by that token alone (a browser cannot attach one cross-site)."""
-        from flask import request
-
-        from wxbackend.web.auth import bearer_token
-
         if request.method in ("GET", "HEAD", "OPTIONS") or not request.endpoint:
             return  # no endpoint: routing already failed (404/405 answer)
-        if request.blueprint in csrf_exempt_blueprints or request.endpoint in csrf_exempt_endpoints:
+        if request.blueprint in CSRF_EXEMPT_BLUEPRINTS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
             return
-        if bearer_token():
+        if auth.bearer_token():
             return
         csrf.protect()
 
-    api.init_app(app)
-    app.register_blueprint(web_bp)
-    app.register_blueprint(ca_bp)
-    app.register_blueprint(binding_site_bp)
-    app.register_blueprint(h5_bp)
-    app.register_blueprint(transfer_h5_bp)
-    app.register_blueprint(wechat_bp)
-    app.register_blueprint(wechatpay_bp)
-    app.register_blueprint(invoices_h5_bp)
-    app.register_blueprint(invoice_download_bp)
-    app.register_blueprint(addresses_h5_bp)
-    api.register_blueprint(api_bp)
-    api.register_blueprint(pc_api_bp)
-
-    from wxbackend.web.errors import register_error_handlers  # after the API's own, so ours answer
-
-    register_error_handlers(app)
-    register_request_hooks(app)
-
-    from wxbackend.ca.cli import ca_cli
-    from wxbackend.demo.cli import demo_cli
-    from wxbackend.invoices.cli import invoices_cli
-    from wxbackend.payments.cli import bank_cli
-    from wxbackend.tickets.cli import tickets_cli
-    from wxbackend.wechat.cli import wx_cli
-
-    app.cli.add_command(ca_cli)
-    app.cli.add_command(demo_cli)
-    app.cli.add_command(bank_cli)
-    app.cli.add_command(tickets_cli)
-    app.cli.add_command(wx_cli)
-    app.cli.add_command(invoices_cli)
-    return app
-
 
 def register_request_hooks(app: Flask) -> None:
-    from wxbackend.core.db import db
-    from wxbackend.core.times import local_day, local_minute
-
     @app.after_request
     def commit_unit_of_work(response):
-        """One commit per request, at the edge. Refusals (4xx) commit too: their audit rows must stay."""
+        """One commit per request, at the edge. A refusal was rolled back where it was answered (`web.errors`,
+        `web.refusals`), so what commits then is only what must outlive it: its audit rows."""
         if response.status_code < 500:
             db.session.commit()
         return response

@@ -74,7 +74,7 @@ def pc_confirm(client, pc: PcSession, accept: bool = True):
 def run_jobs():
     from flask import current_app
 
-    from jobs import get_queue
+    from wxbackend.core.jobs import get_queue
     from wxbackend.core.redis import get_redis
 
     queues = [get_queue(name) for name in current_app.config["RQ_QUEUES"]]

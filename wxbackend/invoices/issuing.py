@@ -14,8 +14,8 @@ from flask import current_app
 from wxbackend.audit.service import record_audit
 from wxbackend.core.db import db
 from wxbackend.core.files import file_store
+from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.core.times import local_day, local_minute, utcnow
-from wxbackend.core.uow import after_commit
 from wxbackend.integrations.einvoice import InvoiceRefused, invoice_adapter
 from wxbackend.integrations.invoice_pdf import InvoiceDocument, Line, Party
 from wxbackend.integrations.smtp import mask_address, send_mail
@@ -72,19 +72,14 @@ def issue(invoice_id: int) -> str:
                  detail={"request_no": invoice.request_no, "invoice_no": invoice.invoice_no,
                          "amount_fen": invoice.amount_fen, "adapter": adapter.name})
     db.session.flush()
-    after_commit(lambda: queue_mail(invoice_id))
+    queue_mail(invoice_id)
     return "issued"
 
 
 def queue_mail(invoice_id: int) -> None:
-    """Queue the mail of an issued invoice; SMTP being down is retried with backoff for about a day."""
-    from rq import Retry
-
-    from jobs import get_queue
-    from jobs.invoices import email_invoice
-
-    get_queue("mail").enqueue(email_invoice, invoice_id, job_timeout=60, failure_ttl=7 * 86400,
-                              retry=Retry(max=8, interval=[30, 60, 300, 900, 1800, 3600, 7200, 14400]))
+    """Queue the mail of an issued invoice once this unit of work commits; SMTP being down is retried with
+    backoff for about a day."""
+    enqueue_after_commit("invoices.email_invoice", invoice_id)
 
 
 def mail_text(invoice: Invoice, link: str) -> str:
@@ -118,7 +113,7 @@ def deliver(invoice_id: int) -> str:
                  detail={"invoice_no": invoice.invoice_no, "to": mask_address(invoice.email)})
     db.session.flush()
     user_id, data = invoice.user_id, {"invoice_no": invoice.invoice_no, "amount": invoice.amount_yuan}
-    after_commit(lambda: queue_notice(user_id, "invoice_issued", data))
+    queue_notice(user_id, "invoice_issued", data)
     return "sent"
 
 

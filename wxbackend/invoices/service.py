@@ -19,8 +19,8 @@ from wxbackend.core.crypto import decrypt, encrypt, mask_bank_account, mask_mobi
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.files import FileMissing, file_store
+from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.core.times import SHANGHAI, utcnow
-from wxbackend.core.uow import after_commit
 from wxbackend.core.validation import PHONE, InvalidFields, check_email, check_length, check_mobile, clean, digits_only
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile, InvoiceStatus, TitleType
 from wxbackend.invoices.tax_number import normalise_tax_number, tax_number_problem
@@ -221,19 +221,13 @@ def request_invoice(user_id: int, order_ids: list[int], profile_id: int | None =
     record_audit(f"user:{user_id}", "invoice.request", target=f"invoice:{invoice.id}",
                  detail={"orders": [o.order_no for o in orders], "amount_fen": invoice.amount_fen})
     invoice_id = invoice.id
-    after_commit(lambda: queue_issuing(invoice_id))
+    queue_issuing(invoice_id)
     return invoice
 
 
 def queue_issuing(invoice_id: int) -> None:
-    """Queue the issuing job (on "mail"; the adapter failing is retried with backoff)."""
-    from rq import Retry
-
-    from jobs import get_queue
-    from jobs.invoices import issue_invoice
-
-    get_queue("mail").enqueue(issue_invoice, invoice_id, job_timeout=120, failure_ttl=7 * 86400,
-                              retry=Retry(max=6, interval=[60, 300, 900, 1800, 3600, 7200]))
+    """Queue the issuing job once this unit of work commits (the adapter failing is retried with backoff)."""
+    enqueue_after_commit("invoices.issue_invoice", invoice_id)
 
 
 # ------------------------------------------------------------------------------------------------ history

@@ -19,6 +19,7 @@ from typing import Protocol
 from flask import current_app
 
 from wxbackend.core.db import db
+from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.users.models import User
 
 log = logging.getLogger(__name__)
@@ -129,13 +130,8 @@ def adapter() -> NoticeAdapter:
 
 
 def queue_notice(user_id: int, kind: str, data: dict) -> None:
-    """Send a notice from a worker (never inside the request); transient failures retried 3 times."""
-    from rq import Retry
-
-    from jobs import get_queue
-    from jobs.notices import send_notice
-
+    """Send a notice from a worker once this unit of work commits (never if it rolls back); transient failures
+    are retried 3 times."""
     if kind not in NOTICE_KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
-    get_queue("notices").enqueue(send_notice, user_id, kind, data, job_timeout=30, failure_ttl=7 * 86400,
-                                 retry=Retry(max=3, interval=[30, 300, 1800]))
+    enqueue_after_commit("notices.send_notice", user_id, kind, data)

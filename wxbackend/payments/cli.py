@@ -27,8 +27,8 @@ def import_command(path: Path):
         for problem in refused.problems:
             click.echo(f"  {problem}", err=True)
         raise SystemExit(1) from None
+    queued = transfer.queue_matching(result.new_line_ids)  # enqueued when the import commits
     db.session.commit()
-    queued = transfer.queue_matching(result.new_line_ids)  # after the commit: the jobs must see the lines
     click.echo(f"{path.name}：共{result.total}行，新增{len(result.new_line_ids)}行，"
                f"已导入过{result.skipped}行（跳过）；{queued}行已排队匹配")
 
@@ -52,4 +52,6 @@ def unmatched_command():
 @bank_cli.command("match-new")
 def match_new_command():
     """Queue matching again for lines still new (their job was lost, e.g. Redis was emptied)."""
-    click.echo(f"{transfer.queue_matching(transfer.new_line_ids())}行已排队匹配")
+    queued = transfer.queue_matching(transfer.new_line_ids())
+    db.session.commit()
+    click.echo(f"{queued}行已排队匹配")

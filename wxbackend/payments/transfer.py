@@ -32,6 +32,7 @@ from wxbackend.audit.service import record_audit
 from wxbackend.core.crypto import encrypt, mask_bank_account
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError
+from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.core.times import utcnow
 from wxbackend.orders.models import STATUS_LABELS, Order, OrderStatus, PayChannel
 from wxbackend.orders.service import mark_paid, user_order
@@ -238,16 +239,10 @@ def _same(line: BankStatementLine, row: StatementRow) -> bool:
 
 
 def queue_matching(line_ids: Iterable[int]) -> int:
-    """Queue one matching job per line on the "default" queue (after the import is committed)."""
-    from rq import Retry
-
-    from jobs import get_queue
-    from jobs.bank import match_statement_line
-
-    queue, count = get_queue("default"), 0
+    """Queue one matching job per line, once this unit of work (the import) commits: the jobs must see the lines."""
+    count = 0
     for line_id in line_ids:
-        queue.enqueue(match_statement_line, line_id, job_timeout=60, failure_ttl=7 * 86400,
-                      retry=Retry(max=3, interval=[30, 300, 1800]))
+        enqueue_after_commit("payments.match_statement_line", line_id)
         count += 1
     return count
 

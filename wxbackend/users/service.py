@@ -58,3 +58,7 @@ def set_following(openid: str, following: bool, unionid: str | None = None) -> U
     user.following_changed_at = utcnow()
     db.session.flush()
     return user
+
+
+def get_user(user_id: int) -> User | None:
+    return db.session.get(User, user_id)

@@ -4,19 +4,22 @@
   official account, the development sign-in (DEV_SIGN_IN, refused in production) stands in for it.
 - The mini-program: `POST /api/auth/mini-program` gives a signed, expiring API token sent as
   `Authorization: Bearer …`. A request carrying one is authenticated by it alone, never by the cookie.
+
+This floor knows no domain: create_app names how a user id becomes a user (`set_user_loader`).
 """
 
 from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Callable
+from typing import Any
 
 from flask import current_app, g, redirect, request, session, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError
-from wxbackend.users.models import User
+from wxbackend.integrations.wechat import oauth
 
 OAUTH_CALLBACK = "/wechat/oauth/callback"
 API_TOKEN_SALT = "api-token"
@@ -40,20 +43,29 @@ def issue_api_token(user_id: int) -> tuple[str, int]:
     return _token_serializer().dumps({"u": user_id}), current_app.config["API_TOKEN_HOURS"] * 3600
 
 
-def _user_from_token(token: str) -> User:
+def set_user_loader(app, load_user: Callable[[int], Any | None]) -> None:
+    """How this app turns a signed user id into its user (None: no such user)."""
+    app.extensions["load_user"] = load_user
+
+
+def _load(user_id: object) -> Any | None:
+    return current_app.extensions["load_user"](user_id) if isinstance(user_id, int) else None
+
+
+def _user_from_token(token: str) -> Any:
     try:
         payload = _token_serializer().loads(token, max_age=current_app.config["API_TOKEN_HOURS"] * 3600)
     except SignatureExpired:
         raise NotSignedIn("登录已过期，请重新登录", code="token_expired") from None
     except BadSignature:
         raise NotSignedIn("登录凭证无效，请重新登录", code="token_invalid") from None
-    user = db.session.get(User, payload.get("u")) if isinstance(payload, dict) else None
+    user = _load(payload.get("u")) if isinstance(payload, dict) else None
     if user is None:
         raise NotSignedIn("登录凭证无效，请重新登录", code="token_invalid")
     return user
 
 
-def current_user() -> User | None:
+def current_user() -> Any | None:
     """The signed-in user: by the bearer token when the request has one, else by the session cookie."""
     if "current_user" not in g:
         token = bearer_token()
@@ -61,13 +73,19 @@ def current_user() -> User | None:
             g.current_user = _user_from_token(token)
         else:
             user_id = session.get("user_id")
-            g.current_user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+            g.current_user = _load(user_id)
     return g.current_user
 
 
-def sign_in(user: User) -> None:
+def current_user_id() -> int | None:
+    """The signed-in user's id (pages behind `page_login_required` always have one)."""
+    user = current_user()
+    return None if user is None else user.id
+
+
+def sign_in(user_id: int) -> None:
     session.clear()
-    session["user_id"] = user.id
+    session["user_id"] = user_id
     session.permanent = True
 
 
@@ -83,7 +101,7 @@ def safe_next(target: str | None) -> str:
     """Only our own H5 paths are places to come back to after signing in."""
     if target and target.startswith("/h5/") and "//" not in target and "\\" not in target:
         return target
-    return url_for("h5.home")
+    return url_for("users_h5.home")
 
 
 def oauth_redirect_uri() -> str:
@@ -92,8 +110,6 @@ def oauth_redirect_uri() -> str:
 
 def start_oauth(next_path: str) -> str:
     """WeChat's authorize URL for a fresh random `state`, kept in the session with where to come back to."""
-    from wxbackend.integrations.wechat import oauth
-
     state = secrets.token_urlsafe(24)
     session["oauth_state"] = state
     session["oauth_next"] = safe_next(next_path)
@@ -110,7 +126,7 @@ def page_login_required(view):
             if current_app.config["WECHAT_APP_ID"]:
                 return redirect(start_oauth(here))
             if current_app.config["DEV_SIGN_IN"]:
-                return redirect(url_for("h5.dev_sign_in", next=here))
+                return redirect(url_for("users_h5.dev_sign_in", next=here))
             raise NotSignedIn("请在微信中打开")
         return view(*args, **kwargs)
 

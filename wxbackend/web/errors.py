@@ -12,7 +12,9 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from wxbackend.core import uow
 from wxbackend.core.errors import DomainError
+from wxbackend.core.validation import InvalidFields
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ def error_response(code: str, message: str, status: int):
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):
+        """A refusal: the unit of work rolls back (keeping the refusal's audit rows), whatever the channel."""
+        uow.rollback()
+        if isinstance(error, InvalidFields) and wants_json():
+            return jsonify({"code": error.code, "message": error.message, "errors": error.errors}), error.status
         return error_response(error.code, error.message, error.status)
 
     @app.errorhandler(HTTPException)

@@ -13,7 +13,7 @@ bp = Blueprint("web", __name__)
 
 @bp.get("/")
 def index():
-    return redirect(url_for("h5.home"))
+    return redirect(url_for("users_h5.home"))
 
 
 @bp.get("/healthz")

@@ -12,6 +12,7 @@ import time
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 
+from wxbackend.core.jobs import enqueue_now
 from wxbackend.core.redis import get_redis
 from wxbackend.wechat import replies
 from wxbackend.wechat.inbound import dedupe_key
@@ -53,18 +54,14 @@ def _text(message: BaseMessage, content: str) -> str:
 
 
 def _answer(message: BaseMessage, base_url: str) -> str:
-    from jobs import get_queue
-    from jobs.wechat import follow, hand_over_to_staff, unfollow
-
-    queue = get_queue("wechat")
     if message.type == "event":
         event = message.event
         if event in ("subscribe", "subscribe_scan"):
             scene = getattr(message, "scene_id", None)
-            queue.enqueue(follow, message.source, scene, job_timeout=60)
+            enqueue_now("wechat.follow", message.source, scene)
             return _text(message, replies.welcome(base_url))
         if event == "unsubscribe":
-            queue.enqueue(unfollow, message.source, job_timeout=60)
+            enqueue_now("wechat.unfollow", message.source)
             return EMPTY
         if event == "scan":
             return _text(message, replies.welcome(base_url))
@@ -73,6 +70,6 @@ def _answer(message: BaseMessage, base_url: str) -> str:
         return EMPTY  # view, location, template-send reports …: nothing to say
     if message.type == "text":
         if replies.wants_staff(message):
-            queue.enqueue(hand_over_to_staff, message.source, message.content[:500], job_timeout=60)
+            enqueue_now("wechat.hand_over_to_staff", message.source, message.content[:500])
         return _text(message, replies.text_reply(base_url, message.content))
     return _text(message, replies.help_text(base_url))

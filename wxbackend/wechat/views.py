@@ -13,7 +13,7 @@ from wxbackend.web.auth import safe_next, sign_in, start_oauth
 from wxbackend.wechat import inbound
 from wxbackend.wechat.service import EMPTY, handle_message
 
-bp = Blueprint("wechat", __name__, url_prefix="/wechat")
+bp = Blueprint("wechat", __name__, url_prefix="/wechat", template_folder="templates")
 MAX_OAUTH_RESTARTS = 2
 
 
@@ -76,6 +76,6 @@ def oauth_callback():
         session["oauth_restarts"] = restarts + 1  # a code used twice (back button, retried request): ask again
         return redirect(start_oauth(next_path or ""))
     if result.get("is_snapshotuser") == 1:
-        return render_template("h5/snapshot.html")  # a page preview in WeChat's timeline: no account
-    sign_in(user_for_wechat(openid=result["openid"], unionid=result.get("unionid")))
+        return render_template("wechat/snapshot.html")  # a page preview in WeChat's timeline: no account
+    sign_in(user_for_wechat(openid=result["openid"], unionid=result.get("unionid")).id)
     return redirect(safe_next(next_path))

@@ -1,0 +1,1 @@
+"""The binding domain's routes, one module per channel (the blueprint prefix names the channel)."""

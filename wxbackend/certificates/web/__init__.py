@@ -1,0 +1,1 @@
+"""The certificates domain's routes, one module per channel (the blueprint prefix names the channel)."""

@@ -1,1 +1,0 @@
-"""Phone pages (H5) opened from the official account's menu."""

@@ -1,0 +1,1 @@
+"""The identity domain's routes, one module per channel (the blueprint prefix names the channel)."""

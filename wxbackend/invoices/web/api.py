@@ -1,0 +1,197 @@
+"""JSON endpoints for 发票信息管理 and 我的发票 (the mini-program and H5 scripts): profiles, the orders waiting for
+an invoice, invoice requests and history with download links. Every call is scoped to the signed-in user.
+
+Field errors answer 400 `{"code": "invalid_fields", "message": <the first>, "errors": {field: message}}`."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from wxbackend.invoices import service
+from wxbackend.invoices.models import InvoiceStatus, TitleType
+from wxbackend.invoices.service import ProfileInput
+from wxbackend.web.auth import api_user_id
+from wxbackend.web.schemas import ApiErrorSchema, FieldErrorsSchema
+
+bp = Blueprint("invoices_api", __name__, url_prefix="/api", description="发票信息管理 and 我的发票")
+
+
+def _text(maximum: int, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(max=maximum), **kwargs)
+
+
+class InvoiceProfileCreateSchema(Schema):
+    title = _text(100, load_default="", metadata={"description": "发票抬头"})
+    title_type = _text(16, load_default="", metadata={"description": " | ".join(t.value for t in TitleType)})
+    tax_number = _text(30, load_default="", metadata={"description": "税号: 18-character unified social credit "
+                                                                      "code, or a 15/20-character older number"})
+    bank_name = _text(100, load_default="")
+    bank_account = _text(40, load_default="", allow_none=True)
+    address = _text(200, load_default="")
+    phone = _text(30, load_default="")
+    email = _text(120, load_default="", metadata={"description": "required: the invoice is mailed here"})
+    mobile = _text(20, load_default="", allow_none=True)
+    make_default = fields.Boolean(load_default=False)
+
+
+class InvoiceProfileUpdateSchema(InvoiceProfileCreateSchema):
+    bank_account = _text(40, load_default=None, allow_none=True,
+                         metadata={"description": "absent or null: keep the stored account; empty: remove it"})
+    mobile = _text(20, load_default=None, allow_none=True,
+                   metadata={"description": "absent or null: keep the stored mobile; empty: remove it"})
+
+
+class InvoiceProfileSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    title_type = fields.String()
+    title_type_label = fields.String()
+    tax_number = fields.String()
+    bank_name = fields.String()
+    bank_account_masked = fields.String()
+    address = fields.String()
+    phone = fields.String()
+    email = fields.String()
+    mobile_masked = fields.String()
+    is_default = fields.Boolean()
+    updated_at = fields.DateTime()
+
+
+class InvoiceableOrderSchema(Schema):
+    id = fields.Integer()
+    order_no = fields.String(metadata={"description": "受理单号"})
+    subject = fields.String(metadata={"description": "证书名称"})
+    kind_label = fields.String()
+    amount_fen = fields.Integer(metadata={"description": "收费价格 (fen)"})
+    amount_yuan = fields.String()
+    fee_detail = fields.String(metadata={"description": "收费明细"})
+    status = fields.String()
+    status_label = fields.String()
+    paid_at = fields.DateTime()
+
+
+class InvoiceRequestSchema(Schema):
+    order_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(max=50))
+    profile_id = fields.Integer(load_default=None, allow_none=True)
+    profile = fields.Nested(InvoiceProfileCreateSchema, load_default=None, allow_none=True,
+                            metadata={"description": "a profile filled in now instead of profile_id (saved too)"})
+
+
+class InvoiceItemSchema(Schema):
+    order_no = fields.String()
+    name = fields.String()
+    fee_detail = fields.String()
+    amount_fen = fields.Integer()
+
+
+class InvoiceSchema(Schema):
+    id = fields.Integer()
+    request_no = fields.String()
+    invoice_no = fields.String(allow_none=True, metadata={"description": "发票号码, once issued"})
+    status = fields.String(metadata={"description": "pending | issued | failed"})
+    status_label = fields.String()
+    amount_fen = fields.Integer()
+    amount_yuan = fields.String()
+    title = fields.String()
+    title_type = fields.String()
+    tax_number = fields.String()
+    email = fields.String()
+    failure_reason = fields.String()
+    created_at = fields.DateTime()
+    issued_at = fields.DateTime(allow_none=True)
+    emailed_at = fields.DateTime(allow_none=True)
+    items = fields.List(fields.Nested(InvoiceItemSchema))
+    download_url = fields.Method("get_download_url", metadata={
+        "description": "signed link to the PDF, valid INVOICE_LINK_HOURS, opens without a session; null until issued"})
+
+    def get_download_url(self, invoice):
+        return service.link_for(invoice) if invoice.status == InvoiceStatus.ISSUED else None
+
+
+def profile_input(body: dict) -> ProfileInput:
+    return ProfileInput(**{key: value for key, value in body.items() if key != "make_default"})
+
+
+@bp.route("/invoice-profiles")
+class InvoiceProfiles(MethodView):
+    @bp.response(200, InvoiceProfileSchema(many=True))
+    def get(self):
+        """发票信息管理: my invoice profiles, the default first (bank account and mobile masked)."""
+        return service.user_profiles(api_user_id())
+
+    @bp.arguments(InvoiceProfileCreateSchema)
+    @bp.response(201, InvoiceProfileSchema)
+    @bp.alt_response(400, schema=FieldErrorsSchema)
+    def post(self, body: dict):
+        """Add a profile (my first one becomes the default)."""
+        return service.create_profile(api_user_id(), profile_input(body), body["make_default"])
+
+
+@bp.route("/invoice-profiles/<int:profile_id>")
+class InvoiceProfileDetail(MethodView):
+    @bp.response(200, InvoiceProfileSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, profile_id: int):
+        return service.user_profile(api_user_id(), profile_id)
+
+    @bp.arguments(InvoiceProfileUpdateSchema)
+    @bp.response(200, InvoiceProfileSchema)
+    @bp.alt_response(400, schema=FieldErrorsSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    def put(self, body: dict, profile_id: int):
+        """Change a profile (invoices already requested keep the buyer they were made with)."""
+        return service.update_profile(api_user_id(), profile_id, profile_input(body), body["make_default"])
+
+    @bp.response(204)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    def delete(self, profile_id: int):
+        """Delete a profile; when it was the default, the newest remaining one becomes the default."""
+        service.delete_profile(api_user_id(), profile_id)
+
+
+@bp.route("/invoice-profiles/<int:profile_id>/default")
+class InvoiceProfileDefault(MethodView):
+    @bp.response(200, InvoiceProfileSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    def post(self, profile_id: int):
+        """Make a profile my default."""
+        return service.set_default_profile(api_user_id(), profile_id)
+
+
+@bp.route("/invoices/invoiceable-orders")
+class InvoiceableOrders(MethodView):
+    @bp.response(200, InvoiceableOrderSchema(many=True))
+    def get(self):
+        """待开票: my paid orders not on any invoice."""
+        return service.invoiceable_orders(api_user_id())
+
+
+@bp.route("/invoices")
+class Invoices(MethodView):
+    @bp.response(200, InvoiceSchema(many=True))
+    def get(self):
+        """开票历史: my invoices, newest first, with download links once issued."""
+        return service.user_invoices(api_user_id())
+
+    @bp.arguments(InvoiceRequestSchema)
+    @bp.response(201, InvoiceSchema)
+    @bp.alt_response(400, schema=FieldErrorsSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
+    def post(self, body: dict):
+        """开票: one invoice for the chosen orders, to a profile of mine (`profile_id`) or one filled in now
+        (`profile`). 409 when an order is already on an invoice or no longer invoiceable. The invoice is issued
+        and mailed by a job (within 24 hours)."""
+        new_profile = profile_input(body["profile"]) if body["profile"] is not None else None
+        return service.request_invoice(api_user_id(), body["order_ids"], body["profile_id"], new_profile)
+
+
+@bp.route("/invoices/<int:invoice_id>")
+class InvoiceDetail(MethodView):
+    @bp.response(200, InvoiceSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, invoice_id: int):
+        """One of my invoices (404 for anyone else's)."""
+        return service.user_invoice(api_user_id(), invoice_id)

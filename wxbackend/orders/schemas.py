@@ -1,0 +1,85 @@
+"""JSON shapes of quotes, 受理单 and 待办事项."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from wxbackend.orders import service as orders
+
+
+class QuoteQuerySchema(Schema):
+    years = fields.Integer(load_default=1, validate=validate.Range(1, 5))
+    app_id = fields.Integer(load_default=None)
+
+
+class EligibilitySchema(Schema):
+    code = fields.String()
+    message = fields.String()
+    renewable = fields.Boolean()
+    path = fields.String(allow_none=True)
+    opens_at = fields.DateTime(allow_none=True)
+
+
+class QuoteSchema(Schema):
+    eligibility = fields.Nested(EligibilitySchema)
+    years = fields.Integer()
+    amount_fen = fields.Integer()
+    fee_detail = fields.String()
+    old_not_after = fields.DateTime()
+    new_not_after = fields.DateTime()
+
+
+class OrderCreateSchema(Schema):
+    certificate_id = fields.Integer(required=True)
+    years = fields.Integer(required=True, validate=validate.Range(1, 5))
+    app_id = fields.Integer(load_default=None)
+    shown_amount_fen = fields.Integer(load_default=None, metadata={
+        "description": "the amount (fen) the user was shown; when given, the order is created only for that amount"})
+
+
+class OrderEventSchema(Schema):
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    note = fields.String()
+    at = fields.DateTime()
+
+
+class StepSchema(Schema):
+    title = fields.String()
+    done = fields.Boolean()
+    at = fields.DateTime(allow_none=True)
+    note = fields.String()
+
+
+class OrderSchema(Schema):
+    id = fields.Integer()
+    order_no = fields.String()
+    kind = fields.String()
+    kind_label = fields.String()
+    subject = fields.String(metadata={"description": "证书名称"})
+    certificate_id = fields.Integer()
+    cert_app_id = fields.Integer(allow_none=True)
+    years = fields.Integer()
+    amount_fen = fields.Integer()
+    fee_detail = fields.String()
+    status = fields.String()
+    status_label = fields.String()
+    path = fields.String()
+    new_not_after = fields.DateTime()
+    pay_channel = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    paid_at = fields.DateTime(allow_none=True)
+
+
+class OrderDetailSchema(OrderSchema):
+    events = fields.List(fields.Nested(OrderEventSchema))
+    steps = fields.Method("get_steps")
+
+    def get_steps(self, order):
+        return StepSchema(many=True).dump(orders.timeline(order))
+
+
+class TodoSchema(Schema):
+    title = fields.String()
+    detail = fields.String()
+    link = fields.String()

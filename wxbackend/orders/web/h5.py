@@ -1,0 +1,79 @@
+"""续期 / 应用续期, 我的受理单, 受理单详情, 撤销 and 待办事项 on the phone."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from wxbackend.orders import service as orders
+from wxbackend.orders.forms import RenewForm
+from wxbackend.orders.service import IdentityRequired
+from wxbackend.web.auth import current_user_id, page_login_required
+from wxbackend.web.forms import ConfirmForm
+from wxbackend.web.refusals import refusals_flashed
+
+bp = Blueprint("orders_h5", __name__, url_prefix="/h5", template_folder="../templates",
+               static_folder="../static/orders", static_url_path="/static/orders")
+
+
+def renew_page(certificate_id: int) -> str:
+    """The renew page as it was asked for (?app=, ?years=), with the years just posted when there were any."""
+    years = request.form.get("years", request.args.get("years"), type=int)
+    return url_for("orders_h5.renew", certificate_id=certificate_id, app=request.args.get("app", type=int),
+                   years=years)
+
+
+def identity_first(certificate_id: int) -> str:
+    return url_for("identity_h5.identity", next=renew_page(certificate_id))
+
+
+@bp.route("/certificates/<int:certificate_id>/renew", methods=["GET", "POST"])
+@page_login_required
+@refusals_flashed(back=renew_page, elsewhere={IdentityRequired: identity_first})
+def renew(certificate_id: int):
+    """续期 (or 应用续期 with ?app=): eligibility, years, price and the new validity shown before the order; the
+    order is created only for the amount the page showed."""
+    app_id = request.args.get("app", type=int)
+    form = RenewForm(years=request.args.get("years", 1, type=int))
+    if form.validate_on_submit():
+        shown = form.shown_amount_fen.data or ""
+        order = orders.create_order(current_user_id(), certificate_id, form.years.data, app_id,
+                                    shown_amount_fen=int(shown) if shown.isdigit() else -1)
+        return redirect(url_for("orders_h5.order", order_id=order.id))
+    years = form.years.data if form.years.data in range(1, 6) else 1
+    offer = orders.quote(current_user_id(), certificate_id, years, app_id)
+    return render_template("orders/renew.html", form=form, offer=offer,
+                           open_order=orders.open_order_for(certificate_id))
+
+
+@bp.get("/orders")
+@page_login_required
+def orders_list():
+    return render_template("orders/orders.html", orders=orders.user_orders(current_user_id()))
+
+
+@bp.get("/orders/<int:order_id>")
+@page_login_required
+def order(order_id: int):
+    found = orders.user_order(current_user_id(), order_id)
+    return render_template("orders/order.html", order=found, steps=orders.timeline(found), form=ConfirmForm())
+
+
+def order_page(order_id: int) -> str:
+    return url_for("orders_h5.order", order_id=order_id)
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@page_login_required
+@refusals_flashed(back=order_page)
+def cancel_order(order_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    orders.cancel_order(current_user_id(), order_id)
+    flash("受理单已撤销", "ok")
+    return redirect(order_page(order_id))
+
+
+@bp.get("/todo")
+@page_login_required
+def todo():
+    return render_template("orders/todo.html", items=orders.todo_items(current_user_id()))

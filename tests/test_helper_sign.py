@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from helper_protocol.tickets import b64url, encode_ticket
 from tests.support.flows import helper_sign, pc_start
-from ukey_helper.tickets import b64url, encode_ticket
 
 PIN = "12345678"
 WRONG = "99999999"

@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute, Mechanism, ObjectClass
 
+from helper_protocol.tickets import unb64url
 from tests.support.factories import bind, make_user
 from tests.support.flows import run_jobs
 from tests.support.x509check import verify_chain
-from ukey_helper.tickets import unb64url
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.service import build_crl, get_authority
 from wxbackend.certificates.models import Binding, Certificate

@@ -7,8 +7,9 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from helper_protocol.tickets import b64url, encode_ticket, unb64url
 from ukey_helper.errors import HelperError
-from ukey_helper.tickets import TicketVerifier, b64url, encode_ticket, unb64url
+from ukey_helper.tickets import TicketVerifier
 
 BACKEND_KEY = Ed25519PrivateKey.generate()
 OTHER_KEY = Ed25519PrivateKey.generate()

@@ -1,4 +1,5 @@
-"""`python -m ukey_helper [--config helper.json] [--port N]`: serve on 127.0.0.1 only."""
+"""`python -m ukey_helper [--config helper.json] [--port N]`: serve on 127.0.0.1 only (DESIGN §7).
+`--version` prints the helper's version, `--help` the options."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import logging
 
 from waitress import serve
 
+from ukey_helper import __version__
 from ukey_helper.app import create_helper_app
-from ukey_helper.config import HelperConfig
+from ukey_helper.config import KEYS, HelperConfig
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="ukey_helper", description="数安CA管家 证书助手")
-    parser.add_argument("--config", help="JSON file with PKCS11_MODULE, HELPER_PORT, HELPER_ALLOWED_ORIGINS, "
-                                         "HELPER_TICKET_PUBLIC_KEYS")
+    parser = argparse.ArgumentParser(prog="ukey_helper", description=f"数安CA管家 证书助手 {__version__}",
+                                     epilog="The environment variables of the same names override the file.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--config", help=f"JSON file with any of {', '.join(KEYS)}")
     parser.add_argument("--port", type=int, help="overrides HELPER_PORT")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -22,8 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.port:
         cfg.port = args.port
     app = create_helper_app(cfg)
-    logging.getLogger("ukey_helper").info("helper listening on http://127.0.0.1:%d (modules: %s)", cfg.port,
-                                          ", ".join(cfg.modules))
+    logging.getLogger("ukey_helper").info("helper %s listening on http://127.0.0.1:%d (modules: %s)", __version__,
+                                          cfg.port, ", ".join(cfg.modules))
     # One token operation at a time is enforced by the token lock; a few threads keep health checks answering.
     serve(app, host="127.0.0.1", port=cfg.port, threads=4, ident="ukey-helper")
 

@@ -11,6 +11,7 @@ from flask import Flask, g, jsonify, request
 from pkcs11 import ObjectClass
 from werkzeug.exceptions import HTTPException
 
+from helper_protocol.tickets import Ticket
 from ukey_helper.config import HelperConfig
 from ukey_helper.errors import HelperError
 from ukey_helper.pin import PinAttempts, check_pin_format, guard_pin_state
@@ -25,7 +26,7 @@ from ukey_helper.renewal import (
     remove_old_certificate,
     verify_chain,
 )
-from ukey_helper.tickets import Ticket, TicketVerifier
+from ukey_helper.tickets import TicketVerifier
 from ukey_helper.token import PresentToken, TokenLayer, pin_state, read_certificates, read_key_ids
 from ukey_helper.token import sign as token_sign
 

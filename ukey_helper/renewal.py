@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute, CertificateType, ObjectClass
 
+from helper_protocol.tickets import Ticket
 from ukey_helper.errors import HelperError
-from ukey_helper.tickets import Ticket
 from ukey_helper.token import (
     TokenLayer,
     build_csr,

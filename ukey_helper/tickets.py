@@ -1,53 +1,27 @@
-"""Helper tickets: short-lived, single-use statements signed by the backend (Ed25519).
+"""Checking helper tickets (DESIGN §7): short-lived, single-use statements signed by the backend (Ed25519).
 
-Wire form: `base64url(payload JSON) "." base64url(signature over the first part)`. The payload names the
-operation, a challenge to sign, the certificate serial and token serial it is for, optionally the order and the
-SHA-256 of the certificate to install, and its expiry. The backend signs with `encode_ticket`; the helper checks
-with `TicketVerifier`, which refuses anything not signed by a configured key, expired, for another operation, or
-seen before.
+The wire format, the operation names and the lifetime limit are `helper_protocol.tickets`; the backend signs with
+its `encode_ticket`. `TicketVerifier` refuses anything not signed by a configured key, expired, for another
+operation, or seen before.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
-from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from helper_protocol.tickets import (
+    MAX_TICKET_LIFETIME,
+    OPERATIONS,
+    Ticket,
+    TicketFormatError,
+    decode_payload,
+    split_ticket,
+)
 from ukey_helper.errors import HelperError
-
-MAX_TICKET_LIFETIME = 300
-OPERATIONS = {"sign", "keygen", "install", "cleanup"}
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass(frozen=True)
-class Ticket:
-    jti: str
-    op: str
-    challenge: bytes
-    cert_serial: str
-    token_serial: str
-    exp: int
-    iat: int
-    order_id: int | None = None
-    cert_hash: str | None = None
-
-
-def encode_ticket(payload: dict, key: Ed25519PrivateKey) -> str:
-    body = b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return body + "." + b64url(key.sign(body.encode()))
 
 
 class TicketVerifier:
@@ -61,22 +35,15 @@ class TicketVerifier:
 
     def verify(self, ticket: object, op: str) -> Ticket:
         """The ticket's content, or HelperError ticket_invalid / ticket_expired. Does not consume it."""
-        if not isinstance(ticket, str) or ticket.count(".") != 1 or len(ticket) > 4096:
-            raise HelperError("ticket_invalid")
-        body, signature = ticket.split(".")
         try:
-            raw_signature = unb64url(signature)
-        except ValueError:
+            signed, signature = split_ticket(ticket)
+        except TicketFormatError:
             raise HelperError("ticket_invalid") from None
-        if not any(self._signed_by(key, raw_signature, body.encode()) for key in self.public_keys):
+        if not any(self._signed_by(key, signature, signed) for key in self.public_keys):
             raise HelperError("ticket_invalid")
         try:
-            payload = json.loads(unb64url(body))
-            parsed = Ticket(jti=str(payload["jti"]), op=str(payload["op"]), challenge=unb64url(payload["ch"]),
-                            cert_serial=str(payload.get("cs") or ""), token_serial=str(payload["ts"]),
-                            exp=int(payload["exp"]), iat=int(payload["iat"]), order_id=payload.get("ord"),
-                            cert_hash=payload.get("ch_hash"))
-        except (ValueError, KeyError, TypeError):
+            parsed = decode_payload(signed)
+        except TicketFormatError:
             raise HelperError("ticket_invalid") from None
         if parsed.op != op or parsed.op not in OPERATIONS or parsed.exp - parsed.iat > MAX_TICKET_LIFETIME:
             raise HelperError("ticket_invalid")

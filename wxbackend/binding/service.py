@@ -21,7 +21,7 @@ import qrcode.image.svg
 import sqlalchemy as sa
 from flask import current_app
 
-from ukey_helper.tickets import unb64url
+from helper_protocol.tickets import unb64url
 from wxbackend.audit.service import record_audit
 from wxbackend.binding.limits import TooManyAttempts, check_budget, record_failure, scopes_for
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus

@@ -9,12 +9,11 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from flask import current_app
 
-from ukey_helper import token as tokenlib
 from wxbackend.ca.service import CertSubject, issue_certificate
 from wxbackend.certificates.models import Certificate
 from wxbackend.certificates.service import record_certificate
 from wxbackend.core.times import utcnow
-from wxbackend.demo import softhsm
+from wxbackend.demo import softhsm, token
 
 
 @dataclass
@@ -33,19 +32,17 @@ def make_demo_key(*, organisation: str, expires_in_days: int, legal_representati
     conf = softhsm.ensure_conf(current_app.config["SOFTHSM2_CONF"])
     os.environ["SOFTHSM2_CONF"] = str(conf)  # read by the module at C_Initialize
     serial = softhsm.init_token(conf, label, pin, so_pin)
-    layer = tokenlib.TokenLayer([current_app.config["PKCS11_MODULE"].split(",")[0].strip()])
-    present = layer.the_token(serial=serial)
+    demo_token = token.find_token(current_app.config["PKCS11_MODULE"].split(",")[0].strip(), serial)
 
     not_after = (utcnow() + timedelta(days=expires_in_days)).replace(microsecond=0)
     not_before = not_after - timedelta(days=365)
     subject = CertSubject(organisation=organisation, common_name=organisation, locality=locality,
                           province=province, email=email)
-    with present.token.open(rw=True, user_pin=pin) as session:
-        cka_id, pub, priv = tokenlib.generate_key_pair(session, label="signing key")
-        csr_pem = tokenlib.build_csr(tokenlib.rsa_public_key(pub), priv, common_name=serial)
+    with demo_token.open(rw=True, user_pin=pin) as session:
+        cka_id, csr_pem = token.make_key_pair(session, label="signing key", common_name=serial)
         issued = issue_certificate(csr_pem, subject, not_before, not_after)
         cert = x509.load_pem_x509_certificate(issued.pem.encode())
-        tokenlib.write_certificate(session, cert, cka_id, label="signing certificate")
+        token.write_certificate(session, cert, cka_id, label="signing certificate")
     if apps is None:
         apps = [("广东省政府采购网", not_after), ("广州公共资源交易中心", not_after - timedelta(days=20))]
     record = record_certificate(cert, medium_number=serial, legal_representative=legal_representative,

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ukey_helper.tickets import unb64url
+from helper_protocol.tickets import unb64url
 from wxbackend.audit.service import record_audit
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.service import CertSubject, check_csr, get_authority, issue_certificate, revoke_certificate

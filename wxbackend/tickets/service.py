@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
 
-from ukey_helper.tickets import MAX_TICKET_LIFETIME, b64url, encode_ticket
+from helper_protocol.tickets import MAX_TICKET_LIFETIME, b64url, encode_ticket
 from wxbackend.core.errors import DomainError
 from wxbackend.core.redis import get_redis
 from wxbackend.core.secrets import configured_or_development_secret

@@ -9,5 +9,7 @@ ensure_postgres
 cd "$ROOT"
 log "ruff"
 "$VENV/bin/ruff" check .
+log "import contracts (lint-imports)"
+"$VENV/bin/lint-imports" --no-cache
 log "pytest $*"
 exec "$VENV/bin/python" -m pytest "$@"

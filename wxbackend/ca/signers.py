@@ -10,8 +10,10 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+import pkcs11
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 
 class Signer(Protocol):
@@ -53,8 +55,6 @@ class Pkcs11Signer:
     """RSA key on a PKCS#11 token found by token label and key label. One session per signer, used under a lock."""
 
     def __init__(self, module: str, token_label: str, pin: str, key_label: str):
-        import pkcs11
-
         self._pkcs11 = pkcs11
         self._lib = pkcs11.lib(module)
         self._token_label = token_label
@@ -74,13 +74,9 @@ class Pkcs11Signer:
         return self._session
 
     def _private_key(self):
-        from pkcs11 import KeyType, ObjectClass
-
         return self._open().get_key(object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA, label=self._key_label)
 
     def public_key(self) -> rsa.RSAPublicKey:
-        from pkcs11 import Attribute, KeyType, ObjectClass
-
         with self._lock:
             pub = self._open().get_key(object_class=ObjectClass.PUBLIC_KEY, key_type=KeyType.RSA,
                                        label=self._key_label)
@@ -88,16 +84,12 @@ class Pkcs11Signer:
                                         int.from_bytes(pub[Attribute.MODULUS], "big")).public_key()
 
     def sign(self, data: bytes) -> bytes:
-        from pkcs11 import Mechanism
-
         with self._lock:
             return self._private_key().sign(data, mechanism=Mechanism.SHA256_RSA_PKCS)
 
     @staticmethod
     def generate(module: str, token_label: str, pin: str, key_label: str, bits: int = 3072) -> Pkcs11Signer:
         """Make the issuing key pair inside the HSM (sensitive, never extractable)."""
-        import pkcs11
-        from pkcs11 import Attribute, KeyType
 
         token = pkcs11.lib(module).get_token(token_label=token_label)
         with token.open(rw=True, user_pin=pin) as session:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from wxbackend.audit.service import record_audit
+from wxbackend.ca.service import get_authority
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
 from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError, NotFound
@@ -107,7 +108,6 @@ class CertificateRefused(DomainError):
 def certificate_from_key(cert_pem: object) -> Certificate:
     """The record of a certificate read from a key: a PEM issued by our CA and on record exactly. Raises
     CertificateRefused with the reason; status rules are the caller's."""
-    from wxbackend.ca.service import get_authority
 
     if not isinstance(cert_pem, str) or len(cert_pem) > 20000:
         raise CertificateRefused("证书格式无效")

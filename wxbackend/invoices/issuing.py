@@ -20,7 +20,8 @@ from wxbackend.integrations.einvoice import InvoiceRefused, invoice_adapter
 from wxbackend.integrations.invoice_pdf import InvoiceDocument, Line, Party
 from wxbackend.integrations.smtp import mask_address, send_mail
 from wxbackend.invoices.models import Invoice, InvoiceStatus
-from wxbackend.invoices.service import bank_account_of, link_for, mobile_of
+from wxbackend.invoices.service import bank_account_of, link_for, mobile_of, queue_issuing
+from wxbackend.notices.service import queue_notice
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,6 @@ def mail_text(invoice: Invoice, link: str) -> str:
 def deliver(invoice_id: int) -> str:
     """Mail an issued invoice's link (once) and then tell the user in WeChat. SMTP failing raises MailFailed
     (the job is retried with backoff). Returns what happened."""
-    from wxbackend.notices.service import queue_notice
 
     invoice = db.session.get(Invoice, invoice_id, with_for_update=True)
     if invoice is None or invoice.status != InvoiceStatus.ISSUED:
@@ -149,7 +149,6 @@ def alert_overdue_invoices() -> int:
 
 def requeue_undelivered() -> list[str]:
     """Queue the next step again for every undelivered invoice (staff, after an alert or an outage)."""
-    from wxbackend.invoices.service import queue_issuing
 
     queued = []
     for invoice in undelivered_invoices(timedelta(0)):

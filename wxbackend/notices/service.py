@@ -20,6 +20,7 @@ from flask import current_app
 
 from wxbackend.core.db import db
 from wxbackend.core.jobs import enqueue_after_commit
+from wxbackend.integrations.wechat import NOT_SUBSCRIBED, WeChatError, mini_program, official_account, wechat_call
 from wxbackend.users.models import User
 
 log = logging.getLogger(__name__)
@@ -79,13 +80,6 @@ class WeChatNotices:
 
     def send(self, user_id: int, kind: str, data: dict) -> str:
         """The channel used; WeChatError when WeChat refuses or cannot be reached; '' when no channel fits."""
-        from wxbackend.integrations.wechat import (
-            NOT_SUBSCRIBED,
-            WeChatError,
-            mini_program,
-            official_account,
-            wechat_call,
-        )
 
         user = db.session.get(User, user_id)
         if user is None:

@@ -16,6 +16,7 @@ from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.money import format_fen
 from wxbackend.core.times import SHANGHAI, local_day, utcnow
+from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
 from wxbackend.orders.eligibility import Eligibility, check_eligibility, new_validity
 from wxbackend.orders.models import CLOSED_STATUSES, Order, OrderKind, OrderStatus, RenewalPath
@@ -147,7 +148,6 @@ def mark_paid(order_id: int, channel: str, actor: str, note: str = "") -> bool:
     """Payment received for `order_id` through `channel` (wechat | transfer): 已支付, then 待制证 on the online
     path (or 待审核 on the reviewed path), and the user is told. False (nothing changes) when the order is not
     waiting for payment — a second notification of the same payment is harmless. Callers hold the order's lock."""
-    from wxbackend.notices.service import queue_notice
 
     order = db.session.get(Order, order_id, with_for_update=True)
     if order is None or order.status != OrderStatus.PENDING_PAYMENT:

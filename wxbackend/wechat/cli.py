@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from wxbackend.integrations.wechat import WeChatError
 from wxbackend.wechat.menu import MenuInvalid, build_menu, sync_menu
 
 wx_cli = AppGroup("wx", help="WeChat official account.")
@@ -24,7 +25,6 @@ def menu_show_command():
 @wx_cli.command("menu-sync")
 def menu_sync_command():
     """Validate the menu defined in code and push it to WeChat; prints what WeChat holds afterwards."""
-    from wxbackend.integrations.wechat import WeChatError
 
     try:
         held = sync_menu(current_app.config["PUBLIC_BASE_URL"])

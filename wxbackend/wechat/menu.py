@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from wxbackend.integrations.wechat import official_account, wechat_call
+
 # WeChat's limits: 3 top-level buttons, 5 sub-buttons each; names 16 / 60 bytes; keys 128; URLs 1024.
 MAX_TOP, MAX_SUB = 3, 5
 MAX_TOP_NAME, MAX_SUB_NAME, MAX_KEY, MAX_URL = 16, 60, 128, 1024
@@ -83,7 +85,6 @@ def build_menu(base_url: str, menu: list[tuple[str, list[Button]]] = MENU) -> di
 
 def sync_menu(base_url: str) -> dict:
     """Validate and push the menu; returns what WeChat now holds (read back)."""
-    from wxbackend.integrations.wechat import official_account, wechat_call
 
     menu = build_menu(base_url)
     client = official_account()

@@ -9,6 +9,8 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import random_string
 
 from wxbackend.core.errors import DomainError
+from wxbackend.integrations.wechat import CODE_INVALID, CODE_USED, WeChatError, oauth, wechat_call
+from wxbackend.users.service import user_for_wechat
 from wxbackend.web.auth import safe_next, sign_in, start_oauth
 from wxbackend.wechat import inbound
 from wxbackend.wechat.service import EMPTY, handle_message
@@ -56,8 +58,6 @@ def receive():
 @bp.get("/oauth/callback")
 def oauth_callback():
     """Back from WeChat's authorize page: state checked, the code exchanged once, the user signed in."""
-    from wxbackend.integrations.wechat import CODE_INVALID, CODE_USED, WeChatError, oauth, wechat_call
-    from wxbackend.users.service import user_for_wechat
 
     expected = session.pop("oauth_state", None)
     next_path = session.get("oauth_next")

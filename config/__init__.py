@@ -131,6 +131,15 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "SMTP_TIMEOUT_SECONDS": (10, "Timeout of the SMTP connection and each command (seconds)"),
     # Jobs
     "RQ_QUEUES": (["wechat", "default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
+    # The staff console (/admin, DESIGN §15)
+    "STAFF_SESSION_IDLE_MINUTES": (30, "A staff session ends after this long without a request"),
+    "STAFF_SESSION_MAX_HOURS": (10, "A staff session ends this long after sign-in, whatever happens"),
+    "STAFF_LOCKOUT_FAILURES": (5, "Wrong passwords or TOTP codes in a row that lock a staff account"),
+    "STAFF_LOCKOUT_MINUTES": (15, "How long the first lockout lasts; each further lockout doubles it"),
+    "STAFF_FRESH_TOTP_MINUTES": (5, "A sensitive staff action needs a TOTP code entered this recently"),
+    "STAFF_SIGN_IN_LIMIT": ("30 per 15 minutes", "Sign-in attempts allowed per IP (Flask-Limiter notation)"),
+    "TOTP_ISSUER": ("数安CA管家", "The issuer name staff see in their authenticator app"),
+    "REFUND_APPROVAL_THRESHOLD_FEN": (50000, "A staff-initiated refund above this (fen) needs 财务 then 管理员"),
     # Development-only switches
     "DEV_SIGN_IN": (False, "Development sign-in standing in for WeChat OAuth (development only)"),
     "DEBUG": (False, "Flask debug mode (development only)"),

@@ -20,6 +20,7 @@ import config as config_module
 from wxbackend import models
 from wxbackend.addresses.web import api as addresses_api
 from wxbackend.addresses.web import h5 as addresses_h5
+from wxbackend.audit.service import record_audit
 from wxbackend.binding.web import api as binding_api
 from wxbackend.binding.web import h5 as binding_h5
 from wxbackend.binding.web import pc as binding_pc
@@ -47,13 +48,17 @@ from wxbackend.payments.web import api as payments_api
 from wxbackend.payments.web import h5 as payments_h5
 from wxbackend.payments.web import notify as payments_notify
 from wxbackend.renewal.web import pc as renewal_pc
+from wxbackend.staff import service as staff_service
+from wxbackend.staff.cli import staff_cli
+from wxbackend.staff.web import admin as staff_admin
 from wxbackend.tickets.cli import tickets_cli
 from wxbackend.users.service import get_user
 from wxbackend.users.web import api as users_api
 from wxbackend.users.web import h5 as users_h5
-from wxbackend.web import auth, health
+from wxbackend.web import auth, console, health, staff_session
 from wxbackend.web.api import api
 from wxbackend.web.errors import register_error_handlers
+from wxbackend.web.limits import init_limiter
 from wxbackend.wechat import tasks as wechat_tasks
 from wxbackend.wechat import views as wechat_views
 from wxbackend.wechat.cli import wx_cli
@@ -61,11 +66,12 @@ from wxbackend.wechat.web import api as wechat_api
 
 PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages, users_h5.bp,
                    binding_h5.bp, certificates_h5.bp, orders_h5.bp, identity_h5.bp, payments_h5.bp, invoices_h5.bp,
-                   invoices_h5.download_bp, addresses_h5.bp, wechat_views.bp, payments_notify.bp)
+                   invoices_h5.download_bp, addresses_h5.bp, wechat_views.bp, payments_notify.bp, staff_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
 TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
-COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli)
+COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
+CONSOLE = (staff_admin,)  # each domain's admin module; its QUEUES are the console's home and menu
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
 CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name}
 CSRF_EXEMPT_ENDPOINTS = {"wechat_api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
@@ -107,6 +113,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                      compare_type=True)
     assert models.__all__  # every model is registered before migrations look
     auth.set_user_loader(app, get_user)
+    register_console(app)
+    init_limiter(app)
     app.extensions["jobs"] = jobs.collect(TASKS)
     register_csrf(app)
     api.init_app(app)
@@ -130,11 +138,31 @@ def register_csrf(app: Flask) -> None:
         token is authenticated by that token alone (a browser cannot attach one cross-site)."""
         if request.method in ("GET", "HEAD", "OPTIONS") or not request.endpoint:
             return  # no endpoint: routing already failed (404/405 answer)
+        if request.path.startswith("/admin/"):
+            return  # the console has its own session and CSRF token (`web.staff_session`); this cookie opens nothing
         if request.blueprint in CSRF_EXEMPT_BLUEPRINTS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
             return
         if auth.bearer_token():
             return
         csrf.protect()
+
+
+def record_staff_refusal(action: str, staff_id: int | None, result: str) -> None:
+    record_audit(staff_service.actor(staff_id), action, target=f"path:{request.path}"[:128],
+                 ip=request.remote_addr or "", result="refused", detail={"why": result[:200]})
+
+
+def register_console(app: Flask) -> None:
+    """The staff console: its sessions know staff by id, verify their TOTP codes, audit refused requests."""
+    staff_session.set_staff_loader(app, staff_service.get_staff)
+    staff_session.set_totp_verifier(app, lambda staff_id, code: staff_service.check_totp(
+        staff_id, code, request.remote_addr or "", purpose="reauth"))
+    staff_session.set_refusal_recorder(app, record_staff_refusal)
+    app.extensions["console_queues"] = console.collect(CONSOLE)
+    app.add_template_global(staff_session.csrf_token, "staff_csrf_token")
+    app.add_template_global(staff_session.totp_is_fresh, "staff_totp_is_fresh")
+    app.add_template_global(console.queues_for, "console_queues")
+    app.after_request(staff_session.set_cookie)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -9,8 +9,9 @@ from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile
 from wxbackend.orders.models import Order, OrderEvent
 from wxbackend.payments.bank_models import BankStatementLine
 from wxbackend.payments.models import Payment, Refund
+from wxbackend.staff.models import StaffMember
 from wxbackend.users.models import User
 
 __all__ = ["AuditLog", "BankStatementLine", "Binding", "CertApp", "Certificate", "IdentityCheck", "IssuedCertificate",
            "Order", "OrderEvent", "Payment", "Refund", "User"]
-__all__ += ["Address", "Invoice", "InvoiceItem", "InvoiceProfile"]
+__all__ += ["Address", "Invoice", "InvoiceItem", "InvoiceProfile", "StaffMember"]

@@ -15,9 +15,9 @@ class AuditLog(db.Model):
     __tablename__ = "audit_logs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    actor: Mapped[str] = mapped_column(sa.String(64))  # "user:12", "staff:3", "system"
+    actor: Mapped[str] = mapped_column(sa.String(64), index=True)  # "user:12", "staff:3", "system"
     action: Mapped[str] = mapped_column(sa.String(64), index=True)
-    target: Mapped[str] = mapped_column(sa.String(128), default="")
+    target: Mapped[str] = mapped_column(sa.String(128), default="", index=True)
     result: Mapped[str] = mapped_column(sa.String(32), default="ok")
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
     detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)

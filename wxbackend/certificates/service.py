@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from wxbackend.audit.service import record_audit
-from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
+from wxbackend.certificates import transitions
+from wxbackend.certificates.models import Binding, BindingStatus, CertApp, CertAppStatus, Certificate
 from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError, NotFound
 from wxbackend.core.times import utcnow
@@ -23,24 +24,15 @@ log = logging.getLogger(__name__)
 
 
 def mark_expired_certificates(now: datetime | None = None) -> int:
-    """Mark valid certificates and active 应用 whose validity has ended as expired.
+    """Mark valid certificates and active 应用 whose validity has ended as expired (the bulk moves of
+    `certificates.transitions`, DESIGN §3).
 
     Safe to run twice: only rows still marked valid/active and past their end change. Returns how many
     certificates changed.
     """
     now = now or utcnow()
-    expired_ids = db.session.scalars(
-        sa.select(Certificate.id).where(Certificate.status == CertificateStatus.VALID, Certificate.not_after <= now)
-    ).all()
-    if expired_ids:
-        db.session.execute(
-            sa.update(Certificate)
-            .where(Certificate.id.in_(expired_ids), Certificate.status == CertificateStatus.VALID)
-            .values(status=CertificateStatus.EXPIRED)
-        )
-    db.session.execute(
-        sa.update(CertApp).where(CertApp.status == "active", CertApp.expires_at <= now).values(status="expired")
-    )
+    expired_ids = transitions.expire_certificates(now)
+    transitions.expire_apps(now)
     for cert_id in expired_ids:
         record_audit("system", "certificate.expired", target=f"certificate:{cert_id}")
     db.session.flush()
@@ -78,6 +70,22 @@ def record_certificate(cert: x509.Certificate, *, medium_number: str, legal_repr
         record.apps.append(CertApp(name=name, expires_at=expires_at))
     db.session.flush()
     return record
+
+
+def end_binding(binding: Binding) -> None:
+    """The user no longer sees the certificate (unbinding, or a superseded certificate). Flushes;
+    IllegalBindingTransition when the binding has already ended."""
+    transitions.BINDING_STATES.move(binding, BindingStatus.UNBOUND)
+    binding.unbound_at = utcnow()
+    db.session.flush()
+
+
+def renew_app(app: CertApp, expires_at: datetime) -> None:
+    """A paid 应用续期: the 应用's own expiry becomes `expires_at` and it is active again (DESIGN §3). Flushes."""
+    app.expires_at = expires_at
+    if app.status != CertAppStatus.ACTIVE:
+        transitions.APP_STATES.move(app, CertAppStatus.ACTIVE)
+    db.session.flush()
 
 
 def user_certificates(user_id: int) -> list[Certificate]:

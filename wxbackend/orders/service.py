@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
-from wxbackend.certificates.service import user_certificate
+from wxbackend.certificates.service import renew_app, user_certificate
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.money import format_fen
@@ -156,8 +156,7 @@ def mark_paid(order_id: int, channel: str, actor: str, note: str = "") -> bool:
     order.paid_at = utcnow()
     transitions.move(order, OrderStatus.PAID, actor, note or "用户缴费")
     if order.kind == OrderKind.APP_RENEWAL:  # the 应用's own validity: nothing to write on the key
-        order.cert_app.expires_at = order.new_not_after
-        order.cert_app.status = "active"
+        renew_app(order.cert_app, order.new_not_after)
         transitions.move(order, OrderStatus.COMPLETED, "system",
                          f"应用有效期已延长至{local_day(order.new_not_after)}")
         queue_notice(order.user_id, "payment_received", {"order_no": order.order_no, "amount": order.amount_yuan})

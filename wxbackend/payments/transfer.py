@@ -36,6 +36,7 @@ from wxbackend.core.times import utcnow
 from wxbackend.orders.models import STATUS_LABELS, Order, OrderStatus, PayChannel
 from wxbackend.orders.service import mark_paid, user_order
 from wxbackend.payments.bank_models import BankStatementLine, LineStatus
+from wxbackend.payments.transitions import LINE_STATES
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,8 @@ def match_line(line_id: int) -> str:
         return _manual(line, "付款人户名与证书机构名称不符", order.id)
     if not mark_paid(order.id, PayChannel.TRANSFER, "bank", f"对公转账到账（银行流水号{line.bank_txn_id}）"):
         return _manual(line, "受理单已不是待支付状态", order.id)
-    line.status, line.order_id, line.decided_at = LineStatus.MATCHED, order.id, utcnow()
+    LINE_STATES.move(line, LineStatus.MATCHED)
+    line.order_id, line.decided_at = order.id, utcnow()
     record_audit("bank", "transfer.matched", target=f"order:{order.id}",
                  detail={"line_id": line.id, "bank_txn_id": line.bank_txn_id, "amount_fen": line.amount_fen})
     db.session.flush()
@@ -322,7 +324,8 @@ def _why_no_open_order(code: str) -> tuple[str, int | None]:
 
 
 def _manual(line: BankStatementLine, reason: str, order_id: int | None = None) -> str:
-    line.status, line.manual_reason, line.order_id, line.decided_at = LineStatus.MANUAL, reason, order_id, utcnow()
+    LINE_STATES.move(line, LineStatus.MANUAL)
+    line.manual_reason, line.order_id, line.decided_at = reason, order_id, utcnow()
     record_audit("bank", "transfer.manual", target=f"bank_line:{line.id}", result="manual",
                  detail={"reason": reason, "bank_txn_id": line.bank_txn_id, "order_id": order_id})
     db.session.flush()

@@ -122,6 +122,29 @@ def create_order(user_id: int, certificate_id: int, years: int, app_id: int | No
     return order
 
 
+def _locking(*where: sa.ColumnElement[bool]) -> sa.Select:
+    return (sa.select(Order).where(*where).order_by(Order.id).with_for_update()
+            .execution_options(populate_existing=True))
+
+
+def lock_order(order_id: int) -> Order:
+    """The order, its row locked (SELECT … FOR UPDATE) until the caller commits and re-read from the database, so
+    a change committed meanwhile by another request or job is seen. The one way to lock an order (`lock_orders`
+    for several); whoever also locks a payment or refund row locks the order first. NotFound when there is no
+    such order."""
+    order = db.session.scalar(_locking(Order.id == order_id))
+    if order is None:
+        raise NotFound("没有找到该受理单")
+    return order
+
+
+def lock_orders(order_ids: list[int], user_id: int | None = None) -> list[Order]:
+    """The orders among `order_ids` (only `user_id`'s, when given), locked as `lock_order` locks one, in id order
+    so that two requests locking overlapping sets cannot deadlock. Missing ones are simply not returned."""
+    where = [Order.id.in_(order_ids)] + ([Order.user_id == user_id] if user_id is not None else [])
+    return list(db.session.scalars(_locking(*where)))
+
+
 def user_orders(user_id: int) -> list[Order]:
     return list(db.session.scalars(sa.select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())))
 
@@ -146,11 +169,12 @@ def cancel_order(user_id: int, order_id: int) -> Order:
 def mark_paid(order_id: int, channel: str, actor: str, note: str = "") -> bool:
     """Payment received for `order_id` through `channel` (wechat | transfer): 已支付, then 待制证 on the online
     path (or 待审核 on the reviewed path), and the user is told. False (nothing changes) when the order is not
-    waiting for payment — a second notification of the same payment is harmless. Callers hold the order's lock."""
+    waiting for payment — a second notification of the same payment is harmless; NotFound when there is no such
+    order. The order is locked (`lock_order`); callers that lock a payment too have locked the order first."""
     from wxbackend.notices.service import queue_notice
 
-    order = db.session.get(Order, order_id, with_for_update=True)
-    if order is None or order.status != OrderStatus.PENDING_PAYMENT:
+    order = lock_order(order_id)
+    if order.status != OrderStatus.PENDING_PAYMENT:
         return False
     order.pay_channel = channel
     order.paid_at = utcnow()

@@ -33,7 +33,7 @@ from wxbackend.core.times import utcnow
 from wxbackend.integrations import wechatpay
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderStatus, PayChannel
-from wxbackend.orders.service import mark_paid, user_order
+from wxbackend.orders.service import lock_order, mark_paid, user_order
 from wxbackend.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from wxbackend.payments.transitions import PAYMENT_STATES, REFUND_STATES
 from wxbackend.users.models import User
@@ -73,11 +73,6 @@ def _processing(name: str) -> Iterator[None]:
             log.warning("payment lock %s expired before it was released", name)
 
 
-def _locked_order(order_id: int) -> Order:
-    return db.session.scalar(sa.select(Order).where(Order.id == order_id).with_for_update()
-                             .execution_options(populate_existing=True))
-
-
 def _locked(model: type, row_id: int) -> Any:
     return db.session.scalar(sa.select(model).where(model.id == row_id).with_for_update()
                              .execution_options(populate_existing=True))
@@ -100,7 +95,7 @@ def start_wechat_payment(user_id: int, order_id: int, via: str) -> dict[str, str
     WeChatPayError (WeChat Pay refused or did not answer; nothing is kept then)."""
     if via not in VIAS:
         raise DomainError("不支持的支付方式", code="invalid_via")
-    order = _locked_order(user_order(user_id, order_id).id)
+    order = lock_order(user_order(user_id, order_id).id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise Conflict(f"受理单当前为“{order.status_label}”，无需支付", code="not_pending_payment")
     cfg = current_app.config
@@ -163,7 +158,7 @@ def apply_transaction(transaction: Mapping[str, Any], source: str) -> str:
     if transaction.get("trade_state") != "SUCCESS":
         return "not_paid"
     with _processing(f"wechat:{out_trade_no}"):
-        order = _locked_order(found.order_id)
+        order = lock_order(found.order_id)
         payment: Payment = _locked(Payment, found.id)
         if payment.status not in (PaymentStatus.PENDING, PaymentStatus.CLOSED):
             log.info("WeChat payment %s already processed (%s, %s)", out_trade_no, payment.status, source)
@@ -284,7 +279,7 @@ def sync_wechat_payment(payment_id: int) -> str:
 def _close(payment_id: int, state: str) -> str:
     payment = db.session.get(Payment, payment_id)
     with _processing(f"wechat:{payment.out_trade_no}"):
-        _locked_order(payment.order_id)
+        lock_order(payment.order_id)
         payment = _locked(Payment, payment_id)
         if payment.status != PaymentStatus.PENDING:
             return "skipped"
@@ -308,9 +303,7 @@ def refund_order(user_id: int | None, order_id: int, actor: str, reason: str) ->
     again reuses the same out_refund_no, so WeChat Pay never refunds twice)."""
     if user_id is not None:
         order_id = user_order(user_id, order_id).id
-    order = _locked_order(order_id)
-    if order is None:
-        raise NotFound("没有找到该受理单")
+    order = lock_order(order_id)
     transitions.ORDER_STATES.check(order, OrderStatus.REFUNDING)
     reason = (reason or "").strip()[:80]
     payment = db.session.scalar(
@@ -375,7 +368,7 @@ def apply_refund(resource: Mapping[str, Any], source: str) -> str:
     if status not in ("SUCCESS", "CLOSED", "ABNORMAL"):
         return "processing"
     with _processing(f"refund:{out_refund_no}"):
-        order = _locked_order(found.order_id)
+        order = lock_order(found.order_id)
         refund: Refund = _locked(Refund, found.id)
         if refund.status != RefundStatus.PROCESSING:
             return "already"
@@ -438,7 +431,7 @@ def complete_manual_refund(refund_id: int, actor: str) -> Refund:
     found = db.session.get(Refund, refund_id)
     if found is None:
         raise NotFound("没有找到该退款记录")
-    order = _locked_order(found.order_id)
+    order = lock_order(found.order_id)
     refund: Refund = _locked(Refund, refund_id)
     if refund.status != RefundStatus.MANUAL:
         raise Conflict("该退款不是待人工退款状态", code="not_manual_refund")

@@ -34,7 +34,7 @@ from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError
 from wxbackend.core.times import utcnow
 from wxbackend.orders.models import STATUS_LABELS, Order, OrderStatus, PayChannel
-from wxbackend.orders.service import mark_paid, user_order
+from wxbackend.orders.service import lock_order, mark_paid, user_order
 from wxbackend.payments.bank_models import BankStatementLine, LineStatus
 from wxbackend.payments.transitions import LINE_STATES
 
@@ -68,16 +68,11 @@ def new_transfer_code() -> str:
     return str(100_000 + secrets.randbelow(900_000))
 
 
-def _locked_order(order_id: int) -> Order | None:
-    return db.session.scalar(sa.select(Order).where(Order.id == order_id).with_for_update()
-                             .execution_options(populate_existing=True))
-
-
 def choose_transfer(user_id: int, order_id: int) -> Order:
     """Pay the user's own order by corporate transfer: pay_channel 'transfer' and a 6-digit code unique among open
     transfer orders; an order that already has its code keeps it. NotFound for anyone else's order, Conflict when
     the order is not waiting for payment, DomainError (503) when no free code was drawn (never in practice)."""
-    order = _locked_order(user_order(user_id, order_id).id)
+    order = lock_order(user_order(user_id, order_id).id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise Conflict(f"受理单当前为“{order.status_label}”，无需转账", code="not_pending_payment")
     if order.transfer_code:
@@ -290,7 +285,7 @@ def match_line(line_id: int) -> str:
         return _manual(line, "附言不是有效的打款码（应只填写6位数字）")
     order_id = db.session.scalar(sa.select(Order.id).where(Order.transfer_code == code,
                                                            Order.status == OrderStatus.PENDING_PAYMENT))
-    order = _locked_order(order_id) if order_id is not None else None
+    order = lock_order(order_id) if order_id is not None else None
     if order is None or order.status != OrderStatus.PENDING_PAYMENT or order.transfer_code != code:
         return _manual(line, *_why_no_open_order(code))
     if line.amount_fen != order.amount_fen:

@@ -33,6 +33,7 @@ from wxbackend.core.times import local_day, utcnow
 from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderKind, OrderStatus
+from wxbackend.orders.service import lock_order
 from wxbackend.tickets.service import issue_ticket, take_ticket
 
 
@@ -95,7 +96,7 @@ def start(cert_pem: object, key_ids: list[str], order_no: str | None, ip: str) -
     certificate = certificate_from_key(cert_pem)
     if certificate.status in (CertificateStatus.REVOKED, CertificateStatus.SUPERSEDED):
         raise NoPaidOrder("该证书已吊销或已更新，不能续期")
-    order = db.session.get(Order, _order_for(certificate, order_no).id, with_for_update=True)
+    order = lock_order(_order_for(certificate, order_no).id)
     if order.status == OrderStatus.ISSUED:
         issued = order.issued_certificate
         if key_id_of(issued.pem) in {k.lower() for k in key_ids}:
@@ -120,7 +121,7 @@ def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) ->
     signature and key policy checked; subject from the old certificate (never the CSR); validity from now to
     old not_after + years. Returns the certificate, the chain and an `install` ticket."""
     ticket = take_ticket(ticket_id, "keygen")
-    order = db.session.get(Order, ticket["context"]["order_id"], with_for_update=True)
+    order = lock_order(ticket["context"]["order_id"])
     old = order.certificate
     if not signed_by_certificate(old.pem, unb64url(ticket["challenge"]), old_signature):
         record_audit("pc", "renewal.issue", target=f"order:{order.id}", result="bad_old_signature", ip=ip)
@@ -156,7 +157,7 @@ def confirm(ticket_id: object, signature: object, ip: str) -> Confirmed:
     certificate superseded, the new one on record with the old as its predecessor, bindings and 应用 carried
     over, 续期成功 sent. Returns the `cleanup` ticket for removing the old certificate and key."""
     ticket = take_ticket(ticket_id, "install")
-    order = db.session.get(Order, ticket["context"]["order_id"], with_for_update=True)
+    order = lock_order(ticket["context"]["order_id"])
     issued: IssuedCertificate = order.issued_certificate
     if order.status != OrderStatus.ISSUED or issued is None or issued.status != IssuedStatus.ISSUED:
         raise Conflict("该受理单状态已变化，请刷新页面", code="not_issued")

@@ -15,9 +15,9 @@ from cryptography.x509.oid import NameOID
 
 from wxbackend.audit.service import record_audit
 from wxbackend.certificates import transitions
-from wxbackend.certificates.models import Binding, BindingStatus, CertApp, CertAppStatus, Certificate
+from wxbackend.certificates.models import Binding, BindingStatus, CertApp, CertAppStatus, Certificate, CertificateStatus
 from wxbackend.core.db import db
-from wxbackend.core.errors import DomainError, NotFound
+from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.times import utcnow
 
 log = logging.getLogger(__name__)
@@ -72,12 +72,56 @@ def record_certificate(cert: x509.Certificate, *, medium_number: str, legal_repr
     return record
 
 
+def lock_certificate(certificate_id: int) -> Certificate:
+    """The certificate, its row locked until the caller commits (re-read from the database). NotFound."""
+    certificate = db.session.scalar(sa.select(Certificate).where(Certificate.id == certificate_id).with_for_update()
+                                    .execution_options(populate_existing=True))
+    if certificate is None:
+        raise NotFound("没有找到该证书")
+    return certificate
+
+
+def supersede(old_certificate_id: int, new_certificate: Certificate) -> Certificate:
+    """Put `new_certificate` in the place of the certificate `old_certificate_id` (renewal, DESIGN §5; lost-key
+    replacement, §11), all at once under the old certificate's row lock:
+
+    - the new certificate is stored with the old one as its predecessor (`previous_id`: the lineage);
+    - every 应用 of the old certificate moves to the new one, keeping its own expiry and status;
+    - every active binding of the old certificate is ended and made again on the new one (same users);
+    - the old certificate becomes superseded.
+
+    Returns the new certificate, flushed. IllegalCertificateTransition (nothing changed) when the old certificate
+    may not be superseded (it already is, or it is revoked); Conflict when the new certificate already descends
+    from another certificate or is the old one itself; NotFound when there is no such old certificate."""
+    old = lock_certificate(old_certificate_id)
+    transitions.CERTIFICATE_STATES.check(old, CertificateStatus.SUPERSEDED)
+    if new_certificate is old or new_certificate.previous_id not in (None, old.id):
+        raise Conflict("新证书已属于另一证书的续期链，不能替换该证书", code="lineage_conflict")
+    new_certificate.previous_id = old.id
+    db.session.add(new_certificate)
+    db.session.flush()
+    for app in list(old.apps):
+        app.certificate = new_certificate
+    for binding in db.session.scalars(sa.select(Binding).where(Binding.certificate_id == old.id,
+                                                               Binding.status == BindingStatus.ACTIVE)).all():
+        end_binding(binding)
+        db.session.add(Binding(user_id=binding.user_id, certificate_id=new_certificate.id))
+    transitions.CERTIFICATE_STATES.move(old, CertificateStatus.SUPERSEDED)
+    return new_certificate
+
+
 def end_binding(binding: Binding) -> None:
     """The user no longer sees the certificate (unbinding, or a superseded certificate). Flushes;
     IllegalBindingTransition when the binding has already ended."""
     transitions.BINDING_STATES.move(binding, BindingStatus.UNBOUND)
     binding.unbound_at = utcnow()
     db.session.flush()
+
+
+def bound_user_ids(certificate_id: int) -> list[int]:
+    """The users with an active binding to the certificate, by id."""
+    return list(db.session.scalars(sa.select(Binding.user_id).where(
+        Binding.certificate_id == certificate_id, Binding.status == BindingStatus.ACTIVE).order_by(Binding.user_id)))
 
 
 def renew_app(app: CertApp, expires_at: datetime) -> None:

@@ -25,8 +25,8 @@ from ukey_helper.tickets import unb64url
 from wxbackend.audit.service import record_audit
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.service import CertSubject, check_csr, get_authority, issue_certificate, revoke_certificate
-from wxbackend.certificates.models import Binding, BindingStatus, Certificate, CertificateStatus
-from wxbackend.certificates.service import certificate_from_key, signed_by_certificate
+from wxbackend.certificates.models import Certificate, CertificateStatus
+from wxbackend.certificates.service import bound_user_ids, certificate_from_key, signed_by_certificate, supersede
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError
 from wxbackend.core.times import local_day, utcnow
@@ -166,27 +166,14 @@ def confirm(ticket_id: object, signature: object, ip: str) -> Confirmed:
         raise RenewalRefused("新证书签名验证失败，请重新写入")
     old = order.certificate
     cert = x509.load_pem_x509_certificate(issued.pem.encode())
-    new = Certificate(serial=issued.serial, subject_o=old.subject_o, subject_cn=old.subject_cn,
-                      subject_l=old.subject_l, subject_st=old.subject_st, email=old.email,
-                      legal_representative=old.legal_representative, cert_type=old.cert_type,
-                      not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-                      medium_number=old.medium_number, pem=issued.pem, previous_id=old.id)
-    db.session.add(new)
-    db.session.flush()
-    for app in list(old.apps):
-        app.certificate_id = new.id
-    old.status = CertificateStatus.SUPERSEDED
-    users = []
-    for binding in db.session.scalars(sa.select(Binding).where(Binding.certificate_id == old.id,
-                                                               Binding.status == BindingStatus.ACTIVE)):
-        binding.status = BindingStatus.UNBOUND
-        binding.unbound_at = utcnow()
-        db.session.add(Binding(user_id=binding.user_id, certificate_id=new.id))
-        users.append(binding.user_id)
+    new = supersede(old.id, Certificate(
+        serial=issued.serial, subject_o=old.subject_o, subject_cn=old.subject_cn, subject_l=old.subject_l,
+        subject_st=old.subject_st, email=old.email, legal_representative=old.legal_representative,
+        cert_type=old.cert_type, not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        medium_number=old.medium_number, pem=issued.pem))
     order.new_certificate_id = new.id
     transitions.move(order, OrderStatus.COMPLETED, "system", "新证书已写入介质，续期完成")
-    db.session.flush()
-    for user_id in sorted(set(users) | {order.user_id}):
+    for user_id in sorted(set(bound_user_ids(new.id)) | {order.user_id}):
         queue_notice(user_id, "renewal_done", {"organisation": new.subject_o,
                                                "not_after": local_day(new.not_after)})
     cleanup = issue_ticket("cleanup", token_serial=old.medium_number, cert_serial=old.serial, order_id=order.id,

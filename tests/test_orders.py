@@ -10,14 +10,15 @@ import sqlalchemy as sa
 from tests.support.factories import bind, make_certificate, make_user, pending_order
 from tests.support.flows import csrf_token, sign_in
 from wxbackend.certificates.models import CertificateStatus
-from wxbackend.core.errors import Conflict
+from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict, NotFound
 from wxbackend.core.times import SHANGHAI, utcnow
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.identity.service import id_number_problem
 from wxbackend.orders import transitions
 from wxbackend.orders.eligibility import check_eligibility, new_validity
 from wxbackend.orders.models import Order, OrderStatus
-from wxbackend.orders.service import create_order, mark_paid, timeline, todo_items
+from wxbackend.orders.service import create_order, lock_order, lock_orders, mark_paid, timeline, todo_items
 from wxbackend.users.models import User
 
 VALID_ID = "11010519491231002X"  # GB 11643's own example: check character X
@@ -257,3 +258,40 @@ def test_the_api_refuses_an_order_for_another_amount_than_shown(client, db_sessi
     made = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2, "shown_amount_fen": 60000},
                        headers=headers)
     assert made.status_code == 201 and made.json["amount_fen"] == 60000
+
+
+def test_lock_order_rereads_the_row_and_refuses_a_missing_order(db_session):
+    order = pending_order()
+    db_session.execute(sa.text("UPDATE orders SET status = 'cancelled' WHERE id = :id"), {"id": order.id})
+    assert order.status == OrderStatus.PENDING_PAYMENT  # what the session still believes
+    assert lock_order(order.id) is order and order.status == OrderStatus.CANCELLED
+    with pytest.raises(NotFound):
+        lock_order(0)
+    mine, other = pending_order(user=db_session.get(User, order.user_id)), pending_order()
+    assert lock_orders([other.id, mine.id, order.id], user_id=order.user_id) == [order, mine]  # id order
+    assert lock_orders([other.id, 0]) == [other]
+
+
+def test_lock_order_holds_the_row_until_the_transaction_ends(app):
+    """Over real commits (no rolled-back test transaction): another connection cannot lock the row meanwhile."""
+    nowait = sa.text("SELECT id FROM orders WHERE id = :id FOR UPDATE NOWAIT")
+    with app.app_context():
+        order = pending_order()
+        ids = {"order": order.id, "user": order.user_id, "certificate": order.certificate_id}
+        db.session.commit()
+        try:
+            lock_order(ids["order"])
+            with db.engine.connect() as other, pytest.raises(sa.exc.OperationalError, match="could not obtain lock"):
+                other.execute(nowait, {"id": ids["order"]})
+            db.session.rollback()
+            with db.engine.connect() as other:
+                assert other.execute(nowait, {"id": ids["order"]}).scalar() == ids["order"]
+        finally:
+            db.session.rollback()
+            for statement in ("DELETE FROM order_events WHERE order_id = :order",
+                              "DELETE FROM orders WHERE id = :order",
+                              "DELETE FROM bindings WHERE certificate_id = :certificate",
+                              "DELETE FROM certificates WHERE id = :certificate",
+                              "DELETE FROM users WHERE id = :user"):
+                db.session.execute(sa.text(statement), ids)
+            db.session.commit()

@@ -26,7 +26,7 @@ from wxbackend.audit.service import record_audit
 from wxbackend.binding.limits import TooManyAttempts, check_budget, record_failure, scopes_for
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.certificates.models import Binding, BindingStatus, Certificate, CertificateStatus
-from wxbackend.certificates.service import CertificateRefused, certificate_from_key, signed_by_certificate
+from wxbackend.certificates.service import CertificateRefused, certificate_from_key, end_binding, signed_by_certificate
 from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError, NotFound
 from wxbackend.core.redis import get_redis
@@ -286,7 +286,6 @@ def unbind(user_id: int, certificate_id: int) -> None:
     binding = _active_binding(user_id, certificate_id)
     if binding is None:
         raise NotFound("没有找到该证书")
-    binding.status = BindingStatus.UNBOUND
-    binding.unbound_at = utcnow()
+    end_binding(binding)
     record_audit(f"user:{user_id}", "binding.unbound", target=f"certificate:{certificate_id}")
     db.session.flush()

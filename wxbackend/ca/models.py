@@ -18,6 +18,9 @@ class IssuedStatus(enum.StrEnum):
     VOIDED = "voided"  # issued but never installed (its key was lost); listed in the CRL too
 
 
+ISSUED_STATUS_LABELS = {IssuedStatus.ISSUED: "已签发", IssuedStatus.REVOKED: "已吊销", IssuedStatus.VOIDED: "已作废"}
+
+
 class IssuedCertificate(db.Model):
     """Every certificate the issuing CA signed, by upper-case hex serial."""
 

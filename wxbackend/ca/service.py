@@ -20,6 +20,7 @@ from flask import current_app
 
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.signers import FileSigner, Pkcs11Signer, Signer
+from wxbackend.ca.transitions import ISSUED_STATES
 from wxbackend.ca.x509build import sign_certificate, sign_crl
 from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError, NotFound
@@ -237,7 +238,7 @@ def revoke_certificate(serial: str, reason: str = "unspecified", *, void: bool =
     if record is None:
         raise NotFound("没有找到该证书")
     if record.status == IssuedStatus.ISSUED:
-        record.status = IssuedStatus.VOIDED if void else IssuedStatus.REVOKED
+        ISSUED_STATES.move(record, IssuedStatus.VOIDED if void else IssuedStatus.REVOKED)
         record.revoked_at = utcnow()
         record.revocation_reason = reason
         db.session.flush()

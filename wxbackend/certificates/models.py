@@ -67,6 +67,9 @@ class BindingStatus(enum.StrEnum):
     UNBOUND = "unbound"
 
 
+BINDING_STATUS_LABELS = {BindingStatus.ACTIVE: "已绑定", BindingStatus.UNBOUND: "已解绑"}
+
+
 class Binding(db.Model):
     """A user sees a certificate in WeChat. Several users may bind one certificate; one active binding per
     pair."""
@@ -87,6 +90,16 @@ class Binding(db.Model):
     certificate: Mapped[Certificate] = relationship()
 
 
+class CertAppStatus(enum.StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    DISABLED = "disabled"
+
+
+CERT_APP_STATUS_LABELS = {CertAppStatus.ACTIVE: "正常", CertAppStatus.EXPIRED: "已到期",
+                          CertAppStatus.DISABLED: "已停用"}
+
+
 class CertApp(db.Model):
     """An application (我的应用) enabled on a certificate, e.g. a tendering platform, with its own expiry."""
 
@@ -96,10 +109,10 @@ class CertApp(db.Model):
     certificate_id: Mapped[int] = mapped_column(sa.ForeignKey("certificates.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(100))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    status: Mapped[str] = mapped_column(sa.String(16), default=CertAppStatus.ACTIVE)
 
     certificate: Mapped[Certificate] = relationship(back_populates="apps")
 
     @property
     def status_label(self) -> str:
-        return {"active": "正常", "expired": "已到期", "disabled": "已停用"}.get(self.status, self.status)
+        return CERT_APP_STATUS_LABELS.get(self.status, self.status)

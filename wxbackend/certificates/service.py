@@ -15,33 +15,25 @@ from cryptography.x509.oid import NameOID
 
 from wxbackend.audit.service import record_audit
 from wxbackend.ca.service import get_authority
-from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
+from wxbackend.certificates import transitions
+from wxbackend.certificates.models import Binding, BindingStatus, CertApp, CertAppStatus, Certificate, CertificateStatus
 from wxbackend.core.db import db
-from wxbackend.core.errors import DomainError, NotFound
+from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.times import utcnow
 
 log = logging.getLogger(__name__)
 
 
 def mark_expired_certificates(now: datetime | None = None) -> int:
-    """Mark valid certificates and active 应用 whose validity has ended as expired.
+    """Mark valid certificates and active 应用 whose validity has ended as expired (the bulk moves of
+    `certificates.transitions`, DESIGN §3).
 
     Safe to run twice: only rows still marked valid/active and past their end change. Returns how many
     certificates changed.
     """
     now = now or utcnow()
-    expired_ids = db.session.scalars(
-        sa.select(Certificate.id).where(Certificate.status == CertificateStatus.VALID, Certificate.not_after <= now)
-    ).all()
-    if expired_ids:
-        db.session.execute(
-            sa.update(Certificate)
-            .where(Certificate.id.in_(expired_ids), Certificate.status == CertificateStatus.VALID)
-            .values(status=CertificateStatus.EXPIRED)
-        )
-    db.session.execute(
-        sa.update(CertApp).where(CertApp.status == "active", CertApp.expires_at <= now).values(status="expired")
-    )
+    expired_ids = transitions.expire_certificates(now)
+    transitions.expire_apps(now)
     for cert_id in expired_ids:
         record_audit("system", "certificate.expired", target=f"certificate:{cert_id}")
     db.session.flush()
@@ -79,6 +71,66 @@ def record_certificate(cert: x509.Certificate, *, medium_number: str, legal_repr
         record.apps.append(CertApp(name=name, expires_at=expires_at))
     db.session.flush()
     return record
+
+
+def lock_certificate(certificate_id: int) -> Certificate:
+    """The certificate, its row locked until the caller commits (re-read from the database). NotFound."""
+    certificate = db.session.scalar(sa.select(Certificate).where(Certificate.id == certificate_id).with_for_update()
+                                    .execution_options(populate_existing=True))
+    if certificate is None:
+        raise NotFound("没有找到该证书")
+    return certificate
+
+
+def supersede(old_certificate_id: int, new_certificate: Certificate) -> Certificate:
+    """Put `new_certificate` in the place of the certificate `old_certificate_id` (renewal, DESIGN §5; lost-key
+    replacement, §11), all at once under the old certificate's row lock:
+
+    - the new certificate is stored with the old one as its predecessor (`previous_id`: the lineage);
+    - every 应用 of the old certificate moves to the new one, keeping its own expiry and status;
+    - every active binding of the old certificate is ended and made again on the new one (same users);
+    - the old certificate becomes superseded.
+
+    Returns the new certificate, flushed. IllegalCertificateTransition (nothing changed) when the old certificate
+    may not be superseded (it already is, or it is revoked); Conflict when the new certificate already descends
+    from another certificate or is the old one itself; NotFound when there is no such old certificate."""
+    old = lock_certificate(old_certificate_id)
+    transitions.CERTIFICATE_STATES.check(old, CertificateStatus.SUPERSEDED)
+    if new_certificate is old or new_certificate.previous_id not in (None, old.id):
+        raise Conflict("新证书已属于另一证书的续期链，不能替换该证书", code="lineage_conflict")
+    new_certificate.previous_id = old.id
+    db.session.add(new_certificate)
+    db.session.flush()
+    for app in list(old.apps):
+        app.certificate = new_certificate
+    for binding in db.session.scalars(sa.select(Binding).where(Binding.certificate_id == old.id,
+                                                               Binding.status == BindingStatus.ACTIVE)).all():
+        end_binding(binding)
+        db.session.add(Binding(user_id=binding.user_id, certificate_id=new_certificate.id))
+    transitions.CERTIFICATE_STATES.move(old, CertificateStatus.SUPERSEDED)
+    return new_certificate
+
+
+def end_binding(binding: Binding) -> None:
+    """The user no longer sees the certificate (unbinding, or a superseded certificate). Flushes;
+    IllegalBindingTransition when the binding has already ended."""
+    transitions.BINDING_STATES.move(binding, BindingStatus.UNBOUND)
+    binding.unbound_at = utcnow()
+    db.session.flush()
+
+
+def bound_user_ids(certificate_id: int) -> list[int]:
+    """The users with an active binding to the certificate, by id."""
+    return list(db.session.scalars(sa.select(Binding.user_id).where(
+        Binding.certificate_id == certificate_id, Binding.status == BindingStatus.ACTIVE).order_by(Binding.user_id)))
+
+
+def renew_app(app: CertApp, expires_at: datetime) -> None:
+    """A paid 应用续期: the 应用's own expiry becomes `expires_at` and it is active again (DESIGN §3). Flushes."""
+    app.expires_at = expires_at
+    if app.status != CertAppStatus.ACTIVE:
+        transitions.APP_STATES.move(app, CertAppStatus.ACTIVE)
+    db.session.flush()
 
 
 def user_certificates(user_id: int) -> list[Certificate]:

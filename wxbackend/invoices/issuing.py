@@ -21,6 +21,7 @@ from wxbackend.integrations.invoice_pdf import InvoiceDocument, Line, Party
 from wxbackend.integrations.smtp import mask_address, send_mail
 from wxbackend.invoices.models import Invoice, InvoiceStatus
 from wxbackend.invoices.service import bank_account_of, link_for, mobile_of, queue_issuing
+from wxbackend.invoices.transitions import INVOICE_STATES
 from wxbackend.notices.service import queue_notice
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def issue(invoice_id: int) -> str:
     try:
         issued = adapter.issue(document_for(invoice))
     except InvoiceRefused as refused:
-        invoice.status = InvoiceStatus.FAILED
+        INVOICE_STATES.move(invoice, InvoiceStatus.FAILED)
         invoice.failure_reason = refused.message[:300]
         invoice.adapter = adapter.name
         for item in invoice.items:
@@ -68,7 +69,7 @@ def issue(invoice_id: int) -> str:
     invoice.invoice_no = issued.invoice_no
     invoice.issued_at = issued.issued_at
     invoice.adapter = adapter.name
-    invoice.status = InvoiceStatus.ISSUED
+    INVOICE_STATES.move(invoice, InvoiceStatus.ISSUED)
     record_audit("system", "invoice.issued", target=f"invoice:{invoice.id}",
                  detail={"request_no": invoice.request_no, "invoice_no": invoice.invoice_no,
                          "amount_fen": invoice.amount_fen, "adapter": adapter.name})

@@ -25,6 +25,7 @@ from wxbackend.core.validation import PHONE, InvalidFields, check_email, check_l
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile, InvoiceStatus, TitleType
 from wxbackend.invoices.tax_number import normalise_tax_number, tax_number_problem
 from wxbackend.orders.models import Order, OrderStatus
+from wxbackend.orders.service import lock_orders
 
 # Paid and not on the way back to the payer: these orders may be invoiced.
 INVOICEABLE_STATUSES = (
@@ -197,8 +198,7 @@ def request_invoice(user_id: int, order_ids: list[int], profile_id: int | None =
                 profile = create_profile(user_id, new_profile)
             else:
                 profile = user_profile(user_id, profile_id)
-            orders = list(db.session.scalars(sa.select(Order).where(Order.id.in_(wanted), Order.user_id == user_id)
-                                             .order_by(Order.id).with_for_update()))
+            orders = lock_orders(wanted, user_id)
             if len(orders) != len(wanted):
                 raise NotFound("没有找到所选的受理单")
             for order in orders:

@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
-from wxbackend.certificates.service import user_certificate
+from wxbackend.certificates.service import renew_app, user_certificate
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.money import format_fen
@@ -123,6 +123,29 @@ def create_order(user_id: int, certificate_id: int, years: int, app_id: int | No
     return order
 
 
+def _locking(*where: sa.ColumnElement[bool]) -> sa.Select:
+    return (sa.select(Order).where(*where).order_by(Order.id).with_for_update()
+            .execution_options(populate_existing=True))
+
+
+def lock_order(order_id: int) -> Order:
+    """The order, its row locked (SELECT … FOR UPDATE) until the caller commits and re-read from the database, so
+    a change committed meanwhile by another request or job is seen. The one way to lock an order (`lock_orders`
+    for several); whoever also locks a payment or refund row locks the order first. NotFound when there is no
+    such order."""
+    order = db.session.scalar(_locking(Order.id == order_id))
+    if order is None:
+        raise NotFound("没有找到该受理单")
+    return order
+
+
+def lock_orders(order_ids: list[int], user_id: int | None = None) -> list[Order]:
+    """The orders among `order_ids` (only `user_id`'s, when given), locked as `lock_order` locks one, in id order
+    so that two requests locking overlapping sets cannot deadlock. Missing ones are simply not returned."""
+    where = [Order.id.in_(order_ids)] + ([Order.user_id == user_id] if user_id is not None else [])
+    return list(db.session.scalars(_locking(*where)))
+
+
 def user_orders(user_id: int) -> list[Order]:
     return list(db.session.scalars(sa.select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())))
 
@@ -147,17 +170,17 @@ def cancel_order(user_id: int, order_id: int) -> Order:
 def mark_paid(order_id: int, channel: str, actor: str, note: str = "") -> bool:
     """Payment received for `order_id` through `channel` (wechat | transfer): 已支付, then 待制证 on the online
     path (or 待审核 on the reviewed path), and the user is told. False (nothing changes) when the order is not
-    waiting for payment — a second notification of the same payment is harmless. Callers hold the order's lock."""
+    waiting for payment — a second notification of the same payment is harmless; NotFound when there is no such
+    order. The order is locked (`lock_order`); callers that lock a payment too have locked the order first."""
 
-    order = db.session.get(Order, order_id, with_for_update=True)
-    if order is None or order.status != OrderStatus.PENDING_PAYMENT:
+    order = lock_order(order_id)
+    if order.status != OrderStatus.PENDING_PAYMENT:
         return False
     order.pay_channel = channel
     order.paid_at = utcnow()
     transitions.move(order, OrderStatus.PAID, actor, note or "用户缴费")
     if order.kind == OrderKind.APP_RENEWAL:  # the 应用's own validity: nothing to write on the key
-        order.cert_app.expires_at = order.new_not_after
-        order.cert_app.status = "active"
+        renew_app(order.cert_app, order.new_not_after)
         transitions.move(order, OrderStatus.COMPLETED, "system",
                          f"应用有效期已延长至{local_day(order.new_not_after)}")
         queue_notice(order.user_id, "payment_received", {"order_no": order.order_no, "amount": order.amount_yuan})

@@ -1,10 +1,11 @@
-"""The order status machine (DESIGN §3): one table of legal moves. `move` is the only way a status changes;
-an illegal move raises `IllegalTransition` and changes nothing."""
+"""The order status machine (DESIGN §3): one table of legal moves. `move` is the only way a status changes, and
+every change writes an `OrderEvent` (the user's progress timeline); an illegal move raises `IllegalTransition` and
+changes nothing."""
 
 from __future__ import annotations
 
+from wxbackend.core import states
 from wxbackend.core.db import db
-from wxbackend.core.errors import Conflict
 from wxbackend.orders.models import STATUS_LABELS, Order, OrderEvent
 from wxbackend.orders.models import OrderStatus as S
 
@@ -28,29 +29,39 @@ TRANSITIONS: dict[S, set[S]] = {
 }
 
 
-class IllegalTransition(Conflict):
+class IllegalTransition(states.IllegalTransition):
     code = "illegal_transition"
 
     def __init__(self, order: Order, to: S):
-        super().__init__(f"受理单当前为“{order.status_label}”，不能变为“{STATUS_LABELS[to]}”")
+        super().__init__(ORDER_STATES.message(order.status, to))
+
+
+class _OrderStates(states.StateMachine[S]):
+    """Refuses with `IllegalTransition(order, to)`, the error callers have always raised themselves."""
+
+    def refusal(self, obj: Order, to: S) -> IllegalTransition:
+        return IllegalTransition(obj, to)
+
+
+ORDER_STATES = _OrderStates(TRANSITIONS, noun="受理单", labels=STATUS_LABELS)
 
 
 def can_move(order: Order, to: S) -> bool:
-    return to in TRANSITIONS[S(order.status)]
+    return ORDER_STATES.can_move(order, to)
 
 
 def move(order: Order, to: S, actor: str, note: str = "") -> OrderEvent:
-    """Change `order` to `to`, recording who did it; IllegalTransition when the table has no such move."""
-    if not can_move(order, to):
-        raise IllegalTransition(order, to)
-    event = OrderEvent(order=order, from_status=order.status, to_status=to, actor=actor, note=note)
-    order.status = to
+    """Change `order` to `to`, recording who did it; IllegalTransition (nothing changed) when the table has no
+    such move."""
+    previous = ORDER_STATES.move(order, to)
+    event = OrderEvent(order=order, from_status=previous, to_status=to, actor=actor, note=note)
     db.session.add(event)
     db.session.flush()
     return event
 
 
 def record_creation(order: Order, actor: str, note: str = "") -> OrderEvent:
+    """The first event of a new order: created in its initial status."""
     event = OrderEvent(order=order, from_status=None, to_status=order.status, actor=actor, note=note)
     db.session.add(event)
     return event

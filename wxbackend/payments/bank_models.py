@@ -19,6 +19,9 @@ class LineStatus(enum.StrEnum):
     MANUAL = "manual"  # staff must look at it (reason says why)
 
 
+LINE_STATUS_LABELS = {LineStatus.NEW: "待匹配", LineStatus.MATCHED: "已匹配", LineStatus.MANUAL: "待人工处理"}
+
+
 class BankStatementLine(db.Model):
     """One credit on our account as the bank's statement reports it. `bank_txn_id` (the statement's own 流水号)
     is unique, so importing a statement again adds nothing. The payer's account number is personal data

@@ -30,6 +30,16 @@ class RefundStatus(enum.StrEnum):
     MANUAL = "manual"  # paid by corporate transfer: staff pay it back by bank transfer
 
 
+PAYMENT_STATUS_LABELS = {
+    PaymentStatus.PENDING: "待支付", PaymentStatus.PAID: "已支付", PaymentStatus.REFUNDING: "退款中",
+    PaymentStatus.REFUNDED: "已退款", PaymentStatus.CLOSED: "已关闭", PaymentStatus.MISMATCH: "待核实",
+}
+REFUND_STATUS_LABELS = {
+    RefundStatus.PROCESSING: "退款处理中", RefundStatus.SUCCESS: "退款成功", RefundStatus.CLOSED: "退款关闭",
+    RefundStatus.ABNORMAL: "退款异常", RefundStatus.MANUAL: "待人工退款",
+}
+
+
 class Payment(db.Model):
     """One attempt to collect an order's amount (integer fen) through a channel. For WeChat Pay: our
     `out_trade_no` (unique), the prepay handed to the phone (`appid`, `payer_openid`, `prepay_id`, valid until

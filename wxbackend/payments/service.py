@@ -33,8 +33,9 @@ from wxbackend.core.times import utcnow
 from wxbackend.integrations import wechatpay
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderStatus, PayChannel
-from wxbackend.orders.service import mark_paid, user_order
+from wxbackend.orders.service import lock_order, mark_paid, user_order
 from wxbackend.payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from wxbackend.payments.transitions import PAYMENT_STATES, REFUND_STATES
 from wxbackend.users.models import User
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,6 @@ def _processing(name: str) -> Iterator[None]:
             log.warning("payment lock %s expired before it was released", name)
 
 
-def _locked_order(order_id: int) -> Order:
-    return db.session.scalar(sa.select(Order).where(Order.id == order_id).with_for_update()
-                             .execution_options(populate_existing=True))
-
-
 def _locked(model: type, row_id: int) -> Any:
     return db.session.scalar(sa.select(model).where(model.id == row_id).with_for_update()
                              .execution_options(populate_existing=True))
@@ -99,7 +95,7 @@ def start_wechat_payment(user_id: int, order_id: int, via: str) -> dict[str, str
     WeChatPayError (WeChat Pay refused or did not answer; nothing is kept then)."""
     if via not in VIAS:
         raise DomainError("不支持的支付方式", code="invalid_via")
-    order = _locked_order(user_order(user_id, order_id).id)
+    order = lock_order(user_order(user_id, order_id).id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise Conflict(f"受理单当前为“{order.status_label}”，无需支付", code="not_pending_payment")
     cfg = current_app.config
@@ -162,14 +158,14 @@ def apply_transaction(transaction: Mapping[str, Any], source: str) -> str:
     if transaction.get("trade_state") != "SUCCESS":
         return "not_paid"
     with _processing(f"wechat:{out_trade_no}"):
-        order = _locked_order(found.order_id)
+        order = lock_order(found.order_id)
         payment: Payment = _locked(Payment, found.id)
         if payment.status not in (PaymentStatus.PENDING, PaymentStatus.CLOSED):
             log.info("WeChat payment %s already processed (%s, %s)", out_trade_no, payment.status, source)
             return "already"
         problems = _mismatches(payment, order, transaction)
         if problems:
-            payment.status = PaymentStatus.MISMATCH
+            PAYMENT_STATES.move(payment, PaymentStatus.MISMATCH)
             payment.notification = _summary(transaction, source)
             _alert("payment.mismatch", order, payment, problems, transaction)
             db.session.flush()
@@ -178,12 +174,13 @@ def apply_transaction(transaction: Mapping[str, Any], source: str) -> str:
         holder = db.session.scalar(sa.select(Payment.out_trade_no).where(Payment.transaction_id == transaction_id,
                                                                          Payment.id != payment.id))
         if not transaction_id or holder is not None:
-            payment.status = PaymentStatus.MISMATCH
+            PAYMENT_STATES.move(payment, PaymentStatus.MISMATCH)
             _alert("payment.duplicate_transaction", order, payment, [f"transaction_id already pays {holder}"],
                    transaction)
             db.session.flush()
             return "duplicate_transaction"
-        payment.status, payment.transaction_id = PaymentStatus.PAID, transaction_id
+        PAYMENT_STATES.move(payment, PaymentStatus.PAID)
+        payment.transaction_id = transaction_id
         payment.paid_at = _parse_time(transaction.get("success_time")) or utcnow()
         payment.payer_openid = (transaction.get("payer") or {}).get("openid") or payment.payer_openid
         payment.notification = _summary(transaction, source)
@@ -282,11 +279,11 @@ def sync_wechat_payment(payment_id: int) -> str:
 def _close(payment_id: int, state: str) -> str:
     payment = db.session.get(Payment, payment_id)
     with _processing(f"wechat:{payment.out_trade_no}"):
-        _locked_order(payment.order_id)
+        lock_order(payment.order_id)
         payment = _locked(Payment, payment_id)
         if payment.status != PaymentStatus.PENDING:
             return "skipped"
-        payment.status = PaymentStatus.CLOSED
+        PAYMENT_STATES.move(payment, PaymentStatus.CLOSED)
         payment.notification = {"source": "query", "trade_state": state}
         db.session.flush()
         log.info("WeChat payment %s closed (%s)", payment.out_trade_no, state)
@@ -306,11 +303,8 @@ def refund_order(user_id: int | None, order_id: int, actor: str, reason: str) ->
     again reuses the same out_refund_no, so WeChat Pay never refunds twice)."""
     if user_id is not None:
         order_id = user_order(user_id, order_id).id
-    order = _locked_order(order_id)
-    if order is None:
-        raise NotFound("没有找到该受理单")
-    if not transitions.can_move(order, OrderStatus.REFUNDING):
-        raise transitions.IllegalTransition(order, OrderStatus.REFUNDING)
+    order = lock_order(order_id)
+    transitions.ORDER_STATES.check(order, OrderStatus.REFUNDING)
     reason = (reason or "").strip()[:80]
     payment = db.session.scalar(
         sa.select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.PAID)
@@ -320,7 +314,7 @@ def refund_order(user_id: int | None, order_id: int, actor: str, reason: str) ->
         refund = Refund(order_id=order.id, payment_id=payment.id, channel=PayChannel.WECHAT,
                         out_refund_no=f"{payment.out_trade_no}R", amount_fen=payment.amount_fen,
                         status=RefundStatus.PROCESSING, reason=reason, actor=actor)
-        payment.status = PaymentStatus.REFUNDING
+        PAYMENT_STATES.move(payment, PaymentStatus.REFUNDING)
         db.session.add(refund)
         db.session.flush()
         answer = wechatpay.request_refund(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
@@ -374,7 +368,7 @@ def apply_refund(resource: Mapping[str, Any], source: str) -> str:
     if status not in ("SUCCESS", "CLOSED", "ABNORMAL"):
         return "processing"
     with _processing(f"refund:{out_refund_no}"):
-        order = _locked_order(found.order_id)
+        order = lock_order(found.order_id)
         refund: Refund = _locked(Refund, found.id)
         if refund.status != RefundStatus.PROCESSING:
             return "already"
@@ -385,9 +379,10 @@ def _finish_refund(order: Order, refund: Refund, status: str, resource: Mapping[
     refund.refund_id = refund.refund_id or resource.get("refund_id") or None
     refunded = (resource.get("amount") or {}).get("refund", refund.amount_fen)
     if status == "SUCCESS" and refunded == refund.amount_fen:
-        refund.status, refund.done_at = RefundStatus.SUCCESS, _parse_time(resource.get("success_time")) or utcnow()
+        REFUND_STATES.move(refund, RefundStatus.SUCCESS)
+        refund.done_at = _parse_time(resource.get("success_time")) or utcnow()
         if refund.payment is not None:
-            refund.payment.status = PaymentStatus.REFUNDED
+            PAYMENT_STATES.move(refund.payment, PaymentStatus.REFUNDED)
         transitions.move(order, OrderStatus.REFUNDED, ACTOR, "退款已原路退回")
         record_audit(ACTOR, "order.refunded", target=f"order:{order.id}",
                      detail={"out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen,
@@ -397,7 +392,8 @@ def _finish_refund(order: Order, refund: Refund, status: str, resource: Mapping[
     if status == "SUCCESS":
         problems = [f"refunded {refunded!r} fen, asked {refund.amount_fen}"]
     else:
-        refund.status, refund.done_at = RefundStatus(status.lower()), utcnow()
+        REFUND_STATES.move(refund, RefundStatus(status.lower()))
+        refund.done_at = utcnow()
         problems = [f"refund {refund.out_refund_no} ended {status}: pay back by hand"]
     _alert("refund.failed", order, refund.payment, problems, resource)
     db.session.flush()
@@ -435,11 +431,12 @@ def complete_manual_refund(refund_id: int, actor: str) -> Refund:
     found = db.session.get(Refund, refund_id)
     if found is None:
         raise NotFound("没有找到该退款记录")
-    order = _locked_order(found.order_id)
+    order = lock_order(found.order_id)
     refund: Refund = _locked(Refund, refund_id)
     if refund.status != RefundStatus.MANUAL:
         raise Conflict("该退款不是待人工退款状态", code="not_manual_refund")
-    refund.status, refund.done_at = RefundStatus.SUCCESS, utcnow()
+    REFUND_STATES.move(refund, RefundStatus.SUCCESS)
+    refund.done_at = utcnow()
     transitions.move(order, OrderStatus.REFUNDED, actor, "退款已转账退回付款账户")
     record_audit(actor, "order.refunded", target=f"order:{order.id}",
                  detail={"out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen,

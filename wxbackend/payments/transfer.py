@@ -35,8 +35,9 @@ from wxbackend.core.errors import Conflict, DomainError
 from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.core.times import utcnow
 from wxbackend.orders.models import STATUS_LABELS, Order, OrderStatus, PayChannel
-from wxbackend.orders.service import mark_paid, user_order
+from wxbackend.orders.service import lock_order, mark_paid, user_order
 from wxbackend.payments.bank_models import BankStatementLine, LineStatus
+from wxbackend.payments.transitions import LINE_STATES
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +69,11 @@ def new_transfer_code() -> str:
     return str(100_000 + secrets.randbelow(900_000))
 
 
-def _locked_order(order_id: int) -> Order | None:
-    return db.session.scalar(sa.select(Order).where(Order.id == order_id).with_for_update()
-                             .execution_options(populate_existing=True))
-
-
 def choose_transfer(user_id: int, order_id: int) -> Order:
     """Pay the user's own order by corporate transfer: pay_channel 'transfer' and a 6-digit code unique among open
     transfer orders; an order that already has its code keeps it. NotFound for anyone else's order, Conflict when
     the order is not waiting for payment, DomainError (503) when no free code was drawn (never in practice)."""
-    order = _locked_order(user_order(user_id, order_id).id)
+    order = lock_order(user_order(user_id, order_id).id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise Conflict(f"受理单当前为“{order.status_label}”，无需转账", code="not_pending_payment")
     if order.transfer_code:
@@ -284,7 +280,7 @@ def match_line(line_id: int) -> str:
         return _manual(line, "附言不是有效的打款码（应只填写6位数字）")
     order_id = db.session.scalar(sa.select(Order.id).where(Order.transfer_code == code,
                                                            Order.status == OrderStatus.PENDING_PAYMENT))
-    order = _locked_order(order_id) if order_id is not None else None
+    order = lock_order(order_id) if order_id is not None else None
     if order is None or order.status != OrderStatus.PENDING_PAYMENT or order.transfer_code != code:
         return _manual(line, *_why_no_open_order(code))
     if line.amount_fen != order.amount_fen:
@@ -293,7 +289,8 @@ def match_line(line_id: int) -> str:
         return _manual(line, "付款人户名与证书机构名称不符", order.id)
     if not mark_paid(order.id, PayChannel.TRANSFER, "bank", f"对公转账到账（银行流水号{line.bank_txn_id}）"):
         return _manual(line, "受理单已不是待支付状态", order.id)
-    line.status, line.order_id, line.decided_at = LineStatus.MATCHED, order.id, utcnow()
+    LINE_STATES.move(line, LineStatus.MATCHED)
+    line.order_id, line.decided_at = order.id, utcnow()
     record_audit("bank", "transfer.matched", target=f"order:{order.id}",
                  detail={"line_id": line.id, "bank_txn_id": line.bank_txn_id, "amount_fen": line.amount_fen})
     db.session.flush()
@@ -317,7 +314,8 @@ def _why_no_open_order(code: str) -> tuple[str, int | None]:
 
 
 def _manual(line: BankStatementLine, reason: str, order_id: int | None = None) -> str:
-    line.status, line.manual_reason, line.order_id, line.decided_at = LineStatus.MANUAL, reason, order_id, utcnow()
+    LINE_STATES.move(line, LineStatus.MANUAL)
+    line.manual_reason, line.order_id, line.decided_at = reason, order_id, utcnow()
     record_audit("bank", "transfer.manual", target=f"bank_line:{line.id}", result="manual",
                  detail={"reason": reason, "bank_txn_id": line.bank_txn_id, "order_id": order_id})
     db.session.flush()

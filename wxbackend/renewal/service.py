@@ -25,14 +25,15 @@ from helper_protocol.tickets import unb64url
 from wxbackend.audit.service import record_audit
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.service import CertSubject, check_csr, get_authority, issue_certificate, revoke_certificate
-from wxbackend.certificates.models import Binding, BindingStatus, Certificate, CertificateStatus
-from wxbackend.certificates.service import certificate_from_key, signed_by_certificate
+from wxbackend.certificates.models import Certificate, CertificateStatus
+from wxbackend.certificates.service import bound_user_ids, certificate_from_key, signed_by_certificate, supersede
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError
 from wxbackend.core.times import local_day, utcnow
 from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderKind, OrderStatus
+from wxbackend.orders.service import lock_order
 from wxbackend.tickets.service import issue_ticket, take_ticket
 
 
@@ -95,7 +96,7 @@ def start(cert_pem: object, key_ids: list[str], order_no: str | None, ip: str) -
     certificate = certificate_from_key(cert_pem)
     if certificate.status in (CertificateStatus.REVOKED, CertificateStatus.SUPERSEDED):
         raise NoPaidOrder("该证书已吊销或已更新，不能续期")
-    order = db.session.get(Order, _order_for(certificate, order_no).id, with_for_update=True)
+    order = lock_order(_order_for(certificate, order_no).id)
     if order.status == OrderStatus.ISSUED:
         issued = order.issued_certificate
         if key_id_of(issued.pem) in {k.lower() for k in key_ids}:
@@ -120,7 +121,7 @@ def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) ->
     signature and key policy checked; subject from the old certificate (never the CSR); validity from now to
     old not_after + years. Returns the certificate, the chain and an `install` ticket."""
     ticket = take_ticket(ticket_id, "keygen")
-    order = db.session.get(Order, ticket["context"]["order_id"], with_for_update=True)
+    order = lock_order(ticket["context"]["order_id"])
     old = order.certificate
     if not signed_by_certificate(old.pem, unb64url(ticket["challenge"]), old_signature):
         record_audit("pc", "renewal.issue", target=f"order:{order.id}", result="bad_old_signature", ip=ip)
@@ -156,7 +157,7 @@ def confirm(ticket_id: object, signature: object, ip: str) -> Confirmed:
     certificate superseded, the new one on record with the old as its predecessor, bindings and 应用 carried
     over, 续期成功 sent. Returns the `cleanup` ticket for removing the old certificate and key."""
     ticket = take_ticket(ticket_id, "install")
-    order = db.session.get(Order, ticket["context"]["order_id"], with_for_update=True)
+    order = lock_order(ticket["context"]["order_id"])
     issued: IssuedCertificate = order.issued_certificate
     if order.status != OrderStatus.ISSUED or issued is None or issued.status != IssuedStatus.ISSUED:
         raise Conflict("该受理单状态已变化，请刷新页面", code="not_issued")
@@ -165,27 +166,14 @@ def confirm(ticket_id: object, signature: object, ip: str) -> Confirmed:
         raise RenewalRefused("新证书签名验证失败，请重新写入")
     old = order.certificate
     cert = x509.load_pem_x509_certificate(issued.pem.encode())
-    new = Certificate(serial=issued.serial, subject_o=old.subject_o, subject_cn=old.subject_cn,
-                      subject_l=old.subject_l, subject_st=old.subject_st, email=old.email,
-                      legal_representative=old.legal_representative, cert_type=old.cert_type,
-                      not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-                      medium_number=old.medium_number, pem=issued.pem, previous_id=old.id)
-    db.session.add(new)
-    db.session.flush()
-    for app in list(old.apps):
-        app.certificate_id = new.id
-    old.status = CertificateStatus.SUPERSEDED
-    users = []
-    for binding in db.session.scalars(sa.select(Binding).where(Binding.certificate_id == old.id,
-                                                               Binding.status == BindingStatus.ACTIVE)):
-        binding.status = BindingStatus.UNBOUND
-        binding.unbound_at = utcnow()
-        db.session.add(Binding(user_id=binding.user_id, certificate_id=new.id))
-        users.append(binding.user_id)
+    new = supersede(old.id, Certificate(
+        serial=issued.serial, subject_o=old.subject_o, subject_cn=old.subject_cn, subject_l=old.subject_l,
+        subject_st=old.subject_st, email=old.email, legal_representative=old.legal_representative,
+        cert_type=old.cert_type, not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        medium_number=old.medium_number, pem=issued.pem))
     order.new_certificate_id = new.id
     transitions.move(order, OrderStatus.COMPLETED, "system", "新证书已写入介质，续期完成")
-    db.session.flush()
-    for user_id in sorted(set(users) | {order.user_id}):
+    for user_id in sorted(set(bound_user_ids(new.id)) | {order.user_id}):
         queue_notice(user_id, "renewal_done", {"organisation": new.subject_o,
                                                "not_after": local_day(new.not_after)})
     cleanup = issue_ticket("cleanup", token_serial=old.medium_number, cert_serial=old.serial, order_id=order.id,

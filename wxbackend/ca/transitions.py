@@ -1,0 +1,18 @@
+"""The status machine of what the CA issued (DESIGN §6): an issued certificate is revoked, or voided when it was
+never installed; both are on the CRL and final."""
+
+from __future__ import annotations
+
+from wxbackend.ca.models import ISSUED_STATUS_LABELS, IssuedStatus
+from wxbackend.core.states import IllegalTransition, StateMachine
+
+
+class IllegalIssuedTransition(IllegalTransition):
+    code = "illegal_issued_transition"
+
+
+ISSUED_STATES = StateMachine({
+    IssuedStatus.ISSUED: {IssuedStatus.REVOKED, IssuedStatus.VOIDED},
+    IssuedStatus.REVOKED: set(),
+    IssuedStatus.VOIDED: set(),
+}, noun="签发记录", labels=ISSUED_STATUS_LABELS, error=IllegalIssuedTransition)

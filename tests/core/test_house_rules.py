@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "wxbackend"
 STATE_MODULE_NAME = "transitions.py"
 STATE_MACHINE_BASE = PACKAGE / "core" / "states.py"

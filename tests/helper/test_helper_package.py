@@ -21,7 +21,7 @@ from ukey_helper import __version__
 from ukey_helper.config import DEFAULTS, HelperConfig, HelperConfigError
 from ukey_helper.errors import MESSAGES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVER_PACKAGES = {"wxbackend", "config", "binding_site", "jobs", "fakes", "tests"}
 HELPER_THIRD_PARTY = {"flask", "werkzeug", "waitress", "pkcs11", "cryptography", "asn1crypto"}
 # Imported in a subprocess: what is left in sys.modules of the server's packages (and, for helper_protocol alone,

@@ -8,9 +8,15 @@ from flask import Blueprint as PageBlueprint
 from flask import current_app, render_template, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
 
 from wxbackend.renewal import service as renewal
+from wxbackend.renewal.schemas import (
+    RenewConfirmedSchema,
+    RenewConfirmRequestSchema,
+    RenewIssueRequestSchema,
+    RenewStartRequestSchema,
+    RenewStepSchema,
+)
 from wxbackend.web.schemas import ApiErrorSchema
 
 pages = PageBlueprint("renewal_pc", __name__, url_prefix="/pc", template_folder="../templates",
@@ -23,51 +29,6 @@ def renew():
     """续期 on the PC: the paid order's certificate written to the key (DESIGN §5); ?order= names the order."""
     return render_template("renewal/pc_renew.html", helper_url=f"http://127.0.0.1:{current_app.config['HELPER_PORT']}",
                            order_no=request.args.get("order", "")[:32])
-
-
-class RenewStartRequestSchema(Schema):
-    certificate = fields.String(required=True, validate=validate.Length(max=20000))
-    key_ids = fields.List(fields.String(validate=validate.Length(max=128)), load_default=list,
-                          validate=validate.Length(max=64), metadata={"description": "public-key CKA_IDs on the key"})
-    order_no = fields.String(load_default=None, validate=validate.Length(max=32))
-
-
-class RenewOrderSchema(Schema):
-    order_no = fields.String()
-    organisation = fields.Function(lambda order: order.certificate.subject_o)
-    years = fields.Integer()
-    amount_yuan = fields.String()
-    old_not_after = fields.DateTime()
-    new_not_after = fields.DateTime()
-    status = fields.String()
-    status_label = fields.String()
-
-
-class RenewStepSchema(Schema):
-    mode = fields.String(metadata={"description": "keygen | install"})
-    order = fields.Nested(RenewOrderSchema)
-    ticket = fields.String()
-    ticket_id = fields.String()
-    certificate_pem = fields.String(allow_none=True)
-    chain_pem = fields.List(fields.String(), allow_none=True)
-
-
-class RenewIssueRequestSchema(Schema):
-    ticket_id = fields.String(required=True, validate=validate.Length(max=64))
-    old_signature = fields.String(required=True, validate=validate.Length(max=2048))
-    csr = fields.String(required=True, validate=validate.Length(max=10000))
-
-
-class RenewConfirmRequestSchema(Schema):
-    ticket_id = fields.String(required=True, validate=validate.Length(max=64))
-    signature = fields.String(required=True, validate=validate.Length(max=2048))
-
-
-class RenewConfirmedSchema(Schema):
-    order = fields.Nested(RenewOrderSchema)
-    serial = fields.Function(lambda done: done.certificate.serial)
-    not_after = fields.Function(lambda done: done.certificate.not_after.isoformat())
-    cleanup_ticket = fields.String()
 
 
 def client_ip() -> str:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from cryptography import x509
 from pkcs11 import Attribute, ObjectClass
 
-from tests.support.live import make_demo_key, on_page, shot, wechat_phone
+from tests.support.live import make_demo_key, on_page, paid_order_for, shot, wechat_phone
 from tests.support.x509check import verify_chain
 from wxbackend.ca.service import get_authority
 from wxbackend.core.db import db
@@ -18,22 +18,6 @@ from wxbackend.core.times import SHANGHAI
 from wxbackend.orders.eligibility import new_validity
 
 pytestmark = pytest.mark.browser
-
-
-def paid_order_for(live_app, certificate_id: int, openid: str) -> str:
-    from wxbackend.certificates.models import Binding
-    from wxbackend.orders.service import create_order, mark_paid
-    from wxbackend.users.models import User
-
-    with live_app.app_context():
-        user = User(openid=openid, nickname="张三", identity_verified=True)
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(Binding(user_id=user.id, certificate_id=certificate_id))
-        order = create_order(user.id, certificate_id, 1)
-        mark_paid(order.id, "wechat", "test")
-        db.session.commit()
-        return order.order_no
 
 
 def test_paid_order_is_renewed_from_the_pc_page(live_app, live_helper, browser, softhsm_store):

@@ -5,28 +5,9 @@ import pytest
 from pkcs11 import TokenFlag
 
 from tests.conftest import PC_ORIGIN, PKCS11_MODULE, TICKET_PUBLIC_KEY
+from tests.support.helper_standin import StandInLayer
 from ukey_helper.app import create_helper_app
 from ukey_helper.config import HelperConfig
-from ukey_helper.token import PresentToken, TokenLayer
-
-
-class FlaggedToken:
-    def __init__(self, token, extra_flags):
-        self._token = token
-        self.flags = int(token.flags) | extra_flags
-
-    def __getattr__(self, name):
-        return getattr(self._token, name)
-
-
-class StandInLayer(TokenLayer):
-    def __init__(self, modules, extra_flags):
-        super().__init__(modules)
-        self.extra_flags = extra_flags
-
-    def present_tokens(self, rescan=True):
-        return [PresentToken(FlaggedToken(t.token, self.extra_flags), t.module)
-                for t in super().present_tokens(rescan)]
 
 
 class LocalPage:

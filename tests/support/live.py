@@ -14,7 +14,10 @@ from werkzeug.serving import make_server
 
 from tests.conftest import ARTIFACTS, PG_ADMIN_URL, TEST_REDIS_URL, create_database, drop_database, free_port
 from wxbackend import create_app
+from wxbackend.certificates.models import Binding
 from wxbackend.core.db import db
+from wxbackend.orders.service import create_order, mark_paid
+from wxbackend.users.models import User
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -137,3 +140,16 @@ def on_page(page, base: str, path: str) -> bool:
 def shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def paid_order_for(live_app, certificate_id: int, openid: str) -> str:
+    """A paid renewal order (待制证) of a new verified user bound to the certificate; its 受理单号."""
+    with live_app.app_context():
+        user = User(openid=openid, nickname="张三", identity_verified=True)
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(Binding(user_id=user.id, certificate_id=certificate_id))
+        order = create_order(user.id, certificate_id, 1)
+        mark_paid(order.id, "wechat", "test")
+        db.session.commit()
+        return order.order_no

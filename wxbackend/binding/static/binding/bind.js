@@ -34,6 +34,7 @@
       return;
     }
     state.pem = token.body.certificates[0].pem;
+    $("final-try").hidden = token.body.token.pin_state !== "final_try";  // only when the key says so
     if (await start()) {
       show("panel-pin"); step(2);
       $("pin").focus();

@@ -37,6 +37,7 @@
       return;
     }
     state.pems = token.body.certificates.map((c) => c.pem);
+    $("final-try").hidden = token.body.token.pin_state !== "final_try";  // only when the key says so
     state.keyIds = token.body.key_ids || [];
     await start();
   }

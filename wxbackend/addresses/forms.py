@@ -1,16 +1,17 @@
 """The address form (Flask-WTF: CSRF token included). It only bounds the input; the service checks each field and
 its messages are put back on the fields."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 from wtforms.validators import Length
+
+from wxbackend.web.forms import Form
 
 
 def _text(label: str, maximum: int) -> StringField:
     return StringField(label, validators=[Length(max=maximum, message=f"{label}最多{maximum}个字")])
 
 
-class AddressForm(FlaskForm):
+class AddressForm(Form):
     recipient = _text("收件人", 50)
     mobile = _text("手机号码", 20)
     province = _text("省份", 32)

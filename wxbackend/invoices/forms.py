@@ -1,18 +1,18 @@
 """Forms of the invoice pages (Flask-WTF: CSRF token included). They only bound the input; the service checks
 each field and its messages are put back on the fields."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import Length
 
 from wxbackend.invoices.models import TITLE_TYPE_LABELS, TitleType
+from wxbackend.web.forms import Form
 
 
 def _text(label: str, maximum: int) -> StringField:
     return StringField(label, validators=[Length(max=maximum, message=f"{label}最多{maximum}个字")])
 
 
-class InvoiceProfileForm(FlaskForm):
+class InvoiceProfileForm(Form):
     title = _text("发票抬头", 100)
     title_type = RadioField("抬头类型", default=TitleType.ENTERPRISE.value, validate_choice=False,
                             choices=[SelectChoice(kind.value, TITLE_TYPE_LABELS[kind]) for kind in TitleType])

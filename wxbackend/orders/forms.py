@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField
 
+from wxbackend.web.forms import Form
 
-class RenewForm(FlaskForm):
+
+class RenewForm(Form):
     years = SelectField("续期年限", coerce=int, choices=[(n, f"{n}年") for n in range(1, 6)], default=1)
     shown_amount_fen = HiddenField()  # the amount the page showed: the order is created for that amount or not at all

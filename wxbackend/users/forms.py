@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from wxbackend.web.forms import Form
 
-class SignInForm(FlaskForm):
+
+class SignInForm(Form):
     name = StringField("姓名", validators=[DataRequired("请输入姓名"), Length(max=20, message="姓名最多20个字")])

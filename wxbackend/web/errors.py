@@ -7,6 +7,7 @@ Services raise; views never build error responses themselves. JSON clients (path
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -17,6 +18,52 @@ from wxbackend.core.errors import DomainError
 from wxbackend.core.validation import InvalidFields
 
 log = logging.getLogger(__name__)
+
+
+# marshmallow's messages (API input errors), in Chinese: every message a user can see is Chinese.
+FIELD_MESSAGES = [
+    (r"Missing data for required field\.", "必填"),
+    (r"Unknown field\.", "不支持的字段"),
+    (r"Field may not be null\.", "不能为空"),
+    (r"Not a valid integer\.", "应为整数"),
+    (r"Not a valid number\.", "应为数字"),
+    (r"Number too large\.", "数值过大"),
+    (r"Not a valid string\.", "应为文本"),
+    (r"Not a valid utf-8 string\.", "应为UTF-8文本"),
+    (r"Not a valid boolean\.", "应为 true 或 false"),
+    (r"Not a valid (aware |naive )?datetime\.", "应为日期时间（ISO 8601）"),
+    (r"Not a valid date\.", "应为日期（YYYY-MM-DD）"),
+    (r"Not a valid list\.", "应为列表"),
+    (r"Not a valid mapping type\.", "应为对象"),
+    (r"Not a valid email address\.", "邮箱格式不正确"),
+    (r"Not a valid URL\.", "网址格式不正确"),
+    (r"Invalid (input )?type\.", "类型不正确"),
+    (r"Invalid value\.", "取值无效"),
+    (r"Longer than maximum length (\d+)\.", r"最多\1个字符"),
+    (r"Shorter than minimum length (\d+)\.", r"至少\1个字符"),
+    (r"Length must be between (\d+) and (\d+)\.", r"长度应为\1至\2个字符"),
+    (r"Length must be (\d+)\.", r"长度应为\1个字符"),
+    (r"Must be greater than or equal to (\S+) and less than or equal to (\S+)\.", r"应在\1至\2之间"),
+    (r"Must be greater than or equal to (\S+)\.", r"应不小于\1"),
+    (r"Must be less than or equal to (\S+)\.", r"应不大于\1"),
+    (r"Must be greater than (\S+)\.", r"应大于\1"),
+    (r"Must be less than (\S+)\.", r"应小于\1"),
+    (r"Must be one of: (.*)\.", r"应为以下之一：\1"),
+]
+
+
+def chinese(messages):
+    """webargs/marshmallow error messages (nested dicts and lists of English strings) in Chinese."""
+    if isinstance(messages, dict):
+        return {key: chinese(value) for key, value in messages.items()}
+    if isinstance(messages, list | tuple):
+        return [chinese(value) for value in messages]
+    if isinstance(messages, str):
+        for pattern, replacement in FIELD_MESSAGES:
+            if re.fullmatch(pattern, messages):
+                return re.sub(pattern, replacement, messages)
+        return messages if re.search(r"[\u4e00-\u9fff]", messages) else "格式不正确"
+    return messages
 
 
 HTTP_MESSAGES = {
@@ -58,7 +105,7 @@ def register_error_handlers(app: Flask) -> None:
             return error_response("csrf_failed", "页面已过期，请刷新后重试", 400)
         messages = (getattr(error, "data", None) or {}).get("messages")
         if status == 422 and messages:  # webargs validation of a JSON API request
-            response = jsonify({"code": "invalid_request", "message": "提交的内容有误", "errors": messages})
+            response = jsonify({"code": "invalid_request", "message": "提交的内容有误", "errors": chinese(messages)})
             return response, 400
         code = (error.name or "error").lower().replace(" ", "_")
         return error_response(code, HTTP_MESSAGES.get(status, "请求无法处理"), status)

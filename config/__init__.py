@@ -131,6 +131,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "SMTP_TIMEOUT_SECONDS": (10, "Timeout of the SMTP connection and each command (seconds)"),
     # Jobs
     "RQ_QUEUES": (["wechat", "default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
+    "SUPPORT_HOTLINE": ("400-000-0000", "The customer-service phone number every page and reply shows"),
+    "SUPPORT_HOURS": ("工作日 9:00-18:00", "When customer service answers (shown beside the hotline)"),
     # The staff console (/admin, DESIGN §15)
     "STAFF_SESSION_IDLE_MINUTES": (30, "A staff session ends after this long without a request"),
     "STAFF_SESSION_MAX_HOURS": (10, "A staff session ends this long after sign-in, whatever happens"),

@@ -1,5 +1,7 @@
 """Phone pages rendered by the backend (the browser test drives them for real; these check content and rules)."""
 
+import re
+
 import sqlalchemy as sa
 
 from tests.support.flows import sign_in
@@ -27,13 +29,14 @@ def test_pages_need_sign_in_and_dev_sign_in_is_development_only(app, client, mon
     assert refused.status_code == 401 and "请在微信中打开" in refused.text
 
 
-def test_home_has_the_tiles_and_unbuilt_ones_say_so(client, db_session):
+def test_home_has_the_tiles_and_each_opens_a_page(client, db_session):
     sign_in(client, "张三")
     home = client.get("/h5/").text
     for title in ("待办事项", "我的受理单", "我的数字证书", "我的发票", "我的地址", "证书绑定", "发票信息管理"):
         assert title in home
-    assert "该功能即将上线" in client.get("/h5/soon/invoices").text
-    assert client.get("/h5/soon/nothing").status_code == 404
+    links = re.findall(r'<a class="grid" href="([^"]+)"', home)
+    assert len(links) == 7 and all(client.get(link).status_code == 200 for link in links)
+    assert client.get("/h5/soon/invoices").status_code == 404  # no "coming soon" pages
 
 
 def test_certificate_list_and_detail_show_what_the_operator_needs(client, db_session, demo_key):
@@ -86,3 +89,16 @@ def test_unknown_api_paths_and_methods_are_json(client):
     assert missing.status_code == 404 and missing.json["message"] == "页面不存在"
     wrong = client.put("/pc/api/bind/start", json={})
     assert wrong.status_code == 405 and set(wrong.json) == {"code", "message"}
+
+
+def test_an_expired_certificate_offers_the_hotline_not_a_flow_that_does_not_exist_yet(client, db_session, app):
+    from tests.support.factories import bind, make_certificate
+    from wxbackend.users.models import User
+
+    sign_in(client, "过期")
+    user = db_session.scalar(sa.select(User).where(User.openid == "dev-过期"))
+    certificate = make_certificate(expires_in_days=-30)
+    bind(user, certificate)
+    page = client.get(f"/h5/certificates/{certificate.id}/renew").text
+    assert 'id="reviewed-path"' in page and app.config["SUPPORT_HOTLINE"] in page
+    assert 'id="create-order"' not in page and "即将" not in page

@@ -58,9 +58,11 @@ def test_plain_text_keywords_get_helpful_replies(client):
 def test_click_keys_answer_with_the_matching_page_link(client, app):
     base = app.config["PUBLIC_BASE_URL"]
     guide = reply_content(post_plain(client, event_xml("CLICK", "RENEW_GUIDE")).data)
-    assert f'href="{base}/h5/certificates"' in guide
+    assert f'href="{base}/h5/certificates"' in guide and f"{base}/pc/renew" in guide
     pc = reply_content(post_plain(client, event_xml("CLICK", "PC_RENEW", openid="oUSER2")).data)
-    assert f"{base}/pc/" in pc
+    assert f"{base}/pc/renew" in pc  # the renewal page itself, not /pc/ (which opens binding)
+    download = reply_content(post_plain(client, event_xml("CLICK", "HELPER_DOWNLOAD", openid="oUSER4")).data)
+    assert f"{base}/pc/download" in download
     unknown = reply_content(post_plain(client, event_xml("CLICK", "NO_SUCH_KEY", openid="oUSER3")).data)
     assert "请点击菜单" in unknown
 

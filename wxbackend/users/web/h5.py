@@ -38,12 +38,3 @@ def dev_sign_in():
 @page_login_required
 def home():
     return render_template("users/home.html", tiles=TILES, user=current_user())
-
-
-@bp.get("/soon/<name>")
-@page_login_required
-def soon(name: str):
-    titles = {key: title for title, _, key in TILES}
-    if name not in titles:
-        abort(404)
-    return render_template("users/soon.html", title=titles[name])

@@ -3,6 +3,7 @@
 import base64
 import itertools
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -57,8 +58,11 @@ def test_the_whole_binding(pc, phone, helper, demo_key, db_session, wechat):
 
     claimed = phone_claim(phone, phone.csrf, session.code, session.last4)
     assert claimed.status_code == 201, claimed.json
-    assert pc_state(pc, session) == {"state": "claimed", "claimant": "张**",
-                                     "expires_in": pc_state(pc, session)["expires_in"]}
+    claimed_state = pc_state(pc, session)
+    assert claimed_state["state"] == "claimed"
+    assert re.fullmatch(r"微信用户 张\*\*（\d\d:\d\d）", claimed_state["claimant"])
+    waiting = phone.get(f"/api/binding/claims/{claimed.json['session_id']}").json
+    assert waiting["state"] == "claimed" and waiting["organisation"] == ""  # not told before the PC confirms
     assert active_bindings(db_session) == []  # nothing until the PC confirms
 
     assert pc_confirm(pc, session).json == {"state": "bound"}
@@ -150,7 +154,7 @@ def test_many_accounts_guessing_cannot_bind_without_the_pc(app, pc, helper, db_s
     # Even an account that happens on the right code gets only a claim, which the PC refuses.
     lucky = other_phone(app, "攻击者")
     assert phone_claim(lucky, lucky.csrf, session.code, session.last4).status_code == 201
-    assert pc_state(pc, session)["claimant"] == "攻**"
+    assert pc_state(pc, session)["claimant"].startswith("微信用户 攻**（")
     assert active_bindings(db_session) == []
     assert pc_confirm(pc, session, accept=False).json == {"state": "rejected"}
     assert active_bindings(db_session) == []
@@ -269,7 +273,7 @@ def test_scanning_the_qr_claims_without_typing_the_code(pc, phone, helper, db_se
     claimed = phone.post("/h5/bind", data={"csrf_token": csrf, "qr": opened.qr_token})
     assert claimed.status_code == 302 and "/h5/bind/wait/" in claimed.headers["Location"]
     session = type("S", (), {"session_id": opened.session_id, "pc_token": opened.pc_token})
-    assert pc_state(pc, session)["claimant"] == "张**"
+    assert pc_state(pc, session)["claimant"].startswith("微信用户 张**（")
     assert pc_confirm(pc, session).json == {"state": "bound"}
     assert len(active_bindings(db_session)) == 1
     # a used QR does nothing more

@@ -3,6 +3,7 @@ a SoftHSM2 key, and a second browser context as the phone. Screenshots go to tes
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from tests.conftest import free_port
 from tests.support.live import make_demo_key, on_page, shot, wechat_phone
 from wxbackend.core.db import db
+from wxbackend.identity.service import verify_identity
 
 pytestmark = pytest.mark.browser
 
@@ -46,13 +48,19 @@ def test_bind_a_key_to_a_phone_end_to_end(live_app, live_helper, browser):
     phone = wechat_phone(browser, live_app, "oZhangSan0001")
     phone.goto(f"{base}/h5/bind")  # not signed in: through WeChat OAuth (the fake), then back here
     assert on_page(phone, base, "/h5/bind")
+    with live_app.app_context():  # this person passed the identity check before: the PC can recognise them
+        user_id = db.session.scalar(sa.text("SELECT id FROM users WHERE openid = 'oZhangSan0001'"))
+        verify_identity(user_id, "张三", "11010519491231002X", "13812345678", True)
+        db.session.commit()
     phone.fill("input[name=code]", code)
     phone.fill("input[name=last4]", serial[-4:])
     phone.click("button[type=submit]")
     phone.wait_for_selector("text=请在电脑上确认绑定")
+    assert "广州某某科技有限公司" not in phone.text_content("body")  # not told before the PC confirms
 
     pc.wait_for_selector("#claim:not([hidden])")
-    assert pc.text_content("#claim-text") == "微信用户 ***0001 请求绑定，确认？"
+    claim = pc.text_content("#claim-text")
+    assert re.fullmatch(r"微信用户 张\*\* 138\*\*\*\*5678（\d\d:\d\d） 请求绑定，确认？", claim), claim
     shot(pc, "pc-bind-claimed")
     pc.click("#btn-confirm")
     pc.wait_for_selector("#panel-done:not([hidden])")

@@ -30,7 +30,8 @@ from wxbackend.certificates.service import CertificateRefused, certificate_from_
 from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError, NotFound
 from wxbackend.core.redis import get_redis
-from wxbackend.core.times import utcnow
+from wxbackend.core.times import SHANGHAI, utcnow
+from wxbackend.identity.models import IdentityCheck
 from wxbackend.notices.service import queue_notice
 from wxbackend.tickets.service import issue_ticket, take_ticket
 from wxbackend.users.models import User
@@ -193,11 +194,27 @@ def pc_session_state(session_id: object, pc_token: object) -> dict:
     return {"state": session["state"], "claimant": session["claimant"] or None, "expires_in": _seconds_left(session)}
 
 
+def claimant_label(user: User) -> str:
+    """What the PC shows of the person claiming its code, something its user recognises, and the time: the WeChat
+    nickname when known, else the name and mobile of their identity check (masked), else that they are not yet
+    verified. `微信用户 张** 138****5678（10:32）`."""
+    check = db.session.scalar(sa.select(IdentityCheck).where(IdentityCheck.user_id == user.id,
+                                                             IdentityCheck.result == "passed")
+                              .order_by(IdentityCheck.id.desc()).limit(1))
+    if user.nickname:
+        who = user.nickname[0] + "**" + (f" {check.mobile_masked}" if check else "")
+    elif check:
+        who = f"{check.name[0]}** {check.mobile_masked}"
+    else:
+        who = "（尚未实名认证）"
+    return f"微信用户 {who}（{utcnow().astimezone(SHANGHAI):%H:%M}）"
+
+
 def _claim(user: User, code_key: str, last4: str, ip: str) -> str:
     scopes = scopes_for(user.id, ip)
     check_budget(scopes)
     result = [item.decode() if isinstance(item, bytes) else item for item in get_redis().eval(
-        CLAIM_SCRIPT, 1, code_key, last4, str(user.id), user.masked_name, MAX_WRONG_TRIES)]
+        CLAIM_SCRIPT, 1, code_key, last4, str(user.id), claimant_label(user), MAX_WRONG_TRIES)]
     outcome = result[0]
     actor = f"user:{user.id}"
     if outcome == "claimed":
@@ -249,8 +266,9 @@ def phone_session_state(user_id: int, session_id: object) -> dict:
     if session["claimed_by"] != str(user_id):
         raise SessionGone()
     certificate = db.session.get(Certificate, int(session["certificate_id"]))
-    return {"state": session["state"], "certificate_id": certificate.id if session["state"] == "bound" else None,
-            "organisation": certificate.subject_o, "expires_in": _seconds_left(session)}
+    bound = session["state"] == "bound"  # the organisation is told only once the PC has confirmed
+    return {"state": session["state"], "certificate_id": certificate.id if bound else None,
+            "organisation": certificate.subject_o if bound else "", "expires_in": _seconds_left(session)}
 
 
 def confirm_binding(session_id: object, pc_token: object, accept: bool, ip: str) -> dict:

@@ -110,7 +110,7 @@
     if (!r.ok) { finish(r.body.message || "绑定码已过期，请重新获取", false); return; }
     const s = r.body.state;
     if (s === "claimed") {
-      $("claim-text").textContent = "微信用户 " + r.body.claimant + " 请求绑定，确认？";
+      $("claim-text").textContent = r.body.claimant + " 请求绑定，确认？";
       $("claim").hidden = false;
     } else if (s === "bound") { finish("绑定成功", true); return; }
     else if (s === "rejected") { finish("已拒绝本次绑定请求", false); return; }

@@ -114,8 +114,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "INVOICE_PLATFORM_URL": ("", "The e-invoice platform's API base URL (INVOICE_ADAPTER=http)"),
     "INVOICE_PLATFORM_KEY": ("", "The e-invoice platform's API key (INVOICE_ADAPTER=http)"),
     "INVOICE_PLATFORM_TIMEOUT_SECONDS": (15, "Timeout of every call to the e-invoice platform (seconds)"),
-    "INVOICE_SELLER_NAME": ("", "Seller (销售方) on invoices; empty: CA_NAME"),
-    "INVOICE_SELLER_TAX_NUMBER": ("", "Seller's unified social credit code printed on invoices"),
+    "INVOICE_SELLER_NAME": ("", "Seller (销售方) on invoices; empty: the payee account's name (TRANSFER_PAYEE_NAME)"),
+    "INVOICE_SELLER_TAX_NUMBER": ("91440101MA5CQK300P", "Seller's unified social credit code printed on invoices "
+                                                        "(a demo number by default; required in production)"),
+    "INVOICE_SELLER_ADDRESS": ("广州市天河区演示路1号 020-00000000", "Seller's address and phone on invoices"),
+    "INVOICE_TAX_RATE_PERCENT": (6, "VAT rate of the invoiced service, percent (信息技术服务: 6)"),
     "INVOICE_LINK_HOURS": (72, "Lifetime of an invoice's signed download link (hours)"),
     "INVOICE_OVERDUE_HOURS": (20, "An invoice not emailed this long after its request raises an alert (the "
                                   "24-hour promise)"),
@@ -158,7 +161,7 @@ REQUIRED_IN_PRODUCTION = [
     "WECHAT_AES_KEY", "WECHAT_PAY_MCH_ID", "WECHAT_PAY_API_V3_KEY", "WECHAT_PAY_PRIVATE_KEY_PATH",
     "WECHAT_PAY_CERT_SERIAL", "WECHAT_PAY_PUBLIC_KEY_PATH", "WECHAT_PAY_PUBLIC_KEY_ID",
     "DATA_ENCRYPTION_KEY", "TICKET_SIGNING_KEY", "CA_KEY_PASSPHRASE",
-    "TRANSFER_PAYEE_NAME", "TRANSFER_PAYEE_BANK", "TRANSFER_PAYEE_ACCOUNT",
+    "TRANSFER_PAYEE_NAME", "TRANSFER_PAYEE_BANK", "TRANSFER_PAYEE_ACCOUNT", "INVOICE_SELLER_TAX_NUMBER",
 ]
 DEVELOPMENT_ONLY_SWITCHES = ["DEV_SIGN_IN", "DEBUG"]
 

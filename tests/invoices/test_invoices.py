@@ -253,8 +253,10 @@ def test_phone_request_issue_mail_history_and_download(app, client, db_session, 
     assert "attachment" in download.headers["Content-Disposition"]
     text = pdf_text(download.data)
     for expected in (TITLE, TAX_NUMBER, "900.00", invoice.invoice_no, first.order_no, "玖佰元整",
-                     app.config["CA_NAME"]):
+                     app.config["TRANSFER_PAYEE_NAME"], app.config["INVOICE_SELLER_TAX_NUMBER"], "税率", "6%",
+                     "税额", "849.06", "50.94"):  # 900.00 = 849.06 net + 50.94 VAT at 6%
         assert expected in text, expected
+    assert "—" not in text  # no field of the seller left blank
     assert db_session.scalar(sa.select(sa.func.count()).select_from(AuditLog)
                              .where(AuditLog.action == "invoice.download")) == 1
 

@@ -69,6 +69,7 @@ class HttpInvoices:
         body = {
             "request_no": document.request_no,
             "seller": {"name": document.seller.name, "tax_number": document.seller.tax_number},
+            "tax_rate": f"{document.tax_rate_percent / 100:.2f}",
             "buyer": {"title": document.buyer.name, "title_type": document.buyer_title_type,
                       "tax_number": document.buyer.tax_number, "address": document.buyer.address,
                       "phone": document.buyer.phone, "bank_name": document.buyer.bank_name,

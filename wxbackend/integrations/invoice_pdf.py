@@ -60,6 +60,12 @@ class InvoiceDocument:
     total_fen: int
     email: str
     mobile: str = ""
+    tax_rate_percent: int = 6
+
+    def net_and_tax(self, gross_fen: int) -> tuple[int, int]:
+        """An amount including VAT split into 金额 (net) and 税额 (tax), to the fen; they add up to the amount."""
+        net = round(gross_fen * 100 / (100 + self.tax_rate_percent))
+        return net, gross_fen - net
 
 
 def _four_digits(group: int) -> str:
@@ -151,18 +157,22 @@ def render_invoice_pdf(doc: InvoiceDocument, invoice_no: str, issued_at: datetim
                     colWidths=[22 * mm, width - 22 * mm])
     parties.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.6, INVOICE_RED),
                                  ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
-    rows = [[p("项目名称", "label"), p("受理单号", "label"), p("收费明细", "label"), p("数量", "label"),
-             p("金额（元）", "label")]]
+    rate = f"{doc.tax_rate_percent}%"
+    rows = [[p("项目名称", "label"), p("受理单号", "label"), p("收费明细", "label"), p("金额（元）", "label"),
+             p("税率", "label"), p("税额（元）", "label")]]
+    net_total = tax_total = 0
     for line in doc.lines:
-        rows.append([p(f"*信息技术服务*{line.name}"), p(line.order_no), p(line.fee_detail), p("1"),
-                     p(format_fen(line.amount_fen))])
-    rows.append([p("合计", "label"), "", "", "", p(f"¥{format_fen(doc.total_fen)}")])
-    rows.append([p("价税合计（大写）", "label"), p(rmb_upper(doc.total_fen)), "",
+        net, tax = doc.net_and_tax(line.amount_fen)
+        net_total, tax_total = net_total + net, tax_total + tax
+        rows.append([p(f"*信息技术服务*{line.name}"), p(line.order_no), p(line.fee_detail), p(format_fen(net)),
+                     p(rate), p(format_fen(tax))])
+    rows.append([p("合计", "label"), "", "", p(f"¥{format_fen(net_total)}"), "", p(f"¥{format_fen(tax_total)}")])
+    rows.append([p("价税合计（大写）", "label"), p(rmb_upper(doc.total_fen)), "", "",
                  p(f"（小写）¥{format_fen(doc.total_fen)}"), ""])
-    items = Table(rows, colWidths=[62 * mm, 34 * mm, 46 * mm, 12 * mm, width - 154 * mm], repeatRows=1)
+    items = Table(rows, colWidths=[44 * mm, 40 * mm, 40 * mm, 22 * mm, 12 * mm, width - 158 * mm], repeatRows=1)
     items.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.6, INVOICE_RED), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                               ("SPAN", (1, -1), (2, -1)), ("SPAN", (3, -1), (4, -1)),
-                               ("ALIGN", (-1, 1), (-1, -1), "RIGHT")]))
+                               ("SPAN", (1, -1), (3, -1)), ("SPAN", (4, -1), (5, -1)),
+                               ("ALIGN", (3, 1), (-1, -1), "RIGHT")]))
     remarks = Table([[p("备注", "label"), p(f"申请编号：{doc.request_no}；本发票对应受理单："
                                             + "、".join(line.order_no for line in doc.lines))]],
                     colWidths=[22 * mm, width - 22 * mm])

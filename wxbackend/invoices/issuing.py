@@ -28,8 +28,11 @@ log = logging.getLogger(__name__)
 
 
 def seller() -> Party:
+    """The seller as the invoice prints it: the same name and account the customer paid to."""
     cfg = current_app.config
-    return Party(name=cfg["INVOICE_SELLER_NAME"] or cfg["CA_NAME"], tax_number=cfg["INVOICE_SELLER_TAX_NUMBER"])
+    return Party(name=cfg["INVOICE_SELLER_NAME"] or cfg["TRANSFER_PAYEE_NAME"],
+                 tax_number=cfg["INVOICE_SELLER_TAX_NUMBER"], address=cfg["INVOICE_SELLER_ADDRESS"],
+                 bank_name=cfg["TRANSFER_PAYEE_BANK"], bank_account=cfg["TRANSFER_PAYEE_ACCOUNT"])
 
 
 def document_for(invoice: Invoice) -> InvoiceDocument:
@@ -39,7 +42,8 @@ def document_for(invoice: Invoice) -> InvoiceDocument:
                            buyer_title_type=invoice.title_type,
                            lines=tuple(Line(item.name, item.order_no, item.fee_detail, item.amount_fen)
                                        for item in invoice.items),
-                           total_fen=invoice.amount_fen, email=invoice.email, mobile=mobile_of(invoice))
+                           total_fen=invoice.amount_fen, email=invoice.email, mobile=mobile_of(invoice),
+                           tax_rate_percent=current_app.config["INVOICE_TAX_RATE_PERCENT"])
 
 
 def issue(invoice_id: int) -> str:

@@ -65,6 +65,7 @@ def test_bind_a_key_to_a_phone_end_to_end(live_app, live_helper, browser):
     pc.click("#btn-confirm")
     pc.wait_for_selector("#panel-done:not([hidden])")
     assert pc.text_content("#result") == "绑定成功"
+    assert pc.is_visible("#next-steps") and pc.get_attribute("#to-renew", "href") == "/pc/renew"
     shot(pc, "pc-bind-done")
 
     phone.wait_for_selector("text=绑定成功")

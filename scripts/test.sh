@@ -4,6 +4,7 @@
 source "$(dirname "$0")/bootstrap.sh"
 ensure_apt softhsm2 redis-server postgresql chromium fonts-noto-cjk openssl
 ensure_venv
+ensure_divisions
 ensure_redis
 ensure_postgres
 cd "$ROOT"

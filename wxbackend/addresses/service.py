@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from wxbackend.addresses.divisions import division_problems
 from wxbackend.addresses.models import Address
 from wxbackend.audit.service import record_audit
 from wxbackend.core import defaults as user_defaults
@@ -44,6 +45,8 @@ def _checked(data: AddressInput) -> dict:
     check_length(errors, "city", values["city"], "城市", 32, required=True)
     check_length(errors, "district", values["district"], "区/县", 32, required=True)
     check_length(errors, "detail", values["detail"], "详细地址", 200, required=True)
+    if not {"province", "city", "district"} & errors.keys():
+        errors.update(division_problems(values["province"], values["city"], values["district"]))
     if values["detail"] and len(values["detail"]) < 4:
         errors.setdefault("detail", "请填写详细地址（街道、门牌号）")
     if not values["postcode"]:

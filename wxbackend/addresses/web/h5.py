@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
 from wxbackend.addresses import service
+from wxbackend.addresses.divisions import as_json as divisions_tree
 from wxbackend.addresses.forms import AddressForm
 from wxbackend.addresses.service import AddressInput
 from wxbackend.core.validation import InvalidFields
@@ -12,7 +13,8 @@ from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.forms import ConfirmForm, show_errors
 from wxbackend.web.refusals import refusals_flashed
 
-bp = Blueprint("addresses_h5", __name__, url_prefix="/h5/addresses", template_folder="../templates")
+bp = Blueprint("addresses_h5", __name__, url_prefix="/h5/addresses", template_folder="../templates",
+               static_folder="../static/addresses", static_url_path="/static")
 FIELDS = ("recipient", "province", "city", "district", "detail", "postcode")
 
 
@@ -20,6 +22,14 @@ def address_input(form: AddressForm, editing: bool = False) -> AddressInput:
     """The address typed in. When editing, an empty mobile keeps the stored one."""
     mobile = form.mobile.data or (None if editing else "")
     return AddressInput(**{name: form[name].data or "" for name in FIELDS}, mobile=mobile)
+
+
+@bp.get("/divisions.json")
+def divisions():
+    """China's 省/市/区县 for the picker (public data; cached by the browser for a day)."""
+    response = jsonify(divisions_tree())
+    response.cache_control.public, response.cache_control.max_age = True, 86400
+    return response
 
 
 @bp.get("")

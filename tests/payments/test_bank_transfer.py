@@ -276,8 +276,9 @@ def test_a_malformed_line_refuses_the_whole_file_naming_the_line(db_session):
 
 def test_other_encodings_and_headers_are_refused_clearly(db_session):
     gbk = (HEADER + "\n" + row("T0001", "123456")).encode("gbk")
-    with pytest.raises(StatementError, match="第1行：不是UTF-8编码"):
-        parse_statement(gbk)
+    assert [r.payer_name for r in parse_statement(gbk)] == [ORG]  # Chinese banks export GBK
+    with pytest.raises(StatementError, match="第1行：不是UTF-8或GBK编码"):
+        parse_statement((HEADER + "\n" + row("T0001", "123456")).encode("utf-16"))
     mixed = statement(row("T0001", "123456")) + row("T0002", "123456").encode("gbk")
     with pytest.raises(StatementError, match="第3行：不是UTF-8编码"):
         parse_statement(mixed)

@@ -345,8 +345,9 @@ def test_refund_of_an_order_paid_by_transfer_is_made_by_staff(wechatpay, db_sess
     refund = refund_order(order.user_id, order.id, f"user:{order.user_id}", "用户撤销")
     assert (refund.channel, refund.status, refund.payment_id, refund.amount_fen) == ("transfer", "manual", None, 30000)
     assert status_of(db_session, order) == OrderStatus.REFUNDING and wechatpay.api_calls() == 0
-    complete_manual_refund(refund.id, "staff:1")
+    complete_manual_refund(1, refund.id, "B20250304R001")
     assert status_of(db_session, order) == OrderStatus.REFUNDED
+    assert db_session.get(Refund, refund.id).bank_reference == "B20250304R001"
 
 
 def test_refund_job_finishes_a_refund_whose_notification_never_came(client, wechatpay, db_session):

@@ -17,8 +17,9 @@ bank_cli = AppGroup("bank", help="Bank statements of corporate transfers (对公
 @bank_cli.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_command(path: Path):
-    """Import a statement CSV (UTF-8; header 流水号,交易日期,金额,付款人户名,付款人账号,附言) and queue matching
-    for its new lines. Any bad line refuses the whole file; lines imported before are skipped."""
+    """Import a statement CSV (UTF-8 or GBK, at most 2 MB; header 流水号,交易日期,金额,付款人户名,付款人账号,附言)
+    and queue matching for its new lines. Any bad line refuses the whole file; lines imported before are
+    skipped."""
     try:
         result = transfer.import_statement(path.read_bytes(), path.name, actor="cli")
     except transfer.StatementError as refused:

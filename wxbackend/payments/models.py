@@ -70,12 +70,19 @@ class Payment(db.Model):
     def amount_yuan(self) -> str:
         return format_fen(self.amount_fen)
 
+    @property
+    def status_label(self) -> str:
+        return PAYMENT_STATUS_LABELS[PaymentStatus(self.status)]
+
 
 class Refund(db.Model):
     """Paying an order's amount back: through WeChat Pay for a WeChat payment (`out_refund_no` ours, unique;
-    `refund_id` WeChat's), or by staff for a corporate transfer (`payment_id` empty, status `manual`)."""
+    `refund_id` WeChat's), or by staff for a corporate transfer (`payment_id` empty, status `manual`): finance pays
+    it back by bank transfer and records the bank's reference of that transfer (`bank_reference`, unique: one bank
+    transfer pays one refund back) and who recorded it (`done_by`)."""
 
     __tablename__ = "refunds"
+    __table_args__ = (sa.Index("ix_refunds_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), index=True)
@@ -89,6 +96,8 @@ class Refund(db.Model):
     actor: Mapped[str] = mapped_column(sa.String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bank_reference: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    done_by: Mapped[str] = mapped_column(sa.String(64), default="")
 
     order = relationship("Order")
     payment: Mapped[Payment | None] = relationship(back_populates="refunds")
@@ -96,3 +105,7 @@ class Refund(db.Model):
     @property
     def amount_yuan(self) -> str:
         return format_fen(self.amount_fen)
+
+    @property
+    def status_label(self) -> str:
+        return REFUND_STATUS_LABELS[RefundStatus(self.status)]

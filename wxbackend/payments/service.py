@@ -7,7 +7,8 @@
   payment's row locks (held until the caller commits, so a second copy sees the first one's result); mchid, appid
   and amount must fit the order, a transaction id pays one payment only, then `orders.service.mark_paid`.
 - `refund_order` pays a paid order back through the channel that paid; `handle_refund_notification` (or
-  `sync_refund`) finishes it.
+  `sync_refund`) finishes it; for a corporate transfer finance pays it back and records the bank's reference
+  (`complete_manual_refund`, from the console's 退款 queue, `refund_queue`).
 
 Services flush; the request or job commits. Lock order is always order row, then payment / refund row.
 """
@@ -15,9 +16,11 @@ Services flush; the request or job commits. Lock order is always order row, then
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,12 +33,15 @@ from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.redis import get_redis
 from wxbackend.core.times import utcnow
+from wxbackend.core.validation import InvalidFields
 from wxbackend.integrations import wechatpay
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderStatus, PayChannel
 from wxbackend.orders.service import lock_order, mark_paid, user_order
+from wxbackend.payments.bank_models import BankStatementLine, LineStatus
 from wxbackend.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from wxbackend.payments.transitions import PAYMENT_STATES, REFUND_STATES
+from wxbackend.staff.service import get_staff
 from wxbackend.users.models import User
 
 log = logging.getLogger(__name__)
@@ -425,21 +431,112 @@ def sync_refund(refund_id: int) -> str:
     return apply_refund(answer, source="query")
 
 
-def complete_manual_refund(refund_id: int, actor: str) -> Refund:
-    """Staff paid a corporate transfer back by bank transfer: the refund succeeded and the order is 已退款.
-    NotFound; Conflict when the refund is not one waiting for staff."""
+BANK_REFERENCE_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z/_-]{3,63}")
+
+
+def complete_manual_refund(staff_id: int, refund_id: int, bank_reference: str, ip: str = "") -> Refund:
+    """Finance paid a corporate transfer back by bank transfer: the refund succeeded with the bank's reference of
+    that transfer (`bank_reference`, 4–64 letters, digits, `-`, `_` or `/`; one transfer pays back one refund) and
+    the order moves 退款中 → 已退款 (the user sees it on the order's timeline; there is no notice kind for refunds).
+    Raises InvalidFields (reference missing or malformed), NotFound, Conflict `not_manual_refund` (not waiting
+    for staff, e.g. completed before), Conflict `bank_reference_used`; nothing changes then. Audited."""
+    reference = "".join((bank_reference or "").split())
+    if not reference:
+        raise InvalidFields({"bank_reference": "请填写退款转账的银行交易流水号"})
+    if not BANK_REFERENCE_RE.fullmatch(reference):
+        raise InvalidFields({"bank_reference": "银行交易流水号应为4至64位字母、数字或 - _ /"})
     found = db.session.get(Refund, refund_id)
     if found is None:
         raise NotFound("没有找到该退款记录")
     order = lock_order(found.order_id)
     refund: Refund = _locked(Refund, refund_id)
     if refund.status != RefundStatus.MANUAL:
-        raise Conflict("该退款不是待人工退款状态", code="not_manual_refund")
+        raise Conflict(f"该退款当前为“{refund.status_label}”，不是待人工退款状态", code="not_manual_refund")
+    used = db.session.scalar(sa.select(Refund.out_refund_no).where(Refund.bank_reference == reference))
+    if used is not None:
+        raise Conflict(f"银行交易流水号{reference}已用于退款{used}，请核对", code="bank_reference_used")
+    actor = f"staff:{staff_id}"
+    before = {"refund_status": refund.status, "order_status": order.status}
     REFUND_STATES.move(refund, RefundStatus.SUCCESS)
-    refund.done_at = utcnow()
+    refund.done_at, refund.bank_reference, refund.done_by = utcnow(), reference, actor
     transitions.move(order, OrderStatus.REFUNDED, actor, "退款已转账退回付款账户")
-    record_audit(actor, "order.refunded", target=f"order:{order.id}",
-                 detail={"out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen,
-                         "channel": refund.channel})
+    record_audit(actor, "order.refunded", target=f"order:{order.id}", ip=ip,
+                 detail={"before": before, "after": {"refund_status": refund.status, "order_status": order.status},
+                         "out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen,
+                         "channel": refund.channel, "bank_reference": reference})
     db.session.flush()
     return refund
+
+
+# --- the console's 退款 queue --------------------------------------------------------------------------------
+
+REFUND_PAGE_SIZE = 50
+REFUND_TABS = ("manual", "wechat", "done")
+
+
+@dataclass(frozen=True)
+class RefundRow:
+    """A refund as the finance queue shows it: who paid (for a transfer: the statement line that paid the order,
+    account masked) and who asked for the refund."""
+
+    refund: Refund
+    payer_name: str
+    payer_account_masked: str
+    bank_txn_id: str
+    requested_by: str
+
+
+@dataclass(frozen=True)
+class RefundPage:
+    rows: list[RefundRow]
+    after: int | None  # the last refund id shown, when another page follows
+
+
+def actor_label(actor: str) -> str:
+    """Who an actor string names, for staff eyes: 用户本人, a staff member's name, or the system."""
+    kind, _, ident = (actor or "").partition(":")
+    if kind == "user":
+        return "用户本人"
+    if kind == "staff" and ident.isdigit():
+        staff = get_staff(int(ident))
+        return f"员工 {staff.display_name}" if staff is not None else f"员工 #{ident}"
+    return {"system": "系统", ACTOR: "微信支付", "bank": "银行流水匹配", "cli": "命令行"}.get(actor, actor or "—")
+
+
+def refund_queue(tab: str, after: int | None = None, limit: int = REFUND_PAGE_SIZE) -> RefundPage:
+    """One page of refunds, keyset-paged by id: `manual` — corporate transfers waiting for finance to pay them
+    back, oldest first; `wechat` — WeChat Pay refunds whose order is still 退款中 (processing, or ended closed or
+    abnormal: staff act), oldest first; `done` — corporate-transfer refunds finance completed, newest first.
+    Reads only."""
+    query = sa.select(Refund).join(Order, Order.id == Refund.order_id)
+    descending = tab == "done"
+    if tab == "wechat":
+        query = query.where(Refund.channel == PayChannel.WECHAT, Refund.status != RefundStatus.SUCCESS,
+                            Order.status == OrderStatus.REFUNDING)
+    elif tab == "done":
+        query = query.where(Refund.channel == PayChannel.TRANSFER, Refund.status == RefundStatus.SUCCESS)
+    else:
+        query = query.where(Refund.status == RefundStatus.MANUAL)
+    if after is not None:
+        query = query.where(Refund.id < after if descending else Refund.id > after)
+    found = list(db.session.scalars(query.order_by(Refund.id.desc() if descending else Refund.id).limit(limit + 1)))
+    more = len(found) > limit
+    found = found[:limit]
+    payers = {}
+    transfer_orders = [refund.order_id for refund in found if refund.channel == PayChannel.TRANSFER]
+    if transfer_orders:
+        payers = {line.order_id: line for line in db.session.scalars(
+            sa.select(BankStatementLine).where(BankStatementLine.order_id.in_(transfer_orders),
+                                               BankStatementLine.status == LineStatus.MATCHED))}
+    rows = []
+    for refund in found:
+        line = payers.get(refund.order_id)
+        rows.append(RefundRow(refund, line.payer_name if line else "", line.payer_account_masked if line else "",
+                              line.bank_txn_id if line else "", actor_label(refund.actor)))
+    return RefundPage(rows, found[-1].id if more and found else None)
+
+
+def manual_refund_count() -> int:
+    """How many corporate-transfer refunds wait for finance (the console home's tile)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Refund)
+                             .where(Refund.status == RefundStatus.MANUAL))

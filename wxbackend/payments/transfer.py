@@ -4,23 +4,30 @@ and matching statement lines to orders.
 - `choose_transfer` gives a waiting order a code unique among open transfer orders (status 待支付; the partial
   unique index `uq_orders_open_transfer_code` is the final guard). Codes run 100000–999999: a statement that
   passed through a spreadsheet would have lost a leading zero.
-- `import_statement` parses a statement CSV (format in README, "Corporate transfer statements"), refuses the
-  whole file when any line is bad, and adds the lines not seen before (the bank's 流水号 is unique).
-- `match_line` (run by the job `jobs.bank.match_statement_line`) pays an order when the remark is exactly an
+- `import_statement` parses a statement CSV in UTF-8 or GBK (format in README, "Corporate transfer statements"),
+  refuses the whole file when any line is bad, and adds the lines not seen before (the bank's 流水号 is unique).
+  The console shows a preview first (`preview_statement`, the file kept encrypted in Redis for 10 minutes), then
+  imports exactly the previewed bytes (`import_staged_statement`); the CLI imports at once.
+- `match_line` (run by the job `payments.match_statement_line`) pays an order when the remark is exactly an
   open order's code, the amount is the order's amount and the payer is the certificate's organisation; any
   other line goes to the manual queue with a reason.
+- The manual queue (`statement_lines`, keyset-paged): finance staff match a line to an order by hand
+  (`match_line_by_hand`, through the same `mark_paid`) or set it aside as money to return to the payer or as not
+  ours (`set_line_aside`); each line is resolved once.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
 import logging
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -29,11 +36,15 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from wxbackend.audit.service import record_audit
-from wxbackend.core.crypto import encrypt, mask_bank_account
+from wxbackend.core.crypto import decrypt, encrypt, mask_bank_account
 from wxbackend.core.db import db
-from wxbackend.core.errors import Conflict, DomainError
+from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.jobs import enqueue_after_commit
+from wxbackend.core.money import format_fen
+from wxbackend.core.redis import get_redis
 from wxbackend.core.times import utcnow
+from wxbackend.core.uow import after_commit
+from wxbackend.core.validation import InvalidFields, clean
 from wxbackend.orders.models import STATUS_LABELS, Order, OrderStatus, PayChannel
 from wxbackend.orders.service import lock_order, mark_paid, user_order
 from wxbackend.payments.bank_models import BankStatementLine, LineStatus
@@ -46,6 +57,8 @@ CODE_RE = re.compile(r"[0-9]{6}")
 STATEMENT_HEADER = ("流水号", "交易日期", "金额", "付款人户名", "付款人账号", "附言")
 AMOUNT_RE = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?")
 ACCOUNT_RE = re.compile(r"[0-9A-Za-z-]{4,40}")
+STATEMENT_MAX_BYTES = 2 * 1024 * 1024  # about 20,000 lines: a longer statement is imported in parts
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 # --- the code and the payee ------------------------------------------------------------------------------------
@@ -125,16 +138,49 @@ class ImportResult:
     skipped: int  # already imported (same 流水号)
 
 
-def parse_statement(data: bytes) -> list[StatementRow]:
-    """The rows of a statement CSV: UTF-8 (a BOM is allowed), the header `流水号,交易日期,金额,付款人户名,
-    付款人账号,附言`, dates YYYY-MM-DD, amounts in yuan with at most 2 decimals. Blank lines are ignored.
-    StatementError lists every bad line; nothing is returned then."""
-    data = data.removeprefix(b"\xef\xbb\xbf")
+def _line_of(data: bytes, position: int) -> int:
+    """The line number of byte `position` (a newline byte is never part of a UTF-8 or GB18030 character)."""
+    return data[:position].count(b"\n") + 1
+
+
+def decode_statement(data: bytes) -> str:
+    """The text of a statement file: UTF-8 (with or without a BOM) or GBK, as Chinese banks export it (read as
+    GB18030, the standard that contains GBK). A file with a UTF-8 BOM must be UTF-8 throughout, and a file that
+    starts in UTF-8 must stay in it. StatementError naming the first line in neither encoding."""
+    if data.startswith(UTF8_BOM):
+        body = data[len(UTF8_BOM):]
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise StatementError([f"第{_line_of(body, bad.start)}行：不是UTF-8编码的文本（文件开头标明为UTF-8，"
+                                  "请整个文件使用同一种编码）"]) from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
+    except UnicodeDecodeError as not_utf8:
+        utf8_stop = not_utf8.start
+    if not data[:utf8_stop].isascii():  # Chinese text in UTF-8 up to here: two encodings in one file
+        raise StatementError([f"第{_line_of(data, utf8_stop)}行：不是UTF-8编码的文本，与前面各行的编码不同"
+                              "（请整个文件使用同一种编码：UTF-8或GBK）"])
+    try:
+        return data.decode("gb18030")
     except UnicodeDecodeError as bad:
-        line_no = data[:bad.start].count(b"\n") + 1
-        raise StatementError([f"第{line_no}行：不是UTF-8编码的文本（请把流水另存为UTF-8编码的CSV文件）"]) from None
+        line_no = _line_of(data, max(bad.start, utf8_stop))
+        raise StatementError([f"第{line_no}行：不是UTF-8或GBK编码的文本（请把流水另存为UTF-8或GBK编码的CSV文件）"]) \
+            from None
+
+
+def read_statement(data: bytes) -> tuple[list[StatementRow], list[str]]:
+    """The good rows of a statement file and every problem found, each naming its line ("第3行：…"): the file's
+    size (at most 2 MB), its encoding (`decode_statement`), the header `流水号,交易日期,金额,付款人户名,付款人账号,
+    附言`, dates YYYY-MM-DD, amounts in yuan with at most 2 decimals, a 流水号 at most once. Blank lines are
+    ignored. Nothing is refused here; `parse_statement` refuses."""
+    if len(data) > STATEMENT_MAX_BYTES:
+        return [], [f"文件大小为{len(data) / 1024 / 1024:.1f}MB，超过{STATEMENT_MAX_BYTES // 1024 // 1024}MB的上限"
+                    "（请按日期拆分为几个文件分别导入）"]
+    try:
+        text = decode_statement(data)
+    except StatementError as refused:
+        return [], refused.problems
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     problems: list[str] = []
     rows: list[StatementRow] = []
@@ -142,9 +188,9 @@ def parse_statement(data: bytes) -> list[StatementRow]:
     try:
         header = next(reader, None)
         if header is None:
-            raise StatementError(["文件是空的（第1行应为表头）"])
+            return [], ["文件是空的（第1行应为表头）"]
         if tuple(cell.strip() for cell in header) != STATEMENT_HEADER:
-            raise StatementError([f"第1行：表头应为“{','.join(STATEMENT_HEADER)}”"])
+            return [], [f"第1行：表头应为“{','.join(STATEMENT_HEADER)}”"]
         for cells in reader:
             line_no = reader.line_num
             if not any(cell.strip() for cell in cells):
@@ -159,6 +205,13 @@ def parse_statement(data: bytes) -> list[StatementRow]:
                 rows.append(row)
     except csv.Error as bad:
         problems.append(f"第{reader.line_num}行：CSV格式错误（{bad}）")
+    return rows, problems
+
+
+def parse_statement(data: bytes) -> list[StatementRow]:
+    """The rows of a statement file (`read_statement`); StatementError lists every bad line, and nothing is
+    returned then."""
+    rows, problems = read_statement(data)
     if problems:
         raise StatementError(problems)
     return rows
@@ -177,7 +230,7 @@ def _parse_row(line_no: int, cells: list[str]) -> tuple[StatementRow | None, lis
     except ValueError:
         day = None
         problems.append(f"交易日期“{value_date}”无效（格式为YYYY-MM-DD）")
-    fen = int(Decimal(amount) * 100) if AMOUNT_RE.fullmatch(amount) else 0
+    fen = yuan_to_fen(amount) or 0
     if fen <= 0:
         problems.append(f"金额“{amount}”无效（应为大于0的元金额，最多两位小数，如300.00）")
     if not payer_name or len(payer_name) > 200:
@@ -191,20 +244,34 @@ def _parse_row(line_no: int, cells: list[str]) -> tuple[StatementRow | None, lis
     return StatementRow(line_no, txn_id, day, fen, payer_name, payer_account, remark), []
 
 
-def import_statement(data: bytes, source_file: str, actor: str = "staff") -> ImportResult:
-    """Add the lines of a statement CSV (see `parse_statement`) not imported before, as 'new'. A line whose
-    流水号 is already stored is skipped, so importing a statement again adds nothing; one stored with different
-    content is an error. StatementError (nothing added) when any line is bad. The caller commits, then queues
-    matching for `new_line_ids` (`queue_matching`)."""
-    rows = parse_statement(data)
+def yuan_to_fen(amount: str) -> int | None:
+    """`300`, `300.5`, `300.00` → fen; None for anything else (no sign, no separators, at most 2 decimals)."""
+    return int(Decimal(amount) * 100) if AMOUNT_RE.fullmatch(amount) else None
+
+
+def _stored_lines(rows: list[StatementRow]) -> dict[str, BankStatementLine]:
     stored: dict[str, BankStatementLine] = {}
     ids = [row.bank_txn_id for row in rows]
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         stored.update((line.bank_txn_id, line) for line in db.session.scalars(
             sa.select(BankStatementLine).where(BankStatementLine.bank_txn_id.in_(chunk))))
-    conflicts = [f"第{row.line_no}行：流水号{row.bank_txn_id}已导入，但日期、金额、户名或附言与已导入的不同"
-                 for row in rows if row.bank_txn_id in stored and not _same(stored[row.bank_txn_id], row)]
+    return stored
+
+
+def _conflict(row: StatementRow) -> str:
+    return f"第{row.line_no}行：流水号{row.bank_txn_id}已导入，但日期、金额、户名或附言与已导入的不同"
+
+
+def import_statement(data: bytes, source_file: str, actor: str = "staff", ip: str = "") -> ImportResult:
+    """Add the lines of a statement file (UTF-8 or GBK; see `read_statement`) not imported before, as 'new'. A
+    line whose 流水号 is already stored is skipped, so importing a statement again adds nothing; one stored with
+    different content is an error. StatementError (nothing added) when any line is bad. The caller commits, then
+    queues matching for `new_line_ids` (`queue_matching`)."""
+    rows = parse_statement(data)
+    stored = _stored_lines(rows)
+    conflicts = [_conflict(row) for row in rows if row.bank_txn_id in stored and not _same(stored[row.bank_txn_id],
+                                                                                            row)]
     if conflicts:
         raise StatementError(conflicts)
     new_ids: list[int] = []
@@ -223,10 +290,125 @@ def import_statement(data: bytes, source_file: str, actor: str = "staff") -> Imp
             continue
         new_ids.append(line.id)
     skipped = len(rows) - len(new_ids)
-    record_audit(actor, "bank.statement_imported", target=source_file[:128],
-                 detail={"lines": len(rows), "new": len(new_ids), "skipped": skipped})
+    record_audit(actor, "bank.statement_imported", target=source_file[:128], ip=ip,
+                 detail={"sha256": hashlib.sha256(data).hexdigest(), "lines": len(rows), "new": len(new_ids),
+                         "skipped": skipped})
     db.session.flush()
     return ImportResult(len(rows), new_ids, skipped)
+
+
+# --- the console's upload: preview first, then import exactly what was previewed ------------------------------
+
+PREVIEW_SECONDS = 600
+PREVIEW_PURPOSE = "bank_statement_preview"
+
+
+@dataclass(frozen=True)
+class PreviewLine:
+    row: StatementRow
+    seen: str  # "new" | "imported" (the same line was imported before) | "conflict" (same 流水号, other content)
+
+    @property
+    def payer_account_masked(self) -> str:
+        return mask_bank_account(self.row.payer_account)
+
+    @property
+    def amount_yuan(self) -> str:
+        return format_fen(self.row.amount_fen)
+
+
+@dataclass(frozen=True)
+class StatementPreview:
+    """What importing a file would do. `token` names the file kept for 确认导入 (empty when it cannot be
+    imported: problems, or nothing new)."""
+
+    source_file: str
+    size: int
+    sha256: str
+    lines: list[PreviewLine]
+    problems: list[str]
+    token: str = ""
+
+    @property
+    def new_count(self) -> int:
+        return sum(1 for line in self.lines if line.seen == "new")
+
+    @property
+    def imported_count(self) -> int:
+        return sum(1 for line in self.lines if line.seen == "imported")
+
+
+def clean_file_name(name: str | None) -> str:
+    """The uploaded file's own name as shown and recorded: no directories, no control characters."""
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:128] or "statement.csv"
+
+
+def _preview_key(token: str) -> str:
+    return "bank:statement-preview:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def preview_statement(staff_id: int, data: bytes, source_file: str, ip: str = "") -> StatementPreview:
+    """What importing `data` would do, changing nothing: every parsed line marked new, imported before or in
+    conflict, and every problem by line (`read_statement`, plus 流水号 imported before with other content). When
+    the file could be imported and adds something, it is kept for this staff member for 10 minutes (encrypted:
+    it holds full account numbers) under the returned preview's `token`. Audited."""
+    source_file = clean_file_name(source_file)
+    digest = hashlib.sha256(data).hexdigest()
+    rows, problems = read_statement(data)
+    stored = _stored_lines(rows)
+    lines = []
+    for row in rows:
+        line = stored.get(row.bank_txn_id)
+        if line is None:
+            lines.append(PreviewLine(row, "new"))
+        elif _same(line, row):
+            lines.append(PreviewLine(row, "imported"))
+        else:
+            lines.append(PreviewLine(row, "conflict"))
+            problems.append(_conflict(row))
+    preview = StatementPreview(source_file, len(data), digest, lines, problems)
+    if not problems and preview.new_count:
+        token = secrets.token_urlsafe(24)
+        key = _preview_key(token)
+        sealed = encrypt(base64.b64encode(data).decode(), PREVIEW_PURPOSE)
+        pipe = get_redis().pipeline()
+        pipe.hset(key, mapping={"staff_id": str(staff_id), "source_file": source_file, "sha256": digest,
+                                "data": sealed})
+        pipe.expire(key, PREVIEW_SECONDS)
+        pipe.execute()
+        preview = StatementPreview(source_file, len(data), digest, lines, problems, token)
+    record_audit(f"staff:{staff_id}", "bank.statement_previewed", target=source_file, ip=ip,
+                 result="ok" if not problems else "invalid",
+                 detail={"sha256": digest, "size": len(data), "lines": len(rows), "new": preview.new_count,
+                         "imported": preview.imported_count, "problems": len(problems)})
+    db.session.flush()
+    return preview
+
+
+class PreviewExpired(DomainError):
+    code, message, status = "preview_expired", "预览已失效（超过10分钟或已导入），请重新上传流水文件", 409
+
+
+def import_staged_statement(staff_id: int, token: str, sha256: str, ip: str = "") -> ImportResult:
+    """确认导入: import the file this staff member previewed (`preview_statement`), exactly those bytes
+    (`sha256` is the one the preview showed), and queue matching for its new lines once this unit of work
+    commits; the kept file is deleted then. PreviewExpired (unknown, expired, already imported or someone else's
+    preview), DomainError `preview_mismatch`, StatementError (the file no longer fits what is stored)."""
+    key = _preview_key(token or "")
+    kept = get_redis().hgetall(key) if token else {}
+    if not kept or kept.get(b"staff_id", b"").decode() != str(staff_id):
+        raise PreviewExpired()
+    if not secrets.compare_digest(kept[b"sha256"].decode(), sha256 or ""):
+        raise DomainError("文件与预览不一致，请重新上传流水文件", code="preview_mismatch", status=409)
+    data = base64.b64decode(decrypt(kept[b"data"], PREVIEW_PURPOSE))
+    if hashlib.sha256(data).hexdigest() != kept[b"sha256"].decode():
+        raise DomainError("文件与预览不一致，请重新上传流水文件", code="preview_mismatch", status=409)
+    result = import_statement(data, kept[b"source_file"].decode(), actor=f"staff:{staff_id}", ip=ip)
+    queue_matching(result.new_line_ids)
+    after_commit(lambda: get_redis().delete(key))
+    return result
 
 
 def _same(line: BankStatementLine, row: StatementRow) -> bool:
@@ -321,3 +503,257 @@ def _manual(line: BankStatementLine, reason: str, order_id: int | None = None) -
     db.session.flush()
     log.info("statement line %s needs staff: %s", line.id, reason)
     return LineStatus.MANUAL
+
+
+# --- the manual queue: finance staff resolve each line once ---------------------------------------------------
+
+PAGE_SIZE = 50
+LIST_STATUSES = (LineStatus.MANUAL, LineStatus.RETURNED, LineStatus.DISMISSED, LineStatus.MATCHED)
+LINE_SORTS = {  # name: (label, sort column or None for the id alone, descending)
+    "oldest": ("最早导入在前", None, False),
+    "newest": ("最近导入在前", None, True),
+    "date_desc": ("交易日期从新到旧", BankStatementLine.value_date, True),
+    "date_asc": ("交易日期从旧到新", BankStatementLine.value_date, False),
+    "amount_desc": ("金额从大到小", BankStatementLine.amount_fen, True),
+    "amount_asc": ("金额从小到大", BankStatementLine.amount_fen, False),
+}
+ASIDE_OUTCOMES = {LineStatus.RETURNED: "退回付款人", LineStatus.DISMISSED: "非本系统款项"}
+
+
+@dataclass(frozen=True)
+class LineFilters:
+    """The manual queue's filters (`line_filters` reads them from a query string)."""
+
+    status: str = LineStatus.MANUAL
+    date_from: date | None = None
+    date_to: date | None = None
+    amount_fen: int | None = None
+    text: str = ""  # in the payer's name or the remark
+    sort: str = "oldest"
+    errors: dict[str, str] = field(default_factory=dict)  # what could not be read (that filter is left out)
+
+    def query_args(self) -> dict[str, str]:
+        """The filters as query-string arguments, for the next page's link."""
+        args = {"status": self.status, "sort": self.sort, "date_from": self.date_from.isoformat() if self.date_from
+                else "", "date_to": self.date_to.isoformat() if self.date_to else "",
+                "amount": format_fen(self.amount_fen) if self.amount_fen is not None else "", "q": self.text}
+        return {name: value for name, value in args.items() if value}
+
+
+@dataclass(frozen=True)
+class LinePage:
+    lines: list[BankStatementLine]
+    after: tuple[str, int] | None  # (sort key, id) of the last line shown, when another page follows
+
+
+def _day(value: str) -> date:
+    return datetime.strptime(value, "%Y-%m-%d").date()
+
+
+def line_filters(args: Mapping[str, str]) -> LineFilters:
+    """The filters in a query string (status, date_from, date_to, amount in yuan, q, sort); a value that cannot
+    be read is named in `errors` (in Chinese) and left out."""
+    errors: dict[str, str] = {}
+    status = args.get("status") or LineStatus.MANUAL
+    if status not in LIST_STATUSES:
+        status = LineStatus.MANUAL
+    sort = args.get("sort") if args.get("sort") in LINE_SORTS else "oldest"
+    days: dict[str, date | None] = {}
+    for name, label in (("date_from", "起始日期"), ("date_to", "截止日期")):
+        value = (args.get(name) or "").strip()
+        try:
+            days[name] = _day(value) if value else None
+        except ValueError:
+            days[name] = None
+            errors[name] = f"{label}“{value[:20]}”无效（格式为YYYY-MM-DD）"
+    amount_text = (args.get("amount") or "").strip()
+    amount = yuan_to_fen(amount_text) if amount_text else None
+    if amount_text and not amount:
+        errors["amount"] = f"金额“{amount_text[:20]}”无效（元，最多两位小数，如300.00）"
+        amount = None
+    return LineFilters(status, days["date_from"], days["date_to"], amount, clean(args.get("q"))[:50], sort, errors)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def statement_lines(filters: LineFilters, after: tuple[str, int] | None = None,
+                    limit: int = PAGE_SIZE) -> LinePage:
+    """One page of statement lines in `filters.status` (the manual queue by default), filtered and sorted as
+    asked, keyset-paged: `after` is the previous page's last (sort key, id); a key that cannot be read starts
+    from the first page. Reads only."""
+    line = BankStatementLine
+    _, column, descending = LINE_SORTS[filters.sort]
+    query = sa.select(line).where(line.status == filters.status)
+    if filters.date_from is not None:
+        query = query.where(line.value_date >= filters.date_from)
+    if filters.date_to is not None:
+        query = query.where(line.value_date <= filters.date_to)
+    if filters.amount_fen is not None:
+        query = query.where(line.amount_fen == filters.amount_fen)
+    if filters.text:
+        pattern = _like(filters.text)
+        query = query.where(sa.or_(line.payer_name.ilike(pattern, escape="\\"),
+                                   line.remark.ilike(pattern, escape="\\")))
+    cursor = _cursor(column, after)
+    if cursor is not None:
+        last_key, last_id = cursor
+        if column is None:
+            query = query.where(line.id < last_id if descending else line.id > last_id)
+        else:
+            keys, last = sa.tuple_(column, line.id), sa.tuple_(sa.literal(last_key), sa.literal(last_id))
+            query = query.where(keys < last if descending else keys > last)
+    order = [] if column is None else [column.desc() if descending else column.asc()]
+    order.append(line.id.desc() if descending else line.id.asc())
+    found = list(db.session.scalars(query.order_by(*order).limit(limit + 1)))
+    more = len(found) > limit
+    found = found[:limit]
+    if not more or not found:
+        return LinePage(found, None)
+    last = found[-1]
+    key = "" if column is None else (last.value_date.isoformat() if column is line.value_date else
+                                     str(last.amount_fen))
+    return LinePage(found, (key, last.id))
+
+
+def _cursor(column, after: tuple[str, int] | None) -> tuple[object, int] | None:
+    if after is None:
+        return None
+    key, last_id = after
+    try:
+        if column is None:
+            return None, int(last_id)
+        if column is BankStatementLine.value_date:
+            return _day(key), int(last_id)
+        return int(key), int(last_id)
+    except (TypeError, ValueError):
+        return None
+
+
+def manual_line_count() -> int:
+    """How many lines wait in the manual queue (the console home's tile)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(BankStatementLine)
+                             .where(BankStatementLine.status == LineStatus.MANUAL))
+
+
+def statement_line(line_id: int) -> BankStatementLine:
+    """One statement line; NotFound."""
+    line = db.session.get(BankStatementLine, line_id)
+    if line is None:
+        raise NotFound("没有找到该银行流水")
+    return line
+
+
+@dataclass(frozen=True)
+class MatchCandidate:
+    """The order staff typed for a line, and why matching them would be refused (empty: it may be matched)."""
+
+    order_no: str
+    order: Order | None
+    problems: list[str]
+    same_payer: bool  # the payer's name is the certificate's organisation (a match by hand may differ)
+
+
+def normalised_order_no(order_no: str | None) -> str:
+    return "".join((order_no or "").split()).upper()[:32]
+
+
+def _order_by_no(order_no: str) -> Order:
+    order = db.session.scalar(sa.select(Order).where(Order.order_no == order_no)) if order_no else None
+    if order is None:
+        raise DomainError(f"没有找到受理单号为“{order_no}”的受理单" if order_no else "请填写受理单号",
+                          code="order_not_found")
+    return order
+
+
+def _match_problems(line: BankStatementLine, order: Order) -> list[str]:
+    problems = []
+    if line.status != LineStatus.MANUAL:
+        problems.append(f"该流水已处理（当前为“{line.status_label}”），不能再次处理")
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        problems.append(f"受理单当前为“{order.status_label}”，不是待支付状态")
+    if line.amount_fen != order.amount_fen:
+        problems.append(f"金额不符（应付{order.amount_yuan}元，到账{line.amount_yuan}元）")
+    return problems
+
+
+def match_candidate(line_id: int, order_no: str) -> MatchCandidate:
+    """What matching line `line_id` to the order numbered `order_no` would meet, changing nothing: NotFound for
+    no such line, DomainError `order_not_found`."""
+    line = statement_line(line_id)
+    order_no = normalised_order_no(order_no)
+    order = _order_by_no(order_no)
+    return MatchCandidate(order_no, order, _match_problems(line, order),
+                          _normalised(line.payer_name) == _normalised(order.certificate.subject_o))
+
+
+def _resolution_note(note: str | None, label: str) -> str:
+    note = clean(note)
+    if not note:
+        raise InvalidFields({"note": f"请填写{label}"})
+    if len(note) > 200:
+        raise InvalidFields({"note": f"{label}最多200个字"})
+    return note
+
+
+def _lock_manual_line(line_id: int) -> BankStatementLine:
+    line = db.session.scalar(sa.select(BankStatementLine).where(BankStatementLine.id == line_id).with_for_update()
+                             .execution_options(populate_existing=True))
+    if line is None:
+        raise NotFound("没有找到该银行流水")
+    if line.status != LineStatus.MANUAL:
+        raise Conflict(f"该流水已处理（当前为“{line.status_label}”），不能再次处理", code="line_resolved")
+    return line
+
+
+def match_line_by_hand(staff_id: int, line_id: int, order_no: str, note: str, ip: str = "") -> BankStatementLine:
+    """Finance staff match a line of the manual queue to the order numbered `order_no`, saying why (`note`): the
+    order is paid exactly as the matching job pays it (`mark_paid`, channel transfer; the user is told it is paid
+    and, on the online path, that the certificate can be written) and the line is matched, with who and why.
+    The payer's name may differ from the certificate's organisation (that is what staff decide); the amount may
+    not, and the order must be waiting for payment. Locks the line, then the order (as `match_line` does).
+    Raises NotFound (no such line), Conflict `line_resolved` (resolved before), InvalidFields (no note),
+    DomainError `order_not_found`, Conflict `match_refused` (amount or status); nothing changes then. Audited."""
+    line = _lock_manual_line(line_id)
+    note = _resolution_note(note, "匹配原因")
+    order = lock_order(_order_by_no(normalised_order_no(order_no)).id)
+    problems = _match_problems(line, order)
+    if problems:
+        raise Conflict("不能匹配：" + "；".join(problems), code="match_refused")
+    actor = f"staff:{staff_id}"
+    paid_note = f"对公转账到账（银行流水号{line.bank_txn_id}，财务人工核对）"
+    if not mark_paid(order.id, PayChannel.TRANSFER, actor, paid_note):
+        raise Conflict("受理单已不是待支付状态", code="match_refused")  # never: checked under the order's lock
+    before = {"status": line.status, "order_id": line.order_id}
+    LINE_STATES.move(line, LineStatus.MATCHED)
+    now = utcnow()
+    line.order_id, line.decided_at, line.resolved_by, line.resolved_at, line.resolution_note = (
+        order.id, now, staff_id, now, note)
+    record_audit(actor, "bank.line_matched", target=f"bank_line:{line.id}", ip=ip,
+                 detail={"before": before, "after": {"status": line.status, "order_id": order.id},
+                         "order_no": order.order_no, "bank_txn_id": line.bank_txn_id, "amount_fen": line.amount_fen,
+                         "same_payer": _normalised(line.payer_name) == _normalised(order.certificate.subject_o),
+                         "note": note})
+    db.session.flush()
+    log.info("statement line %s matched by staff %s to order %s", line.id, staff_id, order.id)
+    return line
+
+
+def set_line_aside(staff_id: int, line_id: int, outcome: str, note: str, ip: str = "") -> BankStatementLine:
+    """Finance staff resolve a line of the manual queue without paying an order: `returned` (the money is to go
+    back to the payer, e.g. a second transfer for an order already paid) or `dismissed` (not a payment for this
+    system), saying why (`note`). Raises NotFound, Conflict `line_resolved`, InvalidFields, DomainError
+    `invalid_outcome`; nothing changes then. Audited."""
+    if outcome not in ASIDE_OUTCOMES:
+        raise DomainError("请选择处理方式", code="invalid_outcome")
+    line = _lock_manual_line(line_id)
+    note = _resolution_note(note, "处理说明")
+    before = {"status": line.status}
+    LINE_STATES.move(line, LineStatus(outcome))
+    line.resolved_by, line.resolved_at, line.resolution_note = staff_id, utcnow(), note
+    record_audit(f"staff:{staff_id}", f"bank.line_{outcome}", target=f"bank_line:{line.id}", ip=ip,
+                 detail={"before": before, "after": {"status": line.status}, "bank_txn_id": line.bank_txn_id,
+                         "amount_fen": line.amount_fen, "order_id": line.order_id, "note": note})
+    db.session.flush()
+    return line

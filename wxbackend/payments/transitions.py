@@ -42,5 +42,8 @@ REFUND_STATES = StateMachine({
 LINE_STATES = StateMachine({
     LineStatus.NEW: {LineStatus.MATCHED, LineStatus.MANUAL},  # the matching job decides each line once
     LineStatus.MATCHED: set(),
-    LineStatus.MANUAL: set(),
+    # finance staff resolve a manual line once: matched to an order by hand, or set aside
+    LineStatus.MANUAL: {LineStatus.MATCHED, LineStatus.RETURNED, LineStatus.DISMISSED},
+    LineStatus.RETURNED: set(),
+    LineStatus.DISMISSED: set(),
 }, noun="银行流水", labels=LINE_STATUS_LABELS, error=IllegalLineTransition)

@@ -20,6 +20,8 @@ import config as config_module
 from wxbackend import models
 from wxbackend.addresses.web import api as addresses_api
 from wxbackend.addresses.web import h5 as addresses_h5
+from wxbackend.approvals import service as approvals_service
+from wxbackend.approvals.web import admin as approvals_admin
 from wxbackend.audit.service import record_audit
 from wxbackend.binding.web import api as binding_api
 from wxbackend.binding.web import h5 as binding_h5
@@ -42,9 +44,11 @@ from wxbackend.invoices.web import h5 as invoices_h5
 from wxbackend.notices import tasks as notice_tasks
 from wxbackend.orders.web import api as orders_api
 from wxbackend.orders.web import h5 as orders_h5
+from wxbackend.payments import staff_refunds
 from wxbackend.payments import tasks as payment_tasks
 from wxbackend.payments.cli import bank_cli
 from wxbackend.payments.web import admin as payments_admin
+from wxbackend.payments.web import admin_refunds as payments_staff_refund
 from wxbackend.payments.web import api as payments_api
 from wxbackend.payments.web import h5 as payments_h5
 from wxbackend.payments.web import notify as payments_notify
@@ -68,12 +72,14 @@ from wxbackend.wechat.web import api as wechat_api
 PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages, users_h5.bp,
                    binding_h5.bp, certificates_h5.bp, orders_h5.bp, identity_h5.bp, payments_h5.bp, invoices_h5.bp,
                    invoices_h5.download_bp, addresses_h5.bp, wechat_views.bp, payments_notify.bp, staff_admin.bp,
-                   payments_admin.bp)
+                   payments_admin.bp, approvals_admin.bp, payments_staff_refund.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
 TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
-CONSOLE = (staff_admin, payments_admin)  # each domain's admin module; its QUEUES are the console's home and menu
+CONSOLE = (staff_admin, payments_admin, approvals_admin, payments_staff_refund)  # admin modules: home and menu
+# Every kind of four-eyes request and its effect, named by the domain that owns it (nothing registers on import).
+APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL,)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
 CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name}
 CSRF_EXEMPT_ENDPOINTS = {"wechat_api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
@@ -161,6 +167,7 @@ def register_console(app: Flask) -> None:
         staff_id, code, request.remote_addr or "", purpose="reauth"))
     staff_session.set_refusal_recorder(app, record_staff_refusal)
     app.extensions["console_queues"] = console.collect(CONSOLE)
+    approvals_service.register_kinds(app, APPROVAL_KINDS)
     app.add_template_global(staff_session.csrf_token, "staff_csrf_token")
     app.add_template_global(staff_session.totp_is_fresh, "staff_totp_is_fresh")
     app.add_template_global(console.queues_for, "console_queues")

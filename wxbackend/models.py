@@ -1,6 +1,7 @@
 """Every model, imported in one place so that migrations and `create_all` see the whole schema."""
 
 from wxbackend.addresses.models import Address
+from wxbackend.approvals.models import ApprovalDecision, ApprovalRequest
 from wxbackend.audit.models import AuditLog
 from wxbackend.ca.models import IssuedCertificate
 from wxbackend.certificates.models import Binding, CertApp, Certificate
@@ -15,3 +16,4 @@ from wxbackend.users.models import User
 __all__ = ["AuditLog", "BankStatementLine", "Binding", "CertApp", "Certificate", "IdentityCheck", "IssuedCertificate",
            "Order", "OrderEvent", "Payment", "Refund", "User"]
 __all__ += ["Address", "Invoice", "InvoiceItem", "InvoiceProfile", "StaffMember"]
+__all__ += ["ApprovalDecision", "ApprovalRequest"]

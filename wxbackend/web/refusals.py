@@ -17,18 +17,20 @@ from wxbackend.core.errors import DomainError, NotFound
 
 
 def refusals_flashed(back: Callable[..., str] | None = None,
-                     elsewhere: dict[type[DomainError], Callable[..., str]] | None = None):
+                     elsewhere: dict[type[DomainError], Callable[..., str]] | None = None,
+                     answered: tuple[type[DomainError], ...] = ()):
     """Decorate a page view: a refusal becomes flash-and-redirect to `back(**view_args)` (default: this page as a
     GET); a refusal of a type in `elsewhere` goes where its function says instead (e.g. the identity check first),
-    flashed as information."""
+    flashed as information; one of a type in `answered` is left to the app's handler, which answers with its own
+    status (e.g. a replayed one-time form: 409)."""
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             try:
                 return view(*args, **kwargs)
-            except NotFound:
-                raise  # someone else's (or no such) object: the 404 page, rolled back by the app's handler
+            except (NotFound, *answered):
+                raise  # NotFound: someone else's (or no such) object: the 404 page, rolled back by the app's handler
             except DomainError as refused:
                 uow.rollback()
                 for kind, where in (elsewhere or {}).items():

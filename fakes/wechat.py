@@ -4,11 +4,14 @@ It answers what the backend calls with WeChat's own shapes and error codes (4000
 code, 40163 code used, 43004 not subscribed, 43101 no consent, 45009 quota) and counts every call. Tests and
 `make run` drive it through `/_fake/…` control endpoints:
 
-- `POST /_fake/reset`, `GET /_fake/calls` (path → count), `GET /_fake/messages` (template/subscribe sent)
+- `POST /_fake/reset`, `GET /_fake/calls` (path → count), `GET /_fake/messages` (template, subscribe and
+  customer-service messages sent, each with its `kind`)
 - `POST /_fake/expire-tokens` (every issued access_token becomes invalid → 40001)
 - `POST /_fake/fail {path, errcode, times}` and `POST /_fake/delay {path, seconds}`
 - `POST /_fake/users {openid, unionid?, subscribed?, consents?: [template_id]}` (an openid never registered
   here counts as a follower of the official account who gave no mini-program consents)
+- `POST /_fake/silent {openid, silent?: true}`: the follower last wrote more than 48 hours ago, so a
+  customer-service message to them is refused with 45015 (WeChat's window)
 - `POST /_fake/codes {openid, unionid?, snapshot?}` → `{code}` for jscode2session or OAuth
 - `GET /_fake/as?openid=&unionid=&snapshot=&next=` sets who "this browser's WeChat user" is for the authorize page
 
@@ -40,7 +43,13 @@ ERRORS = {
     42001: "access_token expired",
     43004: "require subscribe",
     43101: "user refuse to accept the msg",
+    40003: "invalid openid",
+    40008: "invalid message type",
+    44004: "empty content",
+    45002: "content size out of limit",
     45009: "reach max api daily quota limit",
+    45015: "response out of time limit",
+    47001: "data format error",
     46003: "menu no exist",
     40016: "invalid button size",
     40017: "invalid button type",
@@ -52,6 +61,7 @@ BUTTON_TYPES = {"click", "view", "miniprogram", "scancode_push", "scancode_waitm
                 "pic_photo_or_album", "pic_weixin", "location_select", "media_id", "article_id",
                 "article_view_limited"}
 IDENTITY_COOKIE = "fakewx_user"
+CUSTOM_TEXT_MAX_BYTES = 2048
 
 
 @dataclass
@@ -72,6 +82,7 @@ class FakeState:
     codes: dict[str, dict] = field(default_factory=dict)  # code -> identity (+ "used")
     users: dict[str, FakeUser] = field(default_factory=dict)
     messages: list[dict] = field(default_factory=list)
+    silent: set[str] = field(default_factory=set)  # openids outside the 48-hour customer-service window
     menus: dict[str, dict] = field(default_factory=dict)
     failures: dict[str, list] = field(default_factory=dict)  # path -> [errcode, times left]
     delays: dict[str, float] = field(default_factory=dict)
@@ -246,6 +257,36 @@ def create_fake_wechat(apps: dict[str, str], template_ids: set[str] | None = Non
             state.messages.append(dict(body, kind="subscribe", appid=appid))
         return jsonify(errcode=0, errmsg="ok")
 
+    @app.post("/cgi-bin/message/custom/send")
+    def custom_send():
+        """客服消息: text only here; the follower must have written within 48 hours (else 45015)."""
+        appid, refused = token_app()
+        if refused:
+            return refused
+        try:
+            body = json.loads(request.get_data() or b"{}")
+        except ValueError:
+            return error(47001)
+        touser = body.get("touser") if isinstance(body, dict) else None
+        if not isinstance(touser, str) or not touser:
+            return error(40003)
+        if body.get("msgtype") != "text":
+            return error(40008)
+        text = body.get("text")
+        content = text.get("content") if isinstance(text, dict) else None
+        if not isinstance(content, str) or not content.strip():
+            return error(44004)
+        if len(content.encode()) > CUSTOM_TEXT_MAX_BYTES:
+            return error(45002)
+        with state.lock:
+            user = state.users.get(touser)
+            if user is not None and not user.subscribed:
+                return error(43004)
+            if touser in state.silent:
+                return error(45015)
+            state.messages.append(dict(body, kind="custom", appid=appid))
+        return jsonify(errcode=0, errmsg="ok")
+
     @app.get("/cgi-bin/user/info")
     def user_info():
         _, refused = token_app()
@@ -337,7 +378,8 @@ def create_fake_wechat(apps: dict[str, str], template_ids: set[str] | None = Non
     @app.post("/_fake/reset")
     def reset():
         with state.lock:
-            for name in ("calls", "tokens", "stable", "codes", "users", "messages", "menus", "failures", "delays"):
+            for name in ("calls", "tokens", "stable", "codes", "users", "messages", "silent", "menus", "failures",
+                         "delays"):
                 getattr(state, name).clear()
         return jsonify(ok=True)
 
@@ -382,6 +424,16 @@ def create_fake_wechat(apps: dict[str, str], template_ids: set[str] | None = Non
         with state.lock:
             state.users[body["openid"]] = FakeUser(body["openid"], body.get("unionid"), body.get("subscribed", True),
                                                   set(body.get("consents", [])))
+        return jsonify(ok=True)
+
+    @app.post("/_fake/silent")
+    def silent():
+        body = request.get_json()
+        with state.lock:
+            if body.get("silent", True):
+                state.silent.add(body["openid"])
+            else:
+                state.silent.discard(body["openid"])
         return jsonify(ok=True)
 
     @app.post("/_fake/codes")

@@ -11,9 +11,11 @@ from wxbackend.orders.models import Order, OrderEvent
 from wxbackend.payments.bank_models import BankStatementLine
 from wxbackend.payments.models import Payment, Refund
 from wxbackend.staff.models import StaffMember
+from wxbackend.support.models import SupportConversation, SupportMessage, SupportReply
 from wxbackend.users.models import User
 
 __all__ = ["AuditLog", "BankStatementLine", "Binding", "CertApp", "Certificate", "IdentityCheck", "IssuedCertificate",
            "Order", "OrderEvent", "Payment", "Refund", "User"]
 __all__ += ["Address", "Invoice", "InvoiceItem", "InvoiceProfile", "StaffMember"]
 __all__ += ["ApprovalDecision", "ApprovalRequest"]
+__all__ += ["SupportConversation", "SupportMessage", "SupportReply"]

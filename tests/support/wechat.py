@@ -26,6 +26,14 @@ class FakeWeChat(FakeServer):
     def messages(self) -> list[dict]:
         return self.control("GET", "messages")
 
+    def custom_messages(self) -> list[dict]:
+        """The customer-service messages (客服消息) sent, in order."""
+        return [m for m in self.messages() if m["kind"] == "custom"]
+
+    def silent(self, openid: str, silent: bool = True) -> None:
+        """The follower last wrote more than 48 hours ago: WeChat answers 45015 to a customer-service message."""
+        self.control("POST", "silent", json={"openid": openid, "silent": silent})
+
     def fail(self, path: str, errcode: int, times: int = 1) -> None:
         self.control("POST", "fail", json={"path": path, "errcode": errcode, "times": times})
 

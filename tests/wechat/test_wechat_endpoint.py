@@ -21,6 +21,7 @@ from tests.support.wechat import (
 )
 from wxbackend.audit.models import AuditLog
 from wxbackend.core.redis import get_redis
+from wxbackend.support.models import SupportMessage
 from wxbackend.users.models import User
 
 
@@ -148,7 +149,8 @@ def test_same_msgid_three_times_concurrently_has_one_side_effect(app, wechat, db
     assert Queue("wechat", connection=get_redis()).count == 1
     run_jobs()
     handovers = db_session.scalars(sa.select(AuditLog).where(AuditLog.action == "wechat.handover")).all()
-    assert [h.detail["message"] for h in handovers] == ["转人工"]
+    assert [h.detail["opened"] for h in handovers] == [True]
+    assert [m.content for m in db_session.scalars(sa.select(SupportMessage))] == ["转人工"]
 
 
 def test_two_different_events_in_the_same_second_are_both_handled(client):

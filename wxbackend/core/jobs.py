@@ -1,6 +1,7 @@
 """rq jobs (STYLE 6): each declared where its domain keeps it (`<domain>/tasks.py`) with its queue, timeout and
 retry; run inside an app context with one commit at the end; enqueued by name, and only once the unit of work
-that asks for them has committed (`enqueue_after_commit`), so a request that rolls back enqueues nothing.
+that asks for them has committed (`enqueue_after_commit`), so a request that rolls back enqueues nothing. A job
+that fails rolls back like a refused request, keeping only what was registered to outlive it.
 
 Jobs take ids and re-check state, so running one twice is harmless."""
 
@@ -16,6 +17,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 from rq import Queue, Retry
 
+from wxbackend.core import uow
 from wxbackend.core.db import db
 from wxbackend.core.redis import get_redis
 from wxbackend.core.uow import after_commit
@@ -59,9 +61,20 @@ def _run(func, args, kwargs):
         db.session.commit()
         return result
     except Exception:
-        db.session.rollback()
         log.exception("job %s failed", func.__name__)
+        _keep_what_outlives_the_failure()
         raise
+
+
+def _keep_what_outlives_the_failure() -> None:
+    """A failed job's work rolls back, as a refused request's does, but what was registered to outlive it
+    (`uow.keep_after_rollback`: refusal audit rows, a failure noted on the row it was about) is committed."""
+    try:
+        uow.rollback()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("what a failed job kept could not be committed")
 
 
 def collect(modules: Iterable[ModuleType]) -> dict[str, JobSpec]:

@@ -20,3 +20,17 @@ def local_minute(value) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def elapsed(since, now: datetime | None = None) -> str:
+    """How long ago `since` was, for queues: `3天2小时`, `5小时12分`, `8分钟`, `不到1分钟` ("" for None)."""
+    if since is None:
+        return ""
+    minutes = max(int(((now or utcnow()) - since).total_seconds() // 60), 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days}天{hours}小时"
+    if hours:
+        return f"{hours}小时{minutes}分"
+    return f"{minutes}分钟" if minutes else "不到1分钟"

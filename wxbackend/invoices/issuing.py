@@ -6,23 +6,28 @@ state, so a job run twice (or two at once) does the work once. The 24-hour promi
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
 from wxbackend.audit.service import record_audit
+from wxbackend.core import keyset
 from wxbackend.core.db import db
+from wxbackend.core.errors import Conflict, NotFound, UpstreamError
 from wxbackend.core.files import file_store
 from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.core.times import local_day, local_minute, utcnow
+from wxbackend.core.uow import keep_after_rollback
 from wxbackend.integrations.einvoice import InvoiceRefused, invoice_adapter
 from wxbackend.integrations.invoice_pdf import InvoiceDocument, Line, Party
 from wxbackend.integrations.smtp import mask_address, send_mail
-from wxbackend.invoices.models import Invoice, InvoiceStatus
+from wxbackend.invoices.models import UNDELIVERED_SQL, Invoice, InvoiceStatus
 from wxbackend.invoices.service import bank_account_of, link_for, mobile_of, queue_issuing
 from wxbackend.invoices.transitions import INVOICE_STATES
 from wxbackend.notices.service import queue_notice
+from wxbackend.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,9 @@ def issue(invoice_id: int) -> str:
     adapter = invoice_adapter()
     try:
         issued = adapter.issue(document_for(invoice))
+    except UpstreamError as failed:
+        note_failure(invoice.id, failed)
+        raise
     except InvoiceRefused as refused:
         INVOICE_STATES.move(invoice, InvoiceStatus.FAILED)
         invoice.failure_reason = refused.message[:300]
@@ -73,6 +81,7 @@ def issue(invoice_id: int) -> str:
     invoice.invoice_no = issued.invoice_no
     invoice.issued_at = issued.issued_at
     invoice.adapter = adapter.name
+    invoice.last_error, invoice.last_error_at = "", None
     INVOICE_STATES.move(invoice, InvoiceStatus.ISSUED)
     record_audit("system", "invoice.issued", target=f"invoice:{invoice.id}",
                  detail={"request_no": invoice.request_no, "invoice_no": invoice.invoice_no,
@@ -80,6 +89,18 @@ def issue(invoice_id: int) -> str:
     db.session.flush()
     queue_mail(invoice_id)
     return "issued"
+
+
+def note_failure(invoice_id: int, failed: UpstreamError) -> None:
+    """Record on the invoice why its step failed this time (the 未送达发票 queue shows it). The job raises and rolls
+    back so that rq retries it; the note outlives that rollback (`keep_after_rollback`)."""
+    reason, at = failed.message[:300], utcnow()
+
+    def note() -> None:
+        db.session.execute(sa.update(Invoice).where(Invoice.id == invoice_id)
+                           .values(last_error=reason, last_error_at=at))
+
+    keep_after_rollback(note)
 
 
 def queue_mail(invoice_id: int) -> None:
@@ -112,8 +133,13 @@ def deliver(invoice_id: int) -> str:
         return "not issued"
     if invoice.emailed_at is not None:
         return "already sent"
-    send_mail(invoice.email, f"【数安CA管家】电子发票 {invoice.invoice_no}", mail_text(invoice, link_for(invoice)))
+    try:
+        send_mail(invoice.email, f"【数安CA管家】电子发票 {invoice.invoice_no}", mail_text(invoice, link_for(invoice)))
+    except UpstreamError as failed:
+        note_failure(invoice.id, failed)
+        raise
     invoice.emailed_at = utcnow()
+    invoice.last_error, invoice.last_error_at = "", None
     record_audit("system", "invoice.emailed", target=f"invoice:{invoice.id}",
                  detail={"invoice_no": invoice.invoice_no, "to": mask_address(invoice.email)})
     db.session.flush()
@@ -126,10 +152,12 @@ def undelivered_invoices(older_than: timedelta) -> list[Invoice]:
     """Invoices requested more than `older_than` ago that have not reached the user's mailbox (still pending,
     or issued and not mailed)."""
     return list(db.session.scalars(
-        sa.select(Invoice).where(Invoice.created_at < utcnow() - older_than,
-                                 sa.or_(Invoice.status == InvoiceStatus.PENDING,
-                                        sa.and_(Invoice.status == InvoiceStatus.ISSUED, Invoice.emailed_at.is_(None))))
-        .order_by(Invoice.id)))
+        sa.select(Invoice).where(Invoice.created_at < utcnow() - older_than, _undelivered()).order_by(Invoice.id)))
+
+
+def _undelivered() -> sa.ColumnElement[bool]:
+    """Requested and not in the user's mailbox: the condition of the partial index `ix_invoices_undelivered`."""
+    return sa.text(UNDELIVERED_SQL)
 
 
 def alert_overdue_invoices() -> int:
@@ -160,3 +188,70 @@ def requeue_undelivered() -> list[str]:
         (queue_issuing if invoice.status == InvoiceStatus.PENDING else queue_mail)(invoice.id)
         queued.append(invoice.request_no)
     return queued
+
+
+# ------------------------------------------------------------------------------ the console's 未送达发票 queue
+
+
+def undelivered_count() -> int:
+    """How many invoices have not reached the user's mailbox (the console home's tile)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Invoice).where(_undelivered())) or 0
+
+
+STAGES = {  # (status, failed this time?) -> why it is not delivered
+    (InvoiceStatus.PENDING, False): "待开具",
+    (InvoiceStatus.PENDING, True): "开具失败",
+    (InvoiceStatus.ISSUED, False): "待发送邮件",
+    (InvoiceStatus.ISSUED, True): "邮件发送失败",
+}
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    invoice: Invoice
+    user_name: str  # masked
+    order_nos: list[str]
+    stage: str  # 待开具 / 开具失败 / 待发送邮件 / 邮件发送失败
+    reason: str  # the last failure's message, "" when none
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.reason)
+
+
+def undelivered_page(cursor: str | None = None, size: int = keyset.PAGE_SIZE) -> keyset.Page:
+    """One page of undelivered invoices, the longest waiting first (keyset on created_at, id); rows are
+    `Undelivered`, the user masked."""
+    found = keyset.page(sa.select(Invoice).where(_undelivered()), Invoice.created_at, Invoice.id, cursor,
+                        lambda invoice: (invoice.created_at, invoice.id), size=size)
+    users = {user.id: user for user in db.session.scalars(
+        sa.select(User).where(User.id.in_({invoice.user_id for invoice in found.rows})))} if found.rows else {}
+    rows = [Undelivered(invoice, users[invoice.user_id].masked_name if invoice.user_id in users else "**",
+                        [item.order_no for item in invoice.items],
+                        STAGES[(InvoiceStatus(invoice.status), bool(invoice.last_error))], invoice.last_error)
+            for invoice in found.rows]
+    return keyset.Page(rows, found.next_cursor)
+
+
+def requeue_invoice(staff_id: int, invoice_id: int, ip: str = "") -> str:
+    """Queue the next step of one undelivered invoice again (issuing when pending, mailing when issued), once
+    this commits; audited. Conflict when it was delivered or failed for good meanwhile, NotFound when there is no
+    such invoice. The job re-checks state, so a requeue that crosses a running job does the work once. Returns
+    the job's name."""
+    invoice = db.session.get(Invoice, invoice_id, with_for_update=True)
+    if invoice is None:
+        raise NotFound("没有找到该发票")
+    if not (invoice.status == InvoiceStatus.PENDING or
+            (invoice.status == InvoiceStatus.ISSUED and invoice.emailed_at is None)):
+        raise Conflict(f"发票{invoice.request_no}已{'送达' if invoice.emailed_at else invoice.status_label}，"
+                       "无需重新排队", code="invoice_not_undelivered")
+    if invoice.status == InvoiceStatus.PENDING:
+        queue_issuing(invoice.id)
+        job = "invoices.issue_invoice"
+    else:
+        queue_mail(invoice.id)
+        job = "invoices.email_invoice"
+    record_audit(f"staff:{staff_id}", "invoice.requeued", target=f"invoice:{invoice.id}", ip=ip,
+                 detail={"request_no": invoice.request_no, "status": invoice.status, "job": job,
+                         "last_error": invoice.last_error[:100]})
+    return job

@@ -35,6 +35,8 @@ class InvoiceStatus(enum.StrEnum):
 
 
 STATUS_LABELS = {InvoiceStatus.PENDING: "开具中", InvoiceStatus.ISSUED: "已开具", InvoiceStatus.FAILED: "开具失败"}
+# requested and not in the user's mailbox: still to issue, or issued and not mailed (the 未送达发票 queue)
+UNDELIVERED_SQL = "status = 'pending' OR (status = 'issued' AND emailed_at IS NULL)"
 
 
 class Buyer:
@@ -85,6 +87,10 @@ class Invoice(Buyer, db.Model):
     an `invoice_no`, a PDF in the file store and, once mailed, `emailed_at`), or failed with a reason."""
 
     __tablename__ = "invoices"
+    __table_args__ = (
+        sa.Index("ix_invoices_undelivered", "created_at", "id",
+                 postgresql_where=sa.text(UNDELIVERED_SQL), sqlite_where=sa.text(UNDELIVERED_SQL)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_no: Mapped[str] = mapped_column(sa.String(32), unique=True)  # ours; the platform's idempotency key
@@ -101,6 +107,9 @@ class Invoice(Buyer, db.Model):
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the last transient failure of issuing or mailing (retried by rq), cleared when the step succeeds
+    last_error: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     items: Mapped[list[InvoiceItem]] = relationship(back_populates="invoice", order_by="InvoiceItem.id")
 

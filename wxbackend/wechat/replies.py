@@ -52,6 +52,14 @@ def text_reply(base_url: str, content: str) -> str:
     return help_text(base_url)
 
 
+def conversation_reply(base_url: str, content: str) -> str:
+    """The answer to a follower whose conversation with staff is live: a keyword's help, else an acknowledgement
+    (what they wrote went to staff)."""
+    if any(word in content for word in ("续期", "绑定", "发票")):
+        return text_reply(base_url, content)
+    return "已收到您的留言，人工客服将在工作时间（工作日 9:00–18:00）内回复您。"
+
+
 def help_text(base_url: str) -> str:
     return (f"您好，这里是数安CA管家。请点击菜单，或回复“续期”“绑定”“发票”“人工”。\n"
             f"{link(base_url, '/h5/', '打开数安CA管家')}")

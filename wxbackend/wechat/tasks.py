@@ -7,7 +7,8 @@ import logging
 from wxbackend.audit.service import record_audit
 from wxbackend.core.jobs import job
 from wxbackend.integrations.wechat import WeChatError, official_account, wechat_call
-from wxbackend.users.service import set_following, user_for_wechat
+from wxbackend.support.service import message_key, receive_message, received_time
+from wxbackend.users.service import set_following
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,17 @@ def unfollow(openid: str) -> int:
 
 
 @job("wechat", timeout=60)
-def hand_over_to_staff(openid: str, content: str) -> None:
-    """A follower asked for a person: kept in the audit trail, where staff pick it up."""
-    user = user_for_wechat(openid=openid)
-    record_audit(f"user:{user.id}", "wechat.handover", target=f"user:{user.id}", detail={"message": content})
+def hand_over_to_staff(openid: str, content: str, key: str = "", create_time: int = 0) -> int | None:
+    """A follower asked for a person: the message opens (or joins) their conversation in the 人工客服 queue.
+    Stored once per `key` (WeChat's retries, a job run twice). Returns the conversation's id (None: stored before)."""
+    received = receive_message(openid, content, key or message_key(openid, create_time, content),
+                               received_time(create_time), asks_for_staff=True)
+    return received.conversation_id if received else None
+
+
+@job("wechat", timeout=60)
+def pass_on_to_staff(openid: str, content: str, key: str, create_time: int = 0) -> int | None:
+    """A follower with a live conversation wrote again: the text joins it (dropped when the conversation was
+    closed meanwhile). Returns the conversation's id (None: nothing stored)."""
+    received = receive_message(openid, content, key, received_time(create_time), asks_for_staff=False)
+    return received.conversation_id if received else None

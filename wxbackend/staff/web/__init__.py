@@ -1,0 +1,1 @@
+"""The console's own pages (sign-in, home, staff accounts)."""

@@ -40,6 +40,7 @@ from wxbackend.invoices.cli import invoices_cli
 from wxbackend.invoices.web import api as invoices_api
 from wxbackend.invoices.web import h5 as invoices_h5
 from wxbackend.notices import tasks as notice_tasks
+from wxbackend.orders.web import admin as orders_admin
 from wxbackend.orders.web import api as orders_api
 from wxbackend.orders.web import h5 as orders_h5
 from wxbackend.payments import tasks as payment_tasks
@@ -66,12 +67,14 @@ from wxbackend.wechat.web import api as wechat_api
 
 PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages, users_h5.bp,
                    binding_h5.bp, certificates_h5.bp, orders_h5.bp, identity_h5.bp, payments_h5.bp, invoices_h5.bp,
-                   invoices_h5.download_bp, addresses_h5.bp, wechat_views.bp, payments_notify.bp, staff_admin.bp)
+                   invoices_h5.download_bp, addresses_h5.bp, wechat_views.bp, payments_notify.bp, staff_admin.bp,
+                   orders_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
 TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
-CONSOLE = (staff_admin,)  # each domain's admin module; its QUEUES are the console's home and menu
+# each domain's admin module; its QUEUES are the console's home and menu
+CONSOLE = (staff_admin, orders_admin)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
 CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name}
 CSRF_EXEMPT_ENDPOINTS = {"wechat_api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet

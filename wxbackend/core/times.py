@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # where times are shown
@@ -20,3 +20,19 @@ def local_minute(value) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def local_day_start(day: date) -> datetime:
+    """Midnight at the start of `day` in Asia/Shanghai, as an aware UTC moment (a date a person typed)."""
+    return datetime.combine(day, time(), SHANGHAI).astimezone(UTC)
+
+
+def local_day_end(day: date) -> datetime:
+    """The moment `day` ends in Asia/Shanghai (the next day's midnight), aware UTC: `< local_day_end(day)` is
+    "on or before `day`"."""
+    return local_day_start(day + timedelta(days=1))
+
+
+def from_local(moment: datetime) -> datetime:
+    """A naive wall-clock time in Asia/Shanghai (what a person typed) as an aware UTC moment."""
+    return moment.replace(tzinfo=SHANGHAI).astimezone(UTC)

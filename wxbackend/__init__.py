@@ -21,6 +21,7 @@ from wxbackend import models
 from wxbackend.addresses.web import api as addresses_api
 from wxbackend.addresses.web import h5 as addresses_h5
 from wxbackend.audit.service import record_audit
+from wxbackend.audit.web import admin as audit_admin
 from wxbackend.binding.web import api as binding_api
 from wxbackend.binding.web import h5 as binding_h5
 from wxbackend.binding.web import pc as binding_pc
@@ -31,7 +32,7 @@ from wxbackend.certificates.web import api as certificates_api
 from wxbackend.certificates.web import h5 as certificates_h5
 from wxbackend.core import jobs
 from wxbackend.core.db import db, migrate
-from wxbackend.core.times import local_day, local_minute
+from wxbackend.core.times import local_day, local_minute, local_second
 from wxbackend.demo.cli import demo_cli
 from wxbackend.identity.web import api as identity_api
 from wxbackend.identity.web import h5 as identity_h5
@@ -68,13 +69,13 @@ from wxbackend.wechat.web import api as wechat_api
 PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages, users_h5.bp,
                    binding_h5.bp, certificates_h5.bp, orders_h5.bp, identity_h5.bp, payments_h5.bp, invoices_h5.bp,
                    invoices_h5.download_bp, addresses_h5.bp, wechat_views.bp, payments_notify.bp, staff_admin.bp,
-                   orders_admin.bp)
+                   orders_admin.bp, audit_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
 TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
-CONSOLE = (staff_admin, orders_admin)
+CONSOLE = (staff_admin, orders_admin, audit_admin)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
 CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name}
 CSRF_EXEMPT_ENDPOINTS = {"wechat_api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
@@ -186,3 +187,4 @@ def register_request_hooks(app: Flask) -> None:
 
     app.add_template_filter(local_day, "local_date")
     app.add_template_filter(local_minute, "local_datetime")
+    app.add_template_filter(local_second, "local_second")

@@ -18,6 +18,11 @@ def local_minute(value) -> str:
     return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def local_second(value) -> str:
+    """A moment in Asia/Shanghai to the second, `2026-12-31 09:30:05` ("" for None): the audit trail's times."""
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -147,6 +147,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "STAFF_FRESH_TOTP_MINUTES": (5, "A sensitive staff action needs a TOTP code entered this recently"),
     "STAFF_SIGN_IN_LIMIT": ("30 per 15 minutes", "Sign-in attempts allowed per IP (Flask-Limiter notation)"),
     "TOTP_ISSUER": ("数安CA管家", "The issuer name staff see in their authenticator app"),
+    "AUDIT_EXPORT_MAX_ROWS": (100000, "At most this many audit rows in one CSV export from the console"),
     "REFUND_APPROVAL_THRESHOLD_FEN": (50000, "A staff-initiated refund above this (fen) needs 财务 then 管理员"),
     # Development-only switches
     "DEV_SIGN_IN": (False, "Development sign-in standing in for WeChat OAuth (development only)"),

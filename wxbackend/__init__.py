@@ -23,6 +23,7 @@ from wxbackend.addresses.web import h5 as addresses_h5
 from wxbackend.approvals import service as approvals_service
 from wxbackend.approvals.web import admin as approvals_admin
 from wxbackend.audit.service import record_audit
+from wxbackend.audit.web import admin as audit_admin
 from wxbackend.binding.web import api as binding_api
 from wxbackend.binding.web import h5 as binding_h5
 from wxbackend.binding.web import pc as binding_pc
@@ -33,7 +34,7 @@ from wxbackend.certificates.web import api as certificates_api
 from wxbackend.certificates.web import h5 as certificates_h5
 from wxbackend.core import jobs
 from wxbackend.core.db import db, migrate
-from wxbackend.core.times import elapsed, local_day, local_minute
+from wxbackend.core.times import elapsed, local_day, local_minute, local_second
 from wxbackend.demo.cli import demo_cli
 from wxbackend.identity.web import api as identity_api
 from wxbackend.identity.web import h5 as identity_h5
@@ -43,6 +44,7 @@ from wxbackend.invoices.web import admin as invoices_admin
 from wxbackend.invoices.web import api as invoices_api
 from wxbackend.invoices.web import h5 as invoices_h5
 from wxbackend.notices import tasks as notice_tasks
+from wxbackend.orders.web import admin as orders_admin
 from wxbackend.orders.web import admin_fulfilment as orders_fulfilment_admin
 from wxbackend.orders.web import api as orders_api
 from wxbackend.orders.web import h5 as orders_h5
@@ -76,14 +78,15 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, r
                    binding_h5.bp, certificates_h5.bp, orders_h5.bp, identity_h5.bp, payments_h5.bp, invoices_h5.bp,
                    invoices_h5.download_bp, addresses_h5.bp, wechat_views.bp, payments_notify.bp, staff_admin.bp,
                    payments_admin.bp, approvals_admin.bp, payments_staff_refund.bp, support_admin.bp,
-                   invoices_admin.bp, orders_fulfilment_admin.bp)
+                   invoices_admin.bp, orders_fulfilment_admin.bp,
+                   orders_admin.bp, audit_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
 TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
-CONSOLE = (staff_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin, invoices_admin,
-           orders_fulfilment_admin)
+CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,
+           invoices_admin, orders_fulfilment_admin, audit_admin)
 # Every kind of four-eyes request and its effect, named by the domain that owns it (nothing registers on import).
 APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL,)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
@@ -199,3 +202,4 @@ def register_request_hooks(app: Flask) -> None:
     app.add_template_filter(local_day, "local_date")
     app.add_template_filter(local_minute, "local_datetime")
     app.add_template_filter(elapsed, "elapsed")
+    app.add_template_filter(local_second, "local_second")

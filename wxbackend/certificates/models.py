@@ -32,6 +32,11 @@ class Certificate(db.Model):
     serial of the token (U-KEY) holding it; `previous_id` links a renewed certificate to the one it replaced."""
 
     __tablename__ = "certificates"
+    __table_args__ = (
+        # substring search on the organisation (staff order search): trigrams on PostgreSQL (pg_trgm)
+        sa.Index("ix_certificates_subject_o_trgm", "subject_o", postgresql_using="gin",
+                 postgresql_ops={"subject_o": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     serial: Mapped[str] = mapped_column(sa.String(64), unique=True)

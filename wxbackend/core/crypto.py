@@ -55,6 +55,11 @@ def mask_mobile(value: str) -> str:
     return value[:3] + "****" + value[-4:] if len(value) == 11 else "*" * len(value)
 
 
+def mask_name(value: str) -> str:
+    """张三 → 张*, 欧阳娜娜 → 欧***: the first character kept."""
+    return value[:1] + "*" * (len(value) - 1) if len(value) > 1 else "*"
+
+
 def mask_bank_account(value: str) -> str:
     """6222021234567890123 → 6222***********0123 (spaces ignored)."""
     value = "".join(value.split())

@@ -74,12 +74,15 @@ class Order(db.Model):
         sa.Index("uq_orders_open_transfer_code", "transfer_code", unique=True,
                  postgresql_where=sa.text("status = 'pending_payment' AND transfer_code IS NOT NULL"),
                  sqlite_where=sa.text("status = 'pending_payment' AND transfer_code IS NOT NULL")),
+        # the staff search (orders.search): newest first, by status, keyset on (created_at, id)
+        sa.Index("ix_orders_created_at_id", "created_at", "id"),
+        sa.Index("ix_orders_status_created_at_id", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_no: Mapped[str] = mapped_column(sa.String(32), unique=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    certificate_id: Mapped[int] = mapped_column(sa.ForeignKey("certificates.id"))
+    certificate_id: Mapped[int] = mapped_column(sa.ForeignKey("certificates.id"), index=True)
     cert_app_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cert_apps.id"))
     kind: Mapped[str] = mapped_column(sa.String(16))
     path: Mapped[str] = mapped_column(sa.String(16))
@@ -95,7 +98,7 @@ class Order(db.Model):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the renewal write (DESIGN §5): the certificate issued for this order, and once installed its record
     issued_certificate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ca_issued_certificates.id"))
-    new_certificate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"))
+    new_certificate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"), index=True)
 
     certificate = relationship("Certificate", foreign_keys=[certificate_id])
     issued_certificate = relationship("IssuedCertificate")

@@ -1,0 +1,1 @@
+"""The audit domain's routes: the console's audit-log viewer."""

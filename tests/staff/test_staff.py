@@ -131,3 +131,24 @@ def test_a_wrong_password_is_refused_with_one_message_for_unknown_names_too(app,
                            follow_redirects=True)
         assert "用户名、密码或动态口令错误" in page.text
     assert [r.result for r in audit_rows(db_session, "staff.sign_in")] == ["wrong_password", "unknown_user"]
+
+
+def test_each_hostile_attempt_appears_in_the_audit_viewer(app, client, db_session):
+    make_staff("target", "finance")
+    client.post("/admin/login", data={"username": "target", "password": "not the password"})  # wrong password
+    app.test_client().get("/admin/staff")  # no session
+    support = app.test_client()
+    sign_in_staff(support, make_staff("helpdesk", "support"))
+    support.get("/admin/staff")  # no role
+    support.post("/admin/logout", data={})  # no CSRF token
+    admin = app.test_client()
+    sign_in_staff(admin, make_staff("auditchief", "admin"))
+    viewer = admin.get("/admin/audit?action=staff.").text
+    for action, result in (("staff.sign_in", "wrong_password"), ("staff.no_session", "refused"),
+                           ("staff.forbidden", "refused"), ("staff.csrf_refused", "refused")):
+        assert action in viewer and result in viewer, action
+
+
+def test_console_routes_are_in_no_customer_openapi_document(client):
+    spec = client.get("/api/openapi.json").json
+    assert spec["paths"] and not [path for path in spec["paths"] if path.startswith("/admin")]

@@ -56,16 +56,19 @@ def test_the_page_lists_each_listed_build_with_version_size_and_checksum(client,
     assert "3.0 MB" in html and "2 KB" in html and "需要 Python 3.11" in html and "Windows（64位）" in html
     assert f"python3 {LINUX} --config helper.json" in html
     assert f"certutil -hashfile {WINDOWS} SHA256" in html and f"sha256sum {LINUX}" in html
-    assert f"shasum -a 256 {LINUX}" in html and "防火墙" in html and "双击运行" in html
-    assert 'id="no-windows"' not in html
+    assert "shasum -a 256 cagj-ukey-helper-版本号-系统-py311.pyz" in html  # no macOS file: no name of another's
+    assert "防火墙" in html and "双击运行" in html
+    assert 'id="no-windows"' not in html and "macOS 版证书助手尚未发布到本站" in html
     assert "http://127.0.0.1:5000/pc/download" in html  # the address to type on the PC, for a phone reader
 
 
 def test_without_a_windows_build_the_page_says_so(client, releases):
-    publish(releases, {LINUX: b"L"})
+    mac = "cagj-ukey-helper-1.2.0-macos-arm64-py311.pyz"
+    publish(releases, {LINUX: b"L", mac: b"M"})
     html = client.get("/pc/download").get_data(as_text=True)
-    assert rows(html) == [LINUX]
-    assert "Windows 版证书助手尚未发布到本站" in html
+    assert rows(html) == [LINUX, mac]
+    assert "Windows 版证书助手尚未发布到本站" in html and 'id="no-macos"' not in html
+    assert f"shasum -a 256 {mac}" in html and f"sha256sum {LINUX}" in html and "macOS（Apple 芯片）" in html
 
 
 def test_an_empty_or_missing_release_directory_offers_nothing(client, releases):
@@ -165,5 +168,5 @@ def test_the_menu_opens_the_download_page():
 def test_the_phones_binding_page_shows_the_pc_addresses(client):
     sign_in(client, "张三")
     html = client.get("/h5/bind").get_data(as_text=True)
-    assert '<span class="cell-bd mono" id="pc-bind-url">http://127.0.0.1:5000/pc/bind</span>' in html
-    assert '<span class="cell-bd mono" id="pc-download-url">http://127.0.0.1:5000/pc/download</span>' in html
+    assert '<span class="cell-bd url" id="pc-bind-url">http://127.0.0.1:5000/pc/bind</span>' in html
+    assert '<span class="cell-bd url" id="pc-download-url">http://127.0.0.1:5000/pc/download</span>' in html

@@ -53,6 +53,11 @@ class Release:
     sha256: str
 
     @property
+    def family(self) -> str:
+        """windows | linux | macos | the platform itself: which checksum command the page shows for it."""
+        return "windows" if self.kind == "windows" else self.platform.split("-")[0]
+
+    @property
     def size_label(self) -> str:
         return f"{self.size / CHUNK:.1f} MB" if self.size >= CHUNK else f"{max(1, round(self.size / 1024))} KB"
 

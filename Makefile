@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: run test lint
+.PHONY: run test lint helper
 
 run:
 	bash scripts/run.sh
@@ -9,3 +9,7 @@ test:
 
 lint:
 	.venv/bin/ruff check .
+
+# The key helper's single file for this platform into HELPER_RELEASE_DIR (ukey_helper/packaging/README.md).
+helper:
+	bash scripts/build_helper.sh

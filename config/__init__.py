@@ -93,6 +93,10 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "HELPER_TICKET_PUBLIC_KEYS": ([], "base64 Ed25519 public keys the helper accepts tickets from, comma-separated"),
     "HELPER_SESSION_HOLD_SECONDS": (120, "How long the helper keeps a renewal flow's logged-in key session "
                                          "after the PIN (seconds, at most 120; never the PIN)"),
+    "HELPER_MIN_VERSION": ("1.0.0", "Oldest key helper version the PC pages work with (x.y.z); an older one is asked "
+                                    "to upgrade from /pc/download"),
+    "HELPER_RELEASE_DIR": (str(VAR / "helper-releases"), "Directory of the helper packages offered on /pc/download "
+                                                         "(the files its SHA256SUMS names)"),
     # Business rules
     "RENEW_WINDOW_DAYS": (90, "Online renewal opens this many days before not_after"),
     "RENEW_EXPIRED_MAX_DAYS": (365, "Expired up to this many days: reviewed renewal path"),
@@ -213,6 +217,8 @@ def check_config(values: dict[str, Any]) -> None:
     problems = [f"{key}: {entry!r} is not kind=template_id"
                 for key in ("WECHAT_NOTICE_TEMPLATES", "WECHAT_MINI_NOTICE_TEMPLATES")
                 for entry in values[key] if not re.fullmatch(r"[a-z_]+=\S+", entry)]
+    if not re.fullmatch(r"\d{1,4}\.\d{1,4}\.\d{1,4}", str(values["HELPER_MIN_VERSION"])):
+        problems.append(f"HELPER_MIN_VERSION must be a version x.y.z, got {values['HELPER_MIN_VERSION']!r}")
     if values["APP_ENV"] != "production":
         if problems:
             raise ConfigError(problems)

@@ -16,6 +16,8 @@ export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 export HELPER_PORT HELPER_ALLOWED_ORIGINS="${HELPER_ALLOWED_ORIGINS:-http://127.0.0.1:$PORT,http://localhost:$PORT}"
 FLASK="$VENV/bin/flask"
 
+# The key helper's package for /pc/download, built once per version (about 20 s; offline from the second time).
+bash scripts/build_helper.sh --if-missing || log "the key helper's package was not built: /pc/download lists none"
 log "database"; "$FLASK" db upgrade >/dev/null
 log "local CA"; "$FLASK" ca init
 if ! ls "$ROOT"/var/softhsm/tokens/*/token.object >/dev/null 2>&1; then

@@ -12,6 +12,7 @@ from pkcs11 import ObjectClass
 from werkzeug.exceptions import HTTPException
 
 from helper_protocol.tickets import Ticket
+from ukey_helper import __version__
 from ukey_helper.config import HelperConfig
 from ukey_helper.errors import HelperError
 from ukey_helper.pin import PinAttempts, check_pin_format, guard_pin_state
@@ -33,6 +34,9 @@ from ukey_helper.token import sign as token_sign
 log = logging.getLogger("ukey_helper")
 
 PREFLIGHT_MAX_AGE = "600"
+# Who answers: on the token listing and on every error answer of an allowed page, so that the PC pages can show the
+# helper's version and tell an outdated helper even when no key is plugged in.
+HELPER = {"version": __version__}
 # Errors after which a held renewal session is not trusted any more: the key was pulled out or misbehaved.
 TOKEN_FAILURES = {"write_failed", "token_error", "token_absent", "multiple_tokens"}
 
@@ -147,33 +151,35 @@ def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None,
 
     @app.errorhandler(HelperError)
     def helper_error(error: HelperError):
-        response = jsonify(error.to_dict())
+        response = jsonify({**error.to_dict(), "helper": HELPER})
         response.status_code = error.status
         return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         code = "not_found" if error.code in (404, 405) else "bad_request"
-        response = jsonify({"code": code, "message": HelperError(code).message})
+        response = jsonify({"code": code, "message": HelperError(code).message, "helper": HELPER})
         response.status_code = error.code or 400
         return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         log.exception("token operation failed")
-        response = jsonify(HelperError("token_error").to_dict())
+        response = jsonify({**HelperError("token_error").to_dict(), "helper": HELPER})
         response.status_code = 502
         return response
 
     @app.get("/v1/token")
     def get_token():
-        """The one present key, its certificates and the CKA_IDs of its key pairs (public objects only)."""
+        """The one present key, its certificates and the CKA_IDs of its key pairs (public objects only), and the
+        helper's own version."""
         with TokenOperation(tokens):
             present = tokens.the_token()
             with present.token.open() as session:
                 certificates = read_certificates(session)
                 key_ids = read_key_ids(session)
-        return jsonify({"token": present.describe(), "certificates": certificates, "key_ids": key_ids})
+        return jsonify({"token": present.describe(), "certificates": certificates, "key_ids": key_ids,
+                        "helper": HELPER})
 
     @app.post("/v1/sign")
     def sign_challenge():
@@ -279,6 +285,6 @@ def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None,
 
     @app.get("/v1/health")
     def health():
-        return jsonify({"status": "ok", "version": 1})
+        return jsonify({"status": "ok", "version": 1, "helper": HELPER})
 
     return app

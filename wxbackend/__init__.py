@@ -36,6 +36,7 @@ from wxbackend.core import jobs
 from wxbackend.core.db import db, migrate
 from wxbackend.core.times import elapsed, local_day, local_minute, local_second
 from wxbackend.demo.cli import demo_cli
+from wxbackend.helper_releases.web import pc as helper_releases_pc
 from wxbackend.identity.web import api as identity_api
 from wxbackend.identity.web import h5 as identity_h5
 from wxbackend.invoices import tasks as invoice_tasks
@@ -74,11 +75,11 @@ from wxbackend.wechat import views as wechat_views
 from wxbackend.wechat.cli import wx_cli
 from wxbackend.wechat.web import api as wechat_api
 
-PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages, users_h5.bp,
-                   binding_h5.bp, certificates_h5.bp, orders_h5.bp, identity_h5.bp, payments_h5.bp, invoices_h5.bp,
-                   invoices_h5.download_bp, addresses_h5.bp, wechat_views.bp, payments_notify.bp, staff_admin.bp,
-                   payments_admin.bp, approvals_admin.bp, payments_staff_refund.bp, support_admin.bp,
-                   invoices_admin.bp, orders_fulfilment_admin.bp,
+PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages,
+                   helper_releases_pc.pages, users_h5.bp, binding_h5.bp, certificates_h5.bp, orders_h5.bp,
+                   identity_h5.bp, payments_h5.bp, invoices_h5.bp, invoices_h5.download_bp, addresses_h5.bp,
+                   wechat_views.bp, payments_notify.bp, staff_admin.bp, payments_admin.bp, approvals_admin.bp,
+                   payments_staff_refund.bp, support_admin.bp, invoices_admin.bp, orders_fulfilment_admin.bp,
                    orders_admin.bp, audit_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)

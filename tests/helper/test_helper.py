@@ -2,6 +2,9 @@
 
 from cryptography import x509
 
+from ukey_helper import __version__
+from ukey_helper.app import HELPER
+
 PC_ORIGIN = "http://127.0.0.1:5000"
 
 
@@ -14,6 +17,7 @@ def test_lists_the_present_key_and_its_certificate(demo_key, start_helper):
     assert body["token"]["medium_number"] == demo_key.serial
     assert body["token"]["label"] == "DEMO UKEY"
     assert body["token"]["pin_state"] == "ok"
+    assert body["helper"] == {"version": __version__} == HELPER
     [cert] = body["certificates"]
     assert cert["serial"] == demo_key.certificate.serial
     parsed = x509.load_pem_x509_certificate(cert["pem"].encode())
@@ -23,7 +27,7 @@ def test_lists_the_present_key_and_its_certificate(demo_key, start_helper):
 def test_no_key_is_token_absent(softhsm_store, start_helper):
     response = start_helper().get("/v1/token")
     assert response.status_code == 404
-    assert response.json() == {"code": "token_absent", "message": "未检测到证书介质，请插入U-KEY"}
+    assert response.json() == {"code": "token_absent", "message": "未检测到证书介质，请插入U-KEY", "helper": HELPER}
 
 
 def test_two_keys_is_multiple_tokens(softhsm_store, start_helper):

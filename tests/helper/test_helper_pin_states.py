@@ -6,7 +6,7 @@ from pkcs11 import TokenFlag
 
 from tests.conftest import PC_ORIGIN, PKCS11_MODULE, TICKET_PUBLIC_KEY
 from tests.support.helper_standin import StandInLayer
-from ukey_helper.app import create_helper_app
+from ukey_helper.app import HELPER, create_helper_app
 from ukey_helper.config import HelperConfig
 
 
@@ -60,4 +60,4 @@ def test_locked_token_gets_a_clear_message_and_no_login(pc, helper_client):
     refused = client.post("/v1/sign", json={"ticket": start_ticket(pc, client), "pin": "12345678",
                                             "confirm_final_try": True})
     assert refused.status_code == 423
-    assert refused.get_json() == {"code": "pin_locked", "message": "PIN码已锁定，请联系客服解锁"}
+    assert refused.get_json() == {"code": "pin_locked", "message": "PIN码已锁定，请联系客服解锁", "helper": HELPER}

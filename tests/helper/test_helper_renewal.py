@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute, ObjectClass
 
+from ukey_helper.app import HELPER
 from ukey_helper.renewal import HeldSession
 from ukey_helper.token import PresentToken
 
@@ -208,7 +209,7 @@ def test_held_session_expires_and_install_needs_the_pin_again(demo_key, start_he
     assert "closed (expired)" in helper.log()  # by the timer, before anything asked for it
     refused = install(helper, ticket, new_cert)
     assert refused.status_code == 401
-    assert refused.json() == {"code": "pin_required", "message": "请输入U-KEY的PIN码"}
+    assert refused.json() == {"code": "pin_required", "message": "请输入U-KEY的PIN码", "helper": HELPER}
     assert serial_of(new_cert) not in read_token(softhsm_store, demo_key.serial).certificates
 
     installed = install(helper, ticket, new_cert, pin=PIN)  # pin_required did not spend the ticket
@@ -290,7 +291,8 @@ def test_cleanup_before_the_new_certificate_is_on_the_token_is_refused(helper, d
     new_cert = issue_renewed(made.json()["csr"])
     refused = cleanup(helper, cleanup_ticket(demo_key, new_cert).ticket)
     assert refused.status_code == 409
-    assert refused.json() == {"code": "new_certificate_missing", "message": "新证书尚未写入介质，原证书已保留"}
+    assert refused.json() == {"code": "new_certificate_missing", "message": "新证书尚未写入介质，原证书已保留",
+                              "helper": HELPER}
     contents = read_token(softhsm_store, demo_key.serial)
     assert contents.certificates == {demo_key.certificate.serial: old_key_id}
     assert contents.private_ids() == contents.public_ids() == sorted([old_key_id, new_key_id])
@@ -299,7 +301,8 @@ def test_cleanup_before_the_new_certificate_is_on_the_token_is_refused(helper, d
 def test_keygen_with_a_wrong_pin_makes_no_key(helper, demo_key, softhsm_store, old_key_id):
     refused = keygen(helper, keygen_ticket(demo_key).ticket, pin=WRONG)
     assert refused.status_code == 401
-    assert refused.json() == {"code": "pin_incorrect", "message": "PIN码错误，还可尝试2次", "tries_left": 2}
+    assert refused.json() == {"code": "pin_incorrect", "message": "PIN码错误，还可尝试2次", "tries_left": 2,
+                              "helper": HELPER}
     contents = read_token(softhsm_store, demo_key.serial)
     assert contents.private_ids() == contents.public_ids() == [old_key_id]
     assert WRONG not in helper.log()

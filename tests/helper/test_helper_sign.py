@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from helper_protocol.tickets import b64url, encode_ticket
 from tests.support.flows import helper_sign, pc_start
+from ukey_helper.app import HELPER
 
 PIN = "12345678"
 WRONG = "99999999"
@@ -34,7 +35,8 @@ def test_sign_returns_a_signature_by_the_certificates_key(pc, helper, demo_key):
 def test_wrong_pin_shows_tries_left_and_gives_no_signature(pc, helper):
     first = helper_sign(helper, pc_start(pc, helper)["ticket"], WRONG)
     assert first.status_code == 401
-    assert first.json() == {"code": "pin_incorrect", "message": "PIN码错误，还可尝试2次", "tries_left": 2}
+    assert first.json() == {"code": "pin_incorrect", "message": "PIN码错误，还可尝试2次", "tries_left": 2,
+                            "helper": HELPER}
     second = helper_sign(helper, pc_start(pc, helper)["ticket"], WRONG).json()
     assert second["tries_left"] == 1
     third = helper_sign(helper, pc_start(pc, helper)["ticket"], WRONG).json()

@@ -27,6 +27,10 @@ class ClaimStateSchema(Schema):
 class BindStartRequestSchema(Schema):
     certificate = fields.String(required=True, validate=validate.Length(max=20000),
                                 metadata={"description": "PEM read from the key by the helper"})
+    helper_version = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32),
+                                   metadata={"description": "the helper's version as the page read it (\"\" when "
+                                                            "the helper reported none); older than "
+                                                            "HELPER_MIN_VERSION is refused", "example": "1.0.0"})
 
 
 class BindStartResponseSchema(Schema):

@@ -31,6 +31,7 @@ from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError, NotFound
 from wxbackend.core.redis import get_redis
 from wxbackend.core.times import SHANGHAI, utcnow
+from wxbackend.helper_releases.service import check_helper_version
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.notices.service import queue_notice
 from wxbackend.tickets.service import issue_ticket, take_ticket
@@ -130,8 +131,10 @@ def certificate_for_binding(cert_pem: object) -> Certificate:
     return record
 
 
-def start_binding(cert_pem: object, ip: str) -> dict:
-    """Check the certificate read from the key and hand out a `sign` ticket for its key."""
+def start_binding(cert_pem: object, ip: str, helper_version: str | None = None) -> dict:
+    """Check the certificate read from the key and hand out a `sign` ticket for its key. HelperOutdated when the
+    page reports a helper older than HELPER_MIN_VERSION."""
+    check_helper_version(helper_version)
     record = certificate_for_binding(cert_pem)
     ticket = issue_ticket("sign", token_serial=record.medium_number, cert_serial=record.serial,
                           context={"certificate_id": record.id})

@@ -10,6 +10,10 @@ class RenewStartRequestSchema(Schema):
     key_ids = fields.List(fields.String(validate=validate.Length(max=128)), load_default=list,
                           validate=validate.Length(max=64), metadata={"description": "public-key CKA_IDs on the key"})
     order_no = fields.String(load_default=None, validate=validate.Length(max=32))
+    helper_version = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32),
+                                   metadata={"description": "the helper's version as the page read it (\"\" when "
+                                                            "the helper reported none); older than "
+                                                            "HELPER_MIN_VERSION is refused", "example": "1.0.0"})
 
 
 class RenewOrderSchema(Schema):

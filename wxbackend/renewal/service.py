@@ -30,6 +30,7 @@ from wxbackend.certificates.service import bound_user_ids, certificate_from_key,
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError
 from wxbackend.core.times import local_day, utcnow
+from wxbackend.helper_releases.service import check_helper_version
 from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderKind, OrderStatus
@@ -91,8 +92,11 @@ def _order_for(certificate: Certificate, order_no: str | None) -> Order:
     return order
 
 
-def start(cert_pem: object, key_ids: list[str], order_no: str | None, ip: str) -> Started:
-    """What the helper should do for the key whose certificate is `cert_pem` (its public-key ids `key_ids`)."""
+def start(cert_pem: object, key_ids: list[str], order_no: str | None, ip: str,
+          helper_version: str | None = None) -> Started:
+    """What the helper should do for the key whose certificate is `cert_pem` (its public-key ids `key_ids`).
+    HelperOutdated when the page reports a helper older than HELPER_MIN_VERSION."""
+    check_helper_version(helper_version)
     certificate = certificate_from_key(cert_pem)
     if certificate.status in (CertificateStatus.REVOKED, CertificateStatus.SUPERSEDED):
         raise NoPaidOrder("该证书已吊销或已更新，不能续期")

@@ -19,7 +19,7 @@ MAX_TOP_NAME, MAX_SUB_NAME, MAX_KEY, MAX_URL = 16, 60, 128, 1024
 @dataclass(frozen=True)
 class Button:
     name: str
-    page: str | None = None  # an H5 path, opened as a `view` button
+    page: str | None = None  # a path of ours (an H5 page, or a PC page such as /pc/download), opened as a `view` button
     key: str | None = None  # a `click` key
 
 
@@ -34,7 +34,7 @@ MENU: list[tuple[str, list[Button]]] = [
     ("证书续期", [
         Button("续期指引", key="RENEW_GUIDE"),
         Button("电脑端续期", key="PC_RENEW"),
-        Button("下载证书助手", key="HELPER_DOWNLOAD"),
+        Button("下载证书助手", page="/pc/download"),
     ]),
     ("联系我们", [
         Button("人工客服", key="CONTACT"),

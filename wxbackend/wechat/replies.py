@@ -28,8 +28,10 @@ def click_reply(base_url: str, key: str) -> str | None:
         "RENEW_GUIDE": ("证书续期三步：\n1. 在“我的数字证书”中选择证书，点击续期并缴费；\n"
                         f"2. 在电脑上插入 U-KEY，打开 {pc}；\n3. 输入 PIN 码，点击续期，新证书写入 U-KEY。\n"
                         + link(base_url, "/h5/certificates", "去续期")),
-        "PC_RENEW": f"请在插有 U-KEY 的电脑上用浏览器打开：{pc}\n打开前请先安装并运行证书助手。",
-        "HELPER_DOWNLOAD": f"证书助手请在电脑浏览器中打开 {download} 下载安装。",
+        "PC_RENEW": f"请在插有 U-KEY 的电脑上用浏览器打开：{pc}\n打开前请先安装并运行证书助手，下载地址：{download}",
+        # The menu's 下载证书助手 opens the download page itself; a WeChat client that still shows the older menu
+        # sends this key for a while.
+        "HELPER_DOWNLOAD": f"请在电脑浏览器中打开 {download} 下载证书助手，页面上有 Windows、Linux、macOS 的安装说明。",
         "CONTACT": "人工客服工作时间：工作日 9:00–18:00。请直接回复您的问题，或回复“人工”，客服会尽快联系您。",
         "FAQ": ("常见问题：\n· 绑定码 5 分钟内有效，过期请在电脑上重新获取；\n"
                 "· PIN 码连续输错会被锁定，请勿反复尝试；\n"

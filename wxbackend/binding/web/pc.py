@@ -29,7 +29,8 @@ bp = Blueprint("binding_pc_api", __name__, url_prefix="/pc/api", description="PC
 @pages.get("/bind")
 def bind():
     """证书绑定 on the PC: helper → PIN → 8-digit code → the phone claims → confirm here."""
-    return render_template("binding/pc_bind.html", helper_url=f"http://127.0.0.1:{current_app.config['HELPER_PORT']}")
+    return render_template("binding/pc_bind.html", helper_url=f"http://127.0.0.1:{current_app.config['HELPER_PORT']}",
+                           helper_min_version=current_app.config["HELPER_MIN_VERSION"])
 
 
 @bp.route("/bind/start")
@@ -37,9 +38,11 @@ class BindStart(MethodView):
     @bp.arguments(BindStartRequestSchema)
     @bp.response(200, BindStartResponseSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
     def post(self, body: dict):
-        """Check the key's certificate; a `sign` ticket for the helper."""
-        result = binding.start_binding(body["certificate"], request.remote_addr or "")
+        """Check the key's certificate; a `sign` ticket for the helper. 409 helper_outdated for a helper older than
+        HELPER_MIN_VERSION (a courtesy: the page is not trusted; the helper's ticket rules guard the key)."""
+        result = binding.start_binding(body["certificate"], request.remote_addr or "", body["helper_version"])
         return result
 
 

@@ -28,7 +28,8 @@ bp = Blueprint("renewal_pc_api", __name__, url_prefix="/pc/api", description="PC
 def renew():
     """续期 on the PC: the paid order's certificate written to the key (DESIGN §5); ?order= names the order."""
     return render_template("renewal/pc_renew.html", helper_url=f"http://127.0.0.1:{current_app.config['HELPER_PORT']}",
-                           order_no=request.args.get("order", "")[:32])
+                           order_no=request.args.get("order", "")[:32],
+                           helper_min_version=current_app.config["HELPER_MIN_VERSION"])
 
 
 def client_ip() -> str:
@@ -40,9 +41,12 @@ class RenewStart(MethodView):
     @bp.arguments(RenewStartRequestSchema)
     @bp.response(200, RenewStepSchema)
     @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
     def post(self, body: dict):
-        """The paid order for the key's certificate and a `keygen` ticket (or `install` to resume)."""
-        return renewal.start(body["certificate"], body["key_ids"], body["order_no"], client_ip())
+        """The paid order for the key's certificate and a `keygen` ticket (or `install` to resume). 409
+        helper_outdated for a helper older than HELPER_MIN_VERSION (a courtesy check, as for binding)."""
+        return renewal.start(body["certificate"], body["key_ids"], body["order_no"], client_ip(),
+                             body["helper_version"])
 
 
 @bp.route("/renew/issue")

@@ -3,9 +3,10 @@
 (function () {
   "use strict";
   const HELPER = window.CAGJ.helper;
-  const {$, showOnly, call, fmtDate} = window.CAGJ_PC;
+  const {$, showOnly, call, fmtDate, showHelperState, hideHelperState} = window.CAGJ_PC;
   const step = window.CAGJ_PC.guide;
-  const state = {ticket: null, ticketId: null, cert: null, session: null, pcToken: null, timer: null, poller: null};
+  const state = {ticket: null, ticketId: null, cert: null, session: null, pcToken: null, timer: null, poller: null,
+                 helperVersion: null};
 
   const show = (panel) => showOnly(["panel-detect", "panel-pin", "panel-code", "panel-done"], panel);
   const helper = (path, body) => call(HELPER, path, body);
@@ -19,8 +20,16 @@
     try {
       token = await helper("/v1/token");
     } catch (e) {
+      hideHelperState();
       $("detect-status").textContent = "";
       $("helper-missing").hidden = false; $("btn-redetect").hidden = false;
+      return;
+    }
+    const helperState = showHelperState(token.body, window.CAGJ.helperMinVersion);
+    state.helperVersion = helperState.version;
+    if (!helperState.current) {  // an outdated helper: no PIN entry until it is upgraded
+      $("detect-status").textContent = "";
+      $("btn-redetect").hidden = false;
       return;
     }
     if (!token.ok) {
@@ -42,7 +51,7 @@
   }
 
   async function start() {
-    const r = await backend("/pc/api/bind/start", {certificate: state.pem});
+    const r = await backend("/pc/api/bind/start", {certificate: state.pem, helper_version: state.helperVersion});
     if (!r.ok) {
       show("panel-detect");
       $("detect-status").textContent = r.body.message;

@@ -4,8 +4,8 @@
   "use strict";
   const HELPER = window.CAGJ.helper;
   const ORDER = window.CAGJ.order || null;
-  const {$, showOnly, guide, call, fmtDate} = window.CAGJ_PC;
-  const state = {step: null, pems: [], keyIds: []};
+  const {$, showOnly, guide, call, fmtDate, showHelperState, hideHelperState} = window.CAGJ_PC;
+  const state = {step: null, pems: [], keyIds: [], helperVersion: null};
 
   const show = (panel) => showOnly(["panel-detect", "panel-order", "panel-progress", "panel-done"], panel);
   function task(name, status) {
@@ -20,14 +20,22 @@
 
   async function detect() {
     show("panel-detect"); guide(1);
-    for (const id of ["helper-missing", "no-order", "btn-redetect"]) $(id).hidden = true;
+    for (const id of ["helper-missing", "helper-upgrade", "no-order", "btn-redetect"]) $(id).hidden = true;
     $("detect-status").textContent = "正在检测证书助手和证书介质…";
     let token;
     try {
       token = await helper("/v1/token");
     } catch (e) {
+      hideHelperState();
       $("detect-status").textContent = "";
       $("helper-missing").hidden = false; $("btn-redetect").hidden = false;
+      return;
+    }
+    const helperState = showHelperState(token.body, window.CAGJ.helperMinVersion);
+    state.helperVersion = helperState.version;
+    if (!helperState.current) {  // an outdated helper: no PIN entry until it is upgraded
+      $("detect-status").textContent = "";
+      $("btn-redetect").hidden = false;
       return;
     }
     guide(2);
@@ -45,7 +53,8 @@
   async function start() {
     let refusal = null;
     for (const pem of state.pems) {  // after an interrupted write the key may hold the old and the new certificate
-      const r = await backend("/pc/api/renew/start", {certificate: pem, key_ids: state.keyIds, order_no: ORDER});
+      const r = await backend("/pc/api/renew/start", {certificate: pem, key_ids: state.keyIds, order_no: ORDER,
+                                                      helper_version: state.helperVersion});
       if (r.ok) { state.step = r.body; showOrder(); return true; }
       if (!refusal || r.body.code === "not_the_key_ordered") refusal = r.body;
     }

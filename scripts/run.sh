@@ -20,6 +20,10 @@ FLASK="$VENV/bin/flask"
 bash scripts/build_helper.sh --if-missing || log "the key helper's package was not built: /pc/download lists none"
 log "database"; "$FLASK" db upgrade >/dev/null
 log "local CA"; "$FLASK" ca init
+if [ ! -s var/admin-first-sign-in.txt ]; then  # the console's first 管理员, once; its one-time password kept here
+  log "console admin"
+  "$FLASK" staff create admin --name 管理员 >var/admin-first-sign-in.txt 2>&1 || true
+fi
 if ! ls "$ROOT"/var/softhsm/tokens/*/token.object >/dev/null 2>&1; then
   log "demo key"
   "$FLASK" demo make-key --org "广州某某科技有限公司" --expires-in-days 30 --email "it@example.cn" \
@@ -81,6 +85,9 @@ cat <<MSG
     mail sent (invoice links):  var/mail/*.eml and var/log/smtp.log
     PC binding page (key in):   http://127.0.0.1:$PORT/pc/bind
     PC renewal page (paid):     http://127.0.0.1:$PORT/pc/renew
+    key helper download:        http://127.0.0.1:$PORT/pc/download
+    staff console:              http://127.0.0.1:$PORT/admin/   (user admin; its one-time password is in
+                                var/admin-first-sign-in.txt; enrol TOTP with an authenticator app at first sign-in)
     API document:               http://127.0.0.1:$PORT/api/openapi.json
     CA chain and CRL:           http://127.0.0.1:$PORT/ca/chain.pem   http://127.0.0.1:$PORT/ca/crl
     key helper:                 curl -H "Origin: http://127.0.0.1:$PORT" http://127.0.0.1:$HELPER_PORT/v1/token

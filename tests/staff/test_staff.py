@@ -152,3 +152,29 @@ def test_each_hostile_attempt_appears_in_the_audit_viewer(app, client, db_sessio
 def test_console_routes_are_in_no_customer_openapi_document(client):
     spec = client.get("/api/openapi.json").json
     assert spec["paths"] and not [path for path in spec["paths"] if path.startswith("/admin")]
+
+
+OPEN_TO_EVERY_STAFF = {"staff_admin.sign_in", "staff_admin.totp", "staff_admin.enrol", "staff_admin.sign_out",
+                       "staff_admin.home", "staff_admin.reauth", "staff_admin.password"}
+
+
+def test_every_console_route_refuses_a_role_it_is_not_for(app, client, db_session):
+    """制证 works only the fulfilment room: every other console route, found in the URL map, answers 403 (and a
+    page that is not theirs is never shown), whatever its method."""
+    csrf = sign_in_staff(client, make_staff("maker1", "maker"))
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/admin") or rule.endpoint in OPEN_TO_EVERY_STAFF:
+            continue
+        if rule.endpoint.startswith("orders_fulfilment_admin."):
+            continue  # the maker's own room
+        path = rule.rule
+        for argument in rule.arguments:
+            path = path.replace(f"<int:{argument}>", "1").replace(f"<{argument}>", "1")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            answer = client.open(path, method=method, data={"csrf_token": csrf})
+            assert answer.status_code == 403, (method, path, answer.status_code)
+            checked.append((method, path))
+    assert len(checked) >= 30, checked  # every part of the console was reached
+    page = client.get("/admin/fulfilment")
+    assert page.status_code == 200

@@ -1,6 +1,7 @@
 """Phone pages rendered by the backend (the browser test drives them for real; these check content and rules)."""
 
 import re
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -102,3 +103,11 @@ def test_an_expired_certificate_offers_the_hotline_not_a_flow_that_does_not_exis
     page = client.get(f"/h5/certificates/{certificate.id}/renew").text
     assert 'id="reviewed-path"' in page and app.config["SUPPORT_HOTLINE"] in page
     assert 'id="create-order"' not in page and "即将" not in page
+
+
+def test_every_order_status_has_a_badge_colour_of_its_own_meaning():
+    from wxbackend.orders.models import OrderStatus
+
+    css = (Path(__file__).resolve().parents[2] / "wxbackend/web/static/h5.css").read_text()
+    missing = [status.value for status in OrderStatus if f".badge-order-{status.value}" not in css]
+    assert missing == []

@@ -60,5 +60,26 @@ window.CAGJ_PC = (function () {
     $("helper-state").hidden = true;
     $("helper-upgrade").hidden = true;
   }
-  return {$, showOnly, guide, call, fmtDate, helperState, showHelperState, hideHelperState};
+  // The key as the helper reads it (GET /v1/token), once the helper is known to be running and current; null when
+  // the page must stop there, with the notice saying why (no helper: download it; an old one: upgrade it).
+  async function readKey(page) {
+    let token;
+    try {
+      token = await call(window.CAGJ.helper, "/v1/token");
+    } catch (e) {
+      hideHelperState();
+      $("detect-status").textContent = "";
+      $("helper-missing").hidden = false; $("btn-redetect").hidden = false;
+      return null;
+    }
+    const current = showHelperState(token.body, window.CAGJ.helperMinVersion);
+    page.helperVersion = current.version;
+    if (!current.current) {  // an outdated helper: no PIN entry until it is upgraded
+      $("detect-status").textContent = "";
+      $("btn-redetect").hidden = false;
+      return null;
+    }
+    return token;
+  }
+  return {$, showOnly, guide, call, fmtDate, helperState, showHelperState, hideHelperState, readKey};
 })();

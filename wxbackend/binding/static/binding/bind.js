@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   const HELPER = window.CAGJ.helper;
-  const {$, showOnly, call, fmtDate, showHelperState, hideHelperState} = window.CAGJ_PC;
+  const {$, showOnly, call, fmtDate, readKey} = window.CAGJ_PC;
   const step = window.CAGJ_PC.guide;
   const state = {ticket: null, ticketId: null, cert: null, session: null, pcToken: null, timer: null, poller: null,
                  helperVersion: null};
@@ -16,22 +16,8 @@
     show("panel-detect"); step(1);
     $("helper-missing").hidden = true; $("btn-redetect").hidden = true;
     $("detect-status").textContent = "正在检测证书助手和证书介质…";
-    let token;
-    try {
-      token = await helper("/v1/token");
-    } catch (e) {
-      hideHelperState();
-      $("detect-status").textContent = "";
-      $("helper-missing").hidden = false; $("btn-redetect").hidden = false;
-      return;
-    }
-    const helperState = showHelperState(token.body, window.CAGJ.helperMinVersion);
-    state.helperVersion = helperState.version;
-    if (!helperState.current) {  // an outdated helper: no PIN entry until it is upgraded
-      $("detect-status").textContent = "";
-      $("btn-redetect").hidden = false;
-      return;
-    }
+    const token = await readKey(state);
+    if (!token) return;
     if (!token.ok) {
       $("detect-status").textContent = token.body.message;
       $("btn-redetect").hidden = false;

@@ -4,7 +4,7 @@
   "use strict";
   const HELPER = window.CAGJ.helper;
   const ORDER = window.CAGJ.order || null;
-  const {$, showOnly, guide, call, fmtDate, showHelperState, hideHelperState} = window.CAGJ_PC;
+  const {$, showOnly, guide, call, fmtDate, readKey} = window.CAGJ_PC;
   const state = {step: null, pems: [], keyIds: [], helperVersion: null};
 
   const show = (panel) => showOnly(["panel-detect", "panel-order", "panel-progress", "panel-done"], panel);
@@ -22,22 +22,8 @@
     show("panel-detect"); guide(1);
     for (const id of ["helper-missing", "helper-upgrade", "no-order", "btn-redetect"]) $(id).hidden = true;
     $("detect-status").textContent = "正在检测证书助手和证书介质…";
-    let token;
-    try {
-      token = await helper("/v1/token");
-    } catch (e) {
-      hideHelperState();
-      $("detect-status").textContent = "";
-      $("helper-missing").hidden = false; $("btn-redetect").hidden = false;
-      return;
-    }
-    const helperState = showHelperState(token.body, window.CAGJ.helperMinVersion);
-    state.helperVersion = helperState.version;
-    if (!helperState.current) {  // an outdated helper: no PIN entry until it is upgraded
-      $("detect-status").textContent = "";
-      $("btn-redetect").hidden = false;
-      return;
-    }
+    const token = await readKey(state);
+    if (!token) return;
     guide(2);
     if (!token.ok || !token.body.certificates.length) {
       $("detect-status").textContent = token.ok ? "该介质中没有数字证书，请插入待续期的介质" : token.body.message;

@@ -4,7 +4,7 @@ here) and its JSON endpoints (/pc/api/bind/…). No cookie: the key's signature 
 from __future__ import annotations
 
 from flask import Blueprint as PageBlueprint
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -29,8 +29,7 @@ bp = Blueprint("binding_pc_api", __name__, url_prefix="/pc/api", description="PC
 @pages.get("/bind")
 def bind():
     """证书绑定 on the PC: helper → PIN → 8-digit code → the phone claims → confirm here."""
-    return render_template("binding/pc_bind.html", helper_url=f"http://127.0.0.1:{current_app.config['HELPER_PORT']}",
-                           helper_min_version=current_app.config["HELPER_MIN_VERSION"])
+    return render_template("binding/pc_bind.html")  # the helper's address and minimum version: pc/base.html
 
 
 @bp.route("/bind/start")

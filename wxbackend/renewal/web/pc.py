@@ -5,7 +5,7 @@ signatures and single-use tickets authenticate every step."""
 from __future__ import annotations
 
 from flask import Blueprint as PageBlueprint
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -27,9 +27,7 @@ bp = Blueprint("renewal_pc_api", __name__, url_prefix="/pc/api", description="PC
 @pages.get("/renew")
 def renew():
     """续期 on the PC: the paid order's certificate written to the key (DESIGN §5); ?order= names the order."""
-    return render_template("renewal/pc_renew.html", helper_url=f"http://127.0.0.1:{current_app.config['HELPER_PORT']}",
-                           order_no=request.args.get("order", "")[:32],
-                           helper_min_version=current_app.config["HELPER_MIN_VERSION"])
+    return render_template("renewal/pc_renew.html", order_no=request.args.get("order", "")[:32])
 
 
 def client_ip() -> str:

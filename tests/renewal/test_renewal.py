@@ -347,3 +347,35 @@ def test_csr_reusing_the_old_key_is_refused_and_nothing_is_issued(pc, helper, de
     refused = issue(pc, started, made, csr=old_key_csr)  # …for the key being replaced
     assert_refused_and_unchanged(db_session, paid_order, refused, before, ("renewal.issue", "old_key_reused"))
     assert "新证书必须使用新生成的密钥" in refused.json["message"]
+
+
+def test_a_paid_three_year_order_is_renewed_to_old_not_after_plus_three_years(pc, helper, demo_key, softhsm_store,
+                                                                              db_session):
+    user = make_user("三年")
+    bind(user, demo_key.certificate)
+    order = create_order(user.id, demo_key.certificate.id, 3)
+    assert order.years == 3 and order.amount_fen == 90000  # 300.00 元 a year for org_sign
+    assert mark_paid(order.id, "wechat", "test")
+    db_session.commit()
+    old_not_after = x509.load_pem_x509_certificate(demo_key.certificate.pem.encode()).not_valid_after_utc
+    expected = new_validity(old_not_after, 3)
+    assert expected.year == old_not_after.year + 3
+
+    started, issued = renew_until_issued(pc, helper)
+    assert started["order"]["order_no"] == order.order_no
+    new = x509.load_pem_x509_certificate(issued["certificate_pem"].encode())
+    assert new.not_valid_after_utc == expected
+    written = install(helper, issued)
+    assert written.status_code == 200, written.text
+    done = confirm(pc, issued, written.json()["signature"])
+    assert done.status_code == 200, done.json
+
+    db_session.expire_all()
+    db_session.refresh(order)
+    assert order.status == OrderStatus.COMPLETED
+    record = db_session.get(Certificate, order.new_certificate_id)
+    assert record.serial == format(new.serial_number, "X") and record.not_after == expected
+    assert record.previous_id == demo_key.certificate.id
+    assert order_events(db_session, order)[-3:] == [("paid", "ready_to_write"), ("ready_to_write", "issued"),
+                                                    ("issued", "completed")]
+    assert record.serial in token_objects(softhsm_store, demo_key.serial)["certificates"]  # written on the key

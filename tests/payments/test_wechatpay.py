@@ -564,3 +564,26 @@ def test_a_currency_other_than_cny_is_refused_like_an_amount_that_does_not_fit(c
     assert audit.result == "alert" and audit.detail["problems"] == ["currency 'USD'"]
     assert audits(db_session, "payment.paid") == []
     assert any("currency 'USD'" in r.getMessage() for r in pay_logs.records if r.levelno == logging.ERROR)
+
+
+def test_a_refund_of_a_cancelled_order_wechat_pay_could_not_take_is_asked_again_by_the_job(client, wechatpay,
+                                                                                          db_session):
+    from wxbackend.orders.service import cancel_order
+    from wxbackend.payments.service import sync_refund
+
+    order = pending_order()
+    payment = started(db_session, order)
+    cancel_order(order.user_id, order.id)
+    note = wechatpay.pay(payment.out_trade_no)
+    wechatpay.fail("/v3/refund/domestic/refunds", 500, "SYSTEM_ERROR")
+    assert deliver(client, note).status_code == 204  # the notification is still taken: the money is on record
+    db_session.expire_all()
+    [refund] = db_session.scalars(sa.select(Refund).where(Refund.order_id == order.id)).all()
+    assert refund.status == RefundStatus.PROCESSING and refund.refund_id is None
+    assert db_session.get(Payment, payment.id).transaction_id is not None
+    assert sync_refund(refund.id) == "processing"  # WeChat Pay had not heard of it: asked again
+    assert wechatpay.calls()["POST /v3/refund/domestic/refunds"] == 2
+    wechatpay.finish_refund(refund.out_refund_no)
+    assert sync_refund(refund.id) == "refunded"
+    assert status_of(db_session, order) == OrderStatus.CANCELLED
+    assert db_session.get(Payment, payment.id).status == PaymentStatus.REFUNDED

@@ -295,3 +295,30 @@ def test_lock_order_holds_the_row_until_the_transaction_ends(app):
                               "DELETE FROM users WHERE id = :user"):
                 db.session.execute(sa.text(statement), ids)
             db.session.commit()
+
+
+@pytest.mark.parametrize("years", [0, 6])
+def test_years_outside_one_to_five_are_refused_by_the_api_and_the_form_and_create_nothing(client, db_session, years):
+    csrf = sign_in(client, f"年限{years}")
+    user = dev_user_named(db_session, f"年限{years}")
+    user.identity_verified = True
+    cert = make_certificate(expires_in_days=60)
+    bind(user, cert)
+    db_session.flush()
+
+    def count() -> int:
+        return db_session.scalar(sa.select(sa.func.count()).select_from(Order))
+
+    before = count()
+    refused = client.post("/api/orders", json={"certificate_id": cert.id, "years": years},
+                          headers={"X-CSRFToken": csrf})
+    assert refused.status_code == 400 and refused.json["errors"]["json"]["years"] == ["应在1至5之间"]
+    assert count() == before
+    page = client.get(f"/h5/certificates/{cert.id}/renew").text
+    token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    form = client.post(f"/h5/certificates/{cert.id}/renew",
+                       data={"years": str(years), "csrf_token": token, "shown_amount_fen": str(30000 * years)})
+    assert form.status_code == 200  # the form again, not a redirect to a new order
+    assert 'name="years"' in form.text
+    assert count() == before
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.certificate_id == cert.id)) == 0

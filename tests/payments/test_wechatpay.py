@@ -484,3 +484,106 @@ def test_the_user_cancels_a_paid_order_from_the_phone_and_is_refunded(client, we
     db_session.expire_all()
     assert db_session.get(Order, order.id).status == "refunding"
     assert "已申请退款" in client.get(f"/h5/orders/{order.id}").text
+
+
+# --- branches: paid after cancelling, a transaction id seen twice, another currency (issue 20) ---------------
+
+
+def test_a_prepay_paid_after_the_order_was_cancelled_is_refunded_through_wechat_pay(client, wechatpay, db_session,
+                                                                                   pay_logs):
+    from wxbackend.orders.service import cancel_order
+
+    order = pending_order()
+    payment = started(db_session, order)  # the prepay stays open at WeChat Pay
+    cancel_order(order.user_id, order.id)
+    db_session.flush()
+    assert status_of(db_session, order) == OrderStatus.CANCELLED
+    events = events_of(db_session, order)
+    note = wechatpay.pay(payment.out_trade_no)  # the payer pays it anyway
+    with pay_logs.at_level(logging.ERROR, logger="wxbackend.payments.service"):
+        assert deliver(client, note).status_code == 204
+    assert status_of(db_session, order) == OrderStatus.CANCELLED  # never 已支付
+    assert events_of(db_session, order) == events
+    assert db_session.get(Order, order.id).paid_at is None
+    assert audits(db_session, "payment.paid") == []
+    [alert] = audits(db_session, "payment.order_not_pending")
+    assert alert.result == "alert" and alert.target == f"order:{order.id}"
+    assert any(r.levelno == logging.ERROR and "payment.order_not_pending" in r.getMessage() for r in pay_logs.records)
+    # the money goes back through the channel that paid: a WeChat refund of the whole amount, asked at once
+    [refund] = db_session.scalars(sa.select(Refund).where(Refund.order_id == order.id)).all()
+    assert (refund.channel, refund.amount_fen, refund.status) == ("wechat", 30000, RefundStatus.PROCESSING)
+    assert refund.payment_id == payment.id and refund.out_refund_no == f"{payment.out_trade_no}R"
+    assert wechatpay.calls()["POST /v3/refund/domestic/refunds"] == 1
+    assert db_session.get(Payment, payment.id).status == PaymentStatus.REFUNDING
+    assert len(audits(db_session, "order.refund_requested")) == 1
+    assert deliver(client, note).status_code == 204  # the same notification again asks nothing more
+    assert wechatpay.calls()["POST /v3/refund/domestic/refunds"] == 1
+    # WeChat Pay reports the refund done: the payment is refunded, the order stays 已撤销
+    assert deliver(client, wechatpay.finish_refund(refund.out_refund_no), REFUND_NOTIFY_PATH).status_code == 204
+    db_session.expire_all()
+    assert db_session.get(Refund, refund.id).status == RefundStatus.SUCCESS
+    assert db_session.get(Payment, payment.id).status == PaymentStatus.REFUNDED
+    assert status_of(db_session, order) == OrderStatus.CANCELLED and events_of(db_session, order) == events
+    assert len(audits(db_session, "order.refunded")) == 1
+
+
+def test_a_second_notification_carrying_a_transaction_id_already_used_changes_nothing(client, wechatpay, db_session,
+                                                                                      pay_logs):
+    first = pending_order()
+    paid = pay_and_deliver(client, wechatpay, db_session, first)
+    transaction_id = payments_of(db_session, first)[0].transaction_id
+    other = pending_order(organisation="深圳另一家有限公司")
+    payment = started(db_session, other)
+    events = events_of(db_session, other)
+    note = wechatpay.pay(payment.out_trade_no, resource={"transaction_id": transaction_id})
+    with pay_logs.at_level(logging.ERROR, logger="wxbackend.payments.service"):
+        assert deliver(client, note).status_code == 204
+    assert status_of(db_session, other) == OrderStatus.PENDING_PAYMENT and events_of(db_session, other) == events
+    [payment] = payments_of(db_session, other)
+    assert payment.status == PaymentStatus.MISMATCH and payment.transaction_id is None
+    assert db_session.get(Payment, paid.id).status == PaymentStatus.PAID
+    assert status_of(db_session, first) == OrderStatus.READY_TO_WRITE
+    [alert] = audits(db_session, "payment.duplicate_transaction")
+    assert alert.target == f"order:{other.id}" and alert.result == "alert"
+    assert paid.out_trade_no in alert.detail["problems"][0]
+    assert len(audits(db_session, "payment.paid")) == 1  # only the first order's
+    assert any("payment.duplicate_transaction" in r.getMessage() for r in pay_logs.records)
+
+
+def test_a_currency_other_than_cny_is_refused_like_an_amount_that_does_not_fit(client, wechatpay, db_session,
+                                                                               pay_logs):
+    order = pending_order()
+    payment = started(db_session, order)
+    note = wechatpay.pay(payment.out_trade_no, resource={"amount": {"total": 30000, "payer_total": 30000,
+                                                                    "currency": "USD", "payer_currency": "USD"}})
+    with pay_logs.at_level(logging.ERROR, logger="wxbackend.payments.service"):
+        assert deliver(client, note).status_code == 204
+    assert status_of(db_session, order) == OrderStatus.PENDING_PAYMENT
+    assert [p.status for p in payments_of(db_session, order)] == [PaymentStatus.MISMATCH]
+    [audit] = audits(db_session, "payment.mismatch")
+    assert audit.result == "alert" and audit.detail["problems"] == ["currency 'USD'"]
+    assert audits(db_session, "payment.paid") == []
+    assert any("currency 'USD'" in r.getMessage() for r in pay_logs.records if r.levelno == logging.ERROR)
+
+
+def test_a_refund_of_a_cancelled_order_wechat_pay_could_not_take_is_asked_again_by_the_job(client, wechatpay,
+                                                                                          db_session):
+    from wxbackend.orders.service import cancel_order
+    from wxbackend.payments.service import sync_refund
+
+    order = pending_order()
+    payment = started(db_session, order)
+    cancel_order(order.user_id, order.id)
+    note = wechatpay.pay(payment.out_trade_no)
+    wechatpay.fail("/v3/refund/domestic/refunds", 500, "SYSTEM_ERROR")
+    assert deliver(client, note).status_code == 204  # the notification is still taken: the money is on record
+    db_session.expire_all()
+    [refund] = db_session.scalars(sa.select(Refund).where(Refund.order_id == order.id)).all()
+    assert refund.status == RefundStatus.PROCESSING and refund.refund_id is None
+    assert db_session.get(Payment, payment.id).transaction_id is not None
+    assert sync_refund(refund.id) == "processing"  # WeChat Pay had not heard of it: asked again
+    assert wechatpay.calls()["POST /v3/refund/domestic/refunds"] == 2
+    wechatpay.finish_refund(refund.out_refund_no)
+    assert sync_refund(refund.id) == "refunded"
+    assert status_of(db_session, order) == OrderStatus.CANCELLED
+    assert db_session.get(Payment, payment.id).status == PaymentStatus.REFUNDED

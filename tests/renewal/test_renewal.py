@@ -260,3 +260,122 @@ def test_cleanup_needs_the_ticket_only_confirm_hands_out(pc, helper, demo_key, p
     assert refused.status_code in (400, 403) and refused.json()["code"] == "ticket_invalid"
     assert demo_key.certificate.serial in [c["serial"] for c in token_view(helper)["certificates"]]
 
+
+
+# --- proof of possession at issue: the old key must sign this challenge, the new key must be new (issue 20) ---
+
+
+def order_events(db_session, order) -> list[tuple[str | None, str]]:
+    from wxbackend.orders.models import OrderEvent
+
+    db_session.expire_all()
+    return [(e.from_status, e.to_status) for e in db_session.scalars(
+        sa.select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id))]
+
+
+def issued_count(db_session) -> int:
+    return db_session.scalar(sa.select(sa.func.count()).select_from(IssuedCertificate))
+
+
+def issue_audits(db_session, order) -> list[tuple[str, str]]:
+    from wxbackend.audit.models import AuditLog
+
+    return [(a.action, a.result) for a in db_session.scalars(
+        sa.select(AuditLog).where(AuditLog.target == f"order:{order.id}", AuditLog.action.like("renewal.issue%"))
+        .order_by(AuditLog.id))]
+
+
+def old_key_id(helper, demo_key) -> str:
+    [cka_id] = [c["cka_id"] for c in token_view(helper)["certificates"] if c["serial"] == demo_key.certificate.serial]
+    return cka_id
+
+
+def assert_refused_and_unchanged(db_session, order, refused, before: dict, audit: tuple[str, str]):
+    assert refused.status_code == 400 and refused.json["code"] == "renewal_refused", refused.json
+    db_session.expire_all()
+    db_session.refresh(order)
+    assert order.status == OrderStatus.READY_TO_WRITE and order.issued_certificate_id is None
+    assert order_events(db_session, order) == before["events"]
+    assert issued_count(db_session) == before["issued"]
+    assert issue_audits(db_session, order) == [audit]  # the refusal's audit row outlived the rollback
+
+
+def test_old_signature_by_another_key_is_refused_and_nothing_is_issued(pc, helper, demo_key, paid_order,
+                                                                       db_session):
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    started = start(pc, helper).json
+    made = keygen(helper, started).json()
+    before = {"events": order_events(db_session, paid_order), "issued": issued_count(db_session)}
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = base64.b64encode(stranger.sign(ticket_challenge(started["ticket"]), padding.PKCS1v15(),
+                                            hashes.SHA256())).decode()
+    refused = issue(pc, started, dict(made, old_signature=forged))
+    assert_refused_and_unchanged(db_session, paid_order, refused, before, ("renewal.issue", "bad_old_signature"))
+    assert "原证书签名验证失败" in refused.json["message"]
+
+
+def test_old_signature_over_another_challenge_is_refused(pc, helper, demo_key, paid_order, softhsm_store,
+                                                         db_session):
+    first = start(pc, helper).json
+    made = keygen(helper, first).json()
+    second = start(pc, helper).json  # another keygen ticket: its challenge is not the first one's
+    assert ticket_challenge(second["ticket"]) != ticket_challenge(first["ticket"])
+    before = {"events": order_events(db_session, paid_order), "issued": issued_count(db_session)}
+    over_other = sign_on_token(softhsm_store, demo_key.serial, old_key_id(helper, demo_key),
+                               ticket_challenge(second["ticket"]))  # the right key, the wrong challenge
+    refused = issue(pc, first, dict(made, old_signature=over_other))
+    assert_refused_and_unchanged(db_session, paid_order, refused, before, ("renewal.issue", "bad_old_signature"))
+
+
+def test_csr_reusing_the_old_key_is_refused_and_nothing_is_issued(pc, helper, demo_key, paid_order, softhsm_store,
+                                                                  db_session):
+    from ukey_helper.token import build_csr
+
+    started = start(pc, helper).json
+    made = keygen(helper, started).json()  # a valid old-key signature over this ticket's challenge
+    before = {"events": order_events(db_session, paid_order), "issued": issued_count(db_session)}
+    old_public = x509.load_pem_x509_certificate(demo_key.certificate.pem.encode()).public_key()
+    lib = softhsm_store.lib()
+    token = next(t for t in (s.get_token() for s in lib.get_slots(token_present=True))
+                 if (t.serial.decode() if isinstance(t.serial, bytes) else t.serial).strip() == demo_key.serial)
+    with token.open(user_pin=PIN) as session:
+        old_private = session.get_key(object_class=ObjectClass.PRIVATE_KEY,
+                                      id=bytes.fromhex(old_key_id(helper, demo_key)))
+        old_key_csr = build_csr(old_public, old_private, "广州某某科技有限公司")
+    assert x509.load_pem_x509_csr(old_key_csr.encode()).is_signature_valid  # a well-formed request…
+    refused = issue(pc, started, made, csr=old_key_csr)  # …for the key being replaced
+    assert_refused_and_unchanged(db_session, paid_order, refused, before, ("renewal.issue", "old_key_reused"))
+    assert "新证书必须使用新生成的密钥" in refused.json["message"]
+
+
+def test_a_paid_three_year_order_is_renewed_to_old_not_after_plus_three_years(pc, helper, demo_key, softhsm_store,
+                                                                              db_session):
+    user = make_user("三年")
+    bind(user, demo_key.certificate)
+    order = create_order(user.id, demo_key.certificate.id, 3)
+    assert order.years == 3 and order.amount_fen == 90000  # 300.00 元 a year for org_sign
+    assert mark_paid(order.id, "wechat", "test")
+    db_session.commit()
+    old_not_after = x509.load_pem_x509_certificate(demo_key.certificate.pem.encode()).not_valid_after_utc
+    expected = new_validity(old_not_after, 3)
+    assert expected.year == old_not_after.year + 3
+
+    started, issued = renew_until_issued(pc, helper)
+    assert started["order"]["order_no"] == order.order_no
+    new = x509.load_pem_x509_certificate(issued["certificate_pem"].encode())
+    assert new.not_valid_after_utc == expected
+    written = install(helper, issued)
+    assert written.status_code == 200, written.text
+    done = confirm(pc, issued, written.json()["signature"])
+    assert done.status_code == 200, done.json
+
+    db_session.expire_all()
+    db_session.refresh(order)
+    assert order.status == OrderStatus.COMPLETED
+    record = db_session.get(Certificate, order.new_certificate_id)
+    assert record.serial == format(new.serial_number, "X") and record.not_after == expected
+    assert record.previous_id == demo_key.certificate.id
+    assert order_events(db_session, order)[-3:] == [("paid", "ready_to_write"), ("ready_to_write", "issued"),
+                                                    ("issued", "completed")]
+    assert record.serial in token_objects(softhsm_store, demo_key.serial)["certificates"]  # written on the key

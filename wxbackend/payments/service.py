@@ -193,13 +193,41 @@ def apply_transaction(transaction: Mapping[str, Any], source: str) -> str:
         db.session.flush()
         if not mark_paid(order.id, PayChannel.WECHAT, ACTOR, f"微信支付（交易单号{transaction_id}）"):
             _alert("payment.order_not_pending", order, payment,
-                   [f"order is {order.status}, money received: refund by hand"], transaction)
+                   [f"order is {order.status}, money received: refunded through WeChat Pay"], transaction)
+            _refund_unwanted_payment(order, payment)
             return "order_not_pending"
         record_audit(ACTOR, "payment.paid", target=f"order:{order.id}",
                      detail={"out_trade_no": out_trade_no, "transaction_id": transaction_id,
                              "amount_fen": payment.amount_fen, "source": source})
         log.info("WeChat payment %s paid order %s (%s)", out_trade_no, order.id, source)
         return "paid"
+
+
+def _refund_unwanted_payment(order: Order, payment: Payment) -> None:
+    """Money for an order no longer waiting for it (撤销 while its prepay was still open, then paid anyway): the
+    whole payment goes back to the payer through WeChat Pay; the order keeps its status. If WeChat Pay cannot be
+    asked now the refund stays processing and `sync_refund` asks again under the same out_refund_no."""
+    refund = Refund(order_id=order.id, payment_id=payment.id, channel=PayChannel.WECHAT,
+                    out_refund_no=f"{payment.out_trade_no}R", amount_fen=payment.amount_fen,
+                    status=RefundStatus.PROCESSING, reason="受理单已撤销", actor=ACTOR)
+    PAYMENT_STATES.move(payment, PaymentStatus.REFUNDING)
+    db.session.add(refund)
+    db.session.flush()
+    record_audit(ACTOR, "order.refund_requested", target=f"order:{order.id}",
+                 detail={"out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen,
+                         "channel": refund.channel, "reason": refund.reason})
+    try:
+        answer = wechatpay.request_refund(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
+                                          refund_fen=refund.amount_fen, total_fen=payment.amount_fen,
+                                          reason=refund.reason)
+    except (wechatpay.WeChatPayError, wechatpay.WeChatPayUnavailable) as error:
+        log.error("ALERT refund %s could not be asked now (%s): the refund job asks again", refund.out_refund_no,
+                  error)
+        return
+    refund.refund_id = answer.get("refund_id") or None
+    db.session.flush()
+    if answer.get("status") in ("SUCCESS", "CLOSED", "ABNORMAL"):
+        _finish_refund(order, refund, answer["status"], answer, "refund")
 
 
 def _mismatches(payment: Payment, order: Order, transaction: Mapping[str, Any]) -> list[str]:
@@ -389,7 +417,8 @@ def _finish_refund(order: Order, refund: Refund, status: str, resource: Mapping[
         refund.done_at = _parse_time(resource.get("success_time")) or utcnow()
         if refund.payment is not None:
             PAYMENT_STATES.move(refund.payment, PaymentStatus.REFUNDED)
-        transitions.move(order, OrderStatus.REFUNDED, ACTOR, "退款已原路退回")
+        if order.status == OrderStatus.REFUNDING:  # not for money refunded on a cancelled order, which stays so
+            transitions.move(order, OrderStatus.REFUNDED, ACTOR, "退款已原路退回")
         record_audit(ACTOR, "order.refunded", target=f"order:{order.id}",
                      detail={"out_refund_no": refund.out_refund_no, "amount_fen": refund.amount_fen,
                              "source": source})

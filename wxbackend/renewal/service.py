@@ -137,6 +137,7 @@ def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) ->
     csr = check_csr(csr_pem)
     old_public = x509.load_pem_x509_certificate(old.pem.encode()).public_key()
     if csr.public_key() == old_public:
+        record_audit("pc", "renewal.issue", target=f"order:{order.id}", result="old_key_reused", ip=ip)
         raise RenewalRefused("新证书必须使用新生成的密钥")
     subject = CertSubject(organisation=old.subject_o, common_name=old.subject_cn, locality=old.subject_l,
                           province=old.subject_st, email=old.email)

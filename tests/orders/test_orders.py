@@ -319,6 +319,6 @@ def test_years_outside_one_to_five_are_refused_by_the_api_and_the_form_and_creat
     form = client.post(f"/h5/certificates/{cert.id}/renew",
                        data={"years": str(years), "csrf_token": token, "shown_amount_fen": str(30000 * years)})
     assert form.status_code == 200  # the form again, not a redirect to a new order
-    assert 'name="years"' in form.text
+    assert 'name="years"' in form.text and "续期年限为1至5年" in form.text
     assert count() == before
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.certificate_id == cert.id)) == 0

@@ -39,6 +39,8 @@ def renew(certificate_id: int):
         order = orders.create_order(current_user_id(), certificate_id, form.years.data, app_id,
                                     shown_amount_fen=int(shown) if shown.isdigit() else -1)
         return redirect(url_for("orders_h5.order", order_id=order.id))
+    if form.is_submitted() and "years" in form.errors:
+        flash("续期年限为1至5年，请从列表中选择", "error")
     years = form.years.data if form.years.data in range(1, 6) else 1
     offer = orders.quote(current_user_id(), certificate_id, years, app_id)
     return render_template("orders/renew.html", form=form, offer=offer,

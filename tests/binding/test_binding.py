@@ -295,3 +295,86 @@ def test_hostile_pc_requests_get_clear_json_errors(pc, method, path, kwargs):
     response = getattr(pc, method)(path, **kwargs)
     assert 400 <= response.status_code < 500, response.status_code
     assert set(response.json) >= {"code", "message"}
+
+
+# --- the per-IP budget (BIND_FAILURES_PER_IP) and which address counts (TRUSTED_PROXY_HOPS) ---------------------
+
+def guess_once(client, name: str, headers: dict | None = None):
+    """A new account on `client`'s address guesses one unknown code (one failure: far under its own budget)."""
+    client.csrf = sign_in(client, name)
+    return client.post("/api/binding/claims", json={"code": "00000000", "last4": "abcd"},
+                       headers={"X-CSRFToken": client.csrf, **(headers or {})})
+
+
+def user_failures(db_session, name: str) -> int:
+    user = db_session.scalar(sa.select(User).where(User.nickname == name))
+    return int(get_redis().get(f"bind:fail:user:{user.id}") or 0)
+
+
+def assert_ip_budget_spent(response):
+    assert response.status_code == 429 and response.json["code"] == "too_many_attempts"
+    # the budget's 15-minute window, not a growing delay of a few seconds
+    seconds = int(re.search(r"请(\d+)秒后再试", response.json["message"]).group(1))
+    assert seconds > 60, response.json["message"]
+
+
+def test_many_accounts_from_one_address_spend_the_per_ip_budget(app, monkeypatch, db_session):
+    monkeypatch.setitem(app.config, "BIND_FAILURES_PER_IP", 3)
+    same_address = "198.51.100.7"
+    for i in range(3):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = same_address
+        response = guess_once(client, f"同址{i}")
+        assert response.status_code == 400 and response.json["code"] == "code_invalid"
+    fourth = app.test_client()
+    fourth.environ_base["REMOTE_ADDR"] = same_address
+    assert_ip_budget_spent(guess_once(fourth, "同址3"))
+    # each account is far under its own budget: only the address is refused
+    assert [user_failures(db_session, f"同址{i}") for i in range(4)] == [1, 1, 1, 0]
+    assert int(get_redis().get(f"bind:fail:ip:{same_address}")) == 3
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "198.51.100.8"
+    assert guess_once(elsewhere, "别处").status_code == 400
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(app, monkeypatch, db_session):
+    assert app.config["TRUSTED_PROXY_HOPS"] == 0
+    monkeypatch.setitem(app.config, "BIND_FAILURES_PER_IP", 3)
+    statuses = [guess_once(app.test_client(), f"伪造{i}", {"X-Forwarded-For": f"203.0.113.{i + 1}"}).status_code
+                for i in range(3)]
+    assert statuses == [400, 400, 400]
+    assert_ip_budget_spent(guess_once(app.test_client(), "伪造3", {"X-Forwarded-For": "203.0.113.99"}))
+    assert int(get_redis().get("bind:fail:ip:127.0.0.1")) == 3
+    assert not get_redis().keys("bind:fail:ip:203.0.113.*")
+
+
+@pytest.fixture
+def proxied_app(app_config, db_session):
+    """A fresh app behind one trusted proxy, on the test's connection (its writes roll back with the test's)."""
+    from tests.conftest import IsolatedClient
+    from wxbackend import create_app
+    from wxbackend.core.db import db
+
+    proxied = create_app({**app_config, "TRUSTED_PROXY_HOPS": 1, "BIND_FAILURES_PER_IP": 3})
+    proxied.test_client_class = IsolatedClient
+    connection = db.engines[None]
+    with proxied.app_context():
+        engine = db.engines[None]
+        db.engines[None] = connection
+    yield proxied
+    with proxied.app_context():
+        db.engines[None] = engine
+        engine.dispose()
+
+
+def test_x_forwarded_for_is_honoured_behind_one_trusted_proxy(proxied_app, db_session):
+    for i in range(3):
+        response = guess_once(proxied_app.test_client(), f"代理{i}", {"X-Forwarded-For": "203.0.113.5"})
+        assert response.status_code == 400, response.json
+    assert_ip_budget_spent(guess_once(proxied_app.test_client(), "代理3", {"X-Forwarded-For": "203.0.113.5"}))
+    # another client behind the same proxy (same REMOTE_ADDR) is its own address
+    other = guess_once(proxied_app.test_client(), "代理4", {"X-Forwarded-For": "203.0.113.6"})
+    assert other.status_code == 400 and other.json["code"] == "code_invalid"
+    assert int(get_redis().get("bind:fail:ip:203.0.113.5")) == 3
+    assert int(get_redis().get("bind:fail:ip:203.0.113.6")) == 1
+    assert get_redis().get("bind:fail:ip:127.0.0.1") is None

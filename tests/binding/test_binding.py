@@ -248,16 +248,37 @@ def test_user_b_cannot_see_or_unbind_user_a_certificate(app, pc, phone, helper, 
     assert active_bindings(db_session) == []
 
 
-def test_claim_needs_a_signed_in_user_and_valid_input(app, pc, phone, db_session):
+def binding_traces(db_session) -> tuple:
+    """What a binding attempt leaves behind: bindings, binding audit rows, binding sessions and codes in Redis."""
+    audits = db_session.scalars(sa.select(AuditLog.action).where(AuditLog.action.like("binding.%"))).all()
+    keys = sorted(k.decode() for k in get_redis().keys("bind:*") if not k.startswith((b"bind:fail:", b"bind:last:")))
+    return db_session.scalars(sa.select(Binding)).all(), audits, keys
+
+
+@pytest.mark.parametrize("body,code,message", [
+    ({"code": "1234", "last4": "abcd"}, "invalid_input", "请输入8位数字绑定码"),
+    ({"code": "abcdefgh", "last4": "abcd"}, "invalid_input", "请输入8位数字绑定码"),
+    ({"code": "12345678", "last4": "!"}, "invalid_input", "请输入介质号后四位"),
+    ({"code": 12345678}, "invalid_request", "提交的内容有误"),
+    ({"qr_token": "short"}, "code_invalid", "二维码无效或已过期，请在电脑上重新获取"),
+])
+def test_claim_needs_valid_input(phone, db_session, body, code, message):
+    response = phone.post("/api/binding/claims", json=body, headers={"X-CSRFToken": phone.csrf})
+    assert (response.status_code, response.json["code"], response.json["message"]) == (400, code, message)
+    assert binding_traces(db_session) == ([], [], [])
+    assert get_redis().keys("bind:fail:*") == []  # malformed input is not a guess
+
+
+def test_claim_needs_a_signed_in_user(app, pc, helper, db_session):
+    session = pc_get_code(pc, helper)
+    before = binding_traces(db_session)
     anonymous = app.test_client()
     assert anonymous.get("/api/certificates").status_code == 401
     assert anonymous.get("/api/certificates").json["code"] == "not_signed_in"
-    for body in ({"code": "1234", "last4": "abcd"}, {"code": "abcdefgh", "last4": "abcd"},
-                 {"code": "12345678", "last4": "!"}, {"code": 12345678}, {"qr_token": "short"}):
-        response = phone_claim(phone, phone.csrf, None, None) if False else phone.post(
-            "/api/binding/claims", json=body, headers={"X-CSRFToken": phone.csrf})
-        assert response.status_code == 400, body
-        assert set(response.json) >= {"code", "message"}
+    response = anonymous.post("/api/binding/claims", json={"code": session.code, "last4": session.last4})
+    assert response.status_code == 400 and response.json["code"] == "csrf_failed"  # no session, no token
+    assert binding_traces(db_session) == before
+    assert pc_state(pc, session)["state"] == "waiting"
 
 
 def test_scanning_the_qr_claims_without_typing_the_code(pc, phone, helper, db_session):
@@ -281,20 +302,24 @@ def test_scanning_the_qr_claims_without_typing_the_code(pc, phone, helper, db_se
     assert again.status_code == 400
 
 
-@pytest.mark.parametrize("method,path,kwargs", [
-    ("post", "/pc/api/bind/start", {"data": "not json", "content_type": "application/json"}),
-    ("post", "/pc/api/bind/start", {"data": "x=1", "content_type": "application/x-www-form-urlencoded"}),
-    ("post", "/pc/api/bind/code", {"json": {"ticket_id": "x" * 30, "signature": "%%%"}}),
-    ("post", "/pc/api/bind/code", {"json": {"ticket_id": 5, "signature": None}}),
-    ("get", "/pc/api/bind/sessions/nope", {}),
-    ("get", "/pc/api/bind/sessions/nope?pc_token=abc", {}),
-    ("post", "/pc/api/bind/sessions/nope/confirm", {"json": {"pc_token": "abc", "accept": "maybe"}}),
-    ("post", "/pc/api/bind/sessions/" + "x" * 500 + "/confirm", {"json": {"pc_token": "abc", "accept": True}}),
+@pytest.mark.parametrize("method,path,kwargs,status,code", [
+    ("post", "/pc/api/bind/start", {"data": "not json", "content_type": "application/json"}, 400, "bad_request"),
+    ("post", "/pc/api/bind/start", {"data": "x=1", "content_type": "application/x-www-form-urlencoded"}, 400,
+     "invalid_request"),
+    ("post", "/pc/api/bind/code", {"json": {"ticket_id": "x" * 30, "signature": "%%%"}}, 400, "ticket_invalid"),
+    ("post", "/pc/api/bind/code", {"json": {"ticket_id": 5, "signature": None}}, 400, "invalid_request"),
+    ("get", "/pc/api/bind/sessions/nope", {}, 400, "invalid_request"),
+    ("get", "/pc/api/bind/sessions/nope?pc_token=abc", {}, 410, "session_expired"),
+    ("post", "/pc/api/bind/sessions/nope/confirm", {"json": {"pc_token": "abc", "accept": "maybe"}}, 400,
+     "invalid_request"),
+    ("post", "/pc/api/bind/sessions/" + "x" * 500 + "/confirm", {"json": {"pc_token": "abc", "accept": True}}, 410,
+     "session_expired"),
 ])
-def test_hostile_pc_requests_get_clear_json_errors(pc, method, path, kwargs):
+def test_hostile_pc_requests_get_clear_json_errors(pc, db_session, method, path, kwargs, status, code):
     response = getattr(pc, method)(path, **kwargs)
-    assert 400 <= response.status_code < 500, response.status_code
-    assert set(response.json) >= {"code", "message"}
+    assert (response.status_code, response.json["code"]) == (status, code), response.json
+    assert response.json["message"]
+    assert binding_traces(db_session) == ([], [], [])
 
 
 # --- the per-IP budget (BIND_FAILURES_PER_IP) and which address counts (TRUSTED_PROXY_HOPS) ---------------------

@@ -1,14 +1,18 @@
-"""Test harness on real parts: PostgreSQL (a fresh database per run), Redis (db 15), SoftHSM2 tokens in
-temporary directories, the key helper as a real subprocess, the local CA in a temporary directory."""
+"""Test harness on real parts: PostgreSQL (a fresh database per run), Redis (a database of its own per run),
+SoftHSM2 tokens in temporary directories, the key helper as a real subprocess, the local CA in a temporary
+directory."""
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextvars
 import os
+import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +34,63 @@ from wxbackend.demo import softhsm
 pytest_plugins = ["tests.support.live", "tests.support.helper_build"]
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_SERVER_URL = os.environ.get("TEST_REDIS_SERVER_URL", "redis://127.0.0.1:6379")
+REDIS_LOCK_SECONDS = 60
+
+
+class RedisDatabaseLock:
+    """One of Redis's databases 1-15 for this run, held by a key `cagj-test-db:<n>` in db 0 (`SET NX EX`, renewed
+    from a thread while the run lasts, deleted at its end): two runs on one host never flush each other's data."""
+
+    def __init__(self, server_url: str):
+        self.server = redis.Redis.from_url(server_url + "/0")
+        self.token = f"{os.getpid()}:{secrets.token_hex(8)}"
+        self.key: str | None = None
+        self.number: int | None = None
+        self._stop = threading.Event()
+
+    def acquire(self) -> int:
+        for number in range(1, 16):
+            if self.claim(number):
+                return number
+        raise RuntimeError("every Redis test database 1-15 is taken by another run (keys cagj-test-db:<n> in db 0)")
+
+    def claim(self, number: int) -> bool:
+        """Take database `number` if no run holds it."""
+        key = f"cagj-test-db:{number}"
+        if not self.server.set(key, self.token, nx=True, ex=REDIS_LOCK_SECONDS):
+            return False
+        self.key, self.number = key, number
+        threading.Thread(target=self._renew, daemon=True, name="redis-test-db-lock").start()
+        atexit.register(self.release)
+        return True
+
+    def holds(self) -> bool:
+        return self.key is not None and self.server.get(self.key) == self.token.encode()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(REDIS_LOCK_SECONDS / 3):
+            if self.holds():
+                self.server.expire(self.key, REDIS_LOCK_SECONDS)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self.holds():
+            self.server.delete(self.key)
+
+
+if os.environ.get("TEST_REDIS_URL"):  # an explicit database (and the child processes of a run, which inherit it)
+    TEST_REDIS_URL = os.environ["TEST_REDIS_URL"]
+    REDIS_LOCK = RedisDatabaseLock(REDIS_SERVER_URL)
+    _explicit = TEST_REDIS_URL.removeprefix(REDIS_SERVER_URL + "/")
+    # marked as taken too (unless a parent run holds it already), so that a run choosing by itself avoids it
+    if not (_explicit.isdigit() and 1 <= int(_explicit) <= 15 and REDIS_LOCK.claim(int(_explicit))):
+        REDIS_LOCK = None
+else:
+    REDIS_LOCK = RedisDatabaseLock(REDIS_SERVER_URL)
+    TEST_REDIS_URL = f"{REDIS_SERVER_URL}/{REDIS_LOCK.acquire()}"
+    os.environ["TEST_REDIS_URL"] = TEST_REDIS_URL
+
 PKCS11_MODULE = os.environ.get("TEST_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
 PC_ORIGIN = "http://127.0.0.1:5000"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -84,13 +144,19 @@ def fake_wechat_server():
 
 
 @pytest.fixture
-def wechat(fake_wechat_server, db_session):
-    """The fake WeChat server, emptied for this test."""
+def wechat(fake_wechat_server, app, db_session):
+    """The fake WeChat server, emptied for this test and again after it (no queued failure or delay outlives the
+    test), and the app's cached WeChat clients dropped both times (none built with a test's timeout survives)."""
     from tests.support.wechat import FakeWeChat
 
     fake = FakeWeChat(fake_wechat_server.base_url)
     fake.reset()
-    return fake
+    app.extensions.pop("wechat_clients", None)
+    try:
+        yield fake
+    finally:
+        fake.reset()
+        app.extensions.pop("wechat_clients", None)
 
 
 def wechat_settings(fake_base_url: str) -> dict:
@@ -150,7 +216,7 @@ def app(app_config):
 
 @pytest.fixture
 def db_session(app):
-    """An app context whose session lives in a transaction rolled back after the test; Redis db 15 emptied.
+    """An app context whose session lives in a transaction rolled back after the test; the run's Redis db emptied.
 
     Flask-SQLAlchemy's session asks `db.engines` for its bind, so the test connection stands in for the engine
     there; commits inside the code under test release savepoints only.

@@ -248,16 +248,37 @@ def test_user_b_cannot_see_or_unbind_user_a_certificate(app, pc, phone, helper, 
     assert active_bindings(db_session) == []
 
 
-def test_claim_needs_a_signed_in_user_and_valid_input(app, pc, phone, db_session):
+def binding_traces(db_session) -> tuple:
+    """What a binding attempt leaves behind: bindings, binding audit rows, binding sessions and codes in Redis."""
+    audits = db_session.scalars(sa.select(AuditLog.action).where(AuditLog.action.like("binding.%"))).all()
+    keys = sorted(k.decode() for k in get_redis().keys("bind:*") if not k.startswith((b"bind:fail:", b"bind:last:")))
+    return db_session.scalars(sa.select(Binding)).all(), audits, keys
+
+
+@pytest.mark.parametrize("body,code,message", [
+    ({"code": "1234", "last4": "abcd"}, "invalid_input", "请输入8位数字绑定码"),
+    ({"code": "abcdefgh", "last4": "abcd"}, "invalid_input", "请输入8位数字绑定码"),
+    ({"code": "12345678", "last4": "!"}, "invalid_input", "请输入介质号后四位"),
+    ({"code": 12345678}, "invalid_request", "提交的内容有误"),
+    ({"qr_token": "short"}, "code_invalid", "二维码无效或已过期，请在电脑上重新获取"),
+])
+def test_claim_needs_valid_input(phone, db_session, body, code, message):
+    response = phone.post("/api/binding/claims", json=body, headers={"X-CSRFToken": phone.csrf})
+    assert (response.status_code, response.json["code"], response.json["message"]) == (400, code, message)
+    assert binding_traces(db_session) == ([], [], [])
+    assert get_redis().keys("bind:fail:*") == []  # malformed input is not a guess
+
+
+def test_claim_needs_a_signed_in_user(app, pc, helper, db_session):
+    session = pc_get_code(pc, helper)
+    before = binding_traces(db_session)
     anonymous = app.test_client()
     assert anonymous.get("/api/certificates").status_code == 401
     assert anonymous.get("/api/certificates").json["code"] == "not_signed_in"
-    for body in ({"code": "1234", "last4": "abcd"}, {"code": "abcdefgh", "last4": "abcd"},
-                 {"code": "12345678", "last4": "!"}, {"code": 12345678}, {"qr_token": "short"}):
-        response = phone_claim(phone, phone.csrf, None, None) if False else phone.post(
-            "/api/binding/claims", json=body, headers={"X-CSRFToken": phone.csrf})
-        assert response.status_code == 400, body
-        assert set(response.json) >= {"code", "message"}
+    response = anonymous.post("/api/binding/claims", json={"code": session.code, "last4": session.last4})
+    assert response.status_code == 400 and response.json["code"] == "csrf_failed"  # no session, no token
+    assert binding_traces(db_session) == before
+    assert pc_state(pc, session)["state"] == "waiting"
 
 
 def test_scanning_the_qr_claims_without_typing_the_code(pc, phone, helper, db_session):
@@ -281,17 +302,104 @@ def test_scanning_the_qr_claims_without_typing_the_code(pc, phone, helper, db_se
     assert again.status_code == 400
 
 
-@pytest.mark.parametrize("method,path,kwargs", [
-    ("post", "/pc/api/bind/start", {"data": "not json", "content_type": "application/json"}),
-    ("post", "/pc/api/bind/start", {"data": "x=1", "content_type": "application/x-www-form-urlencoded"}),
-    ("post", "/pc/api/bind/code", {"json": {"ticket_id": "x" * 30, "signature": "%%%"}}),
-    ("post", "/pc/api/bind/code", {"json": {"ticket_id": 5, "signature": None}}),
-    ("get", "/pc/api/bind/sessions/nope", {}),
-    ("get", "/pc/api/bind/sessions/nope?pc_token=abc", {}),
-    ("post", "/pc/api/bind/sessions/nope/confirm", {"json": {"pc_token": "abc", "accept": "maybe"}}),
-    ("post", "/pc/api/bind/sessions/" + "x" * 500 + "/confirm", {"json": {"pc_token": "abc", "accept": True}}),
+@pytest.mark.parametrize("method,path,kwargs,status,code", [
+    ("post", "/pc/api/bind/start", {"data": "not json", "content_type": "application/json"}, 400, "bad_request"),
+    ("post", "/pc/api/bind/start", {"data": "x=1", "content_type": "application/x-www-form-urlencoded"}, 400,
+     "invalid_request"),
+    ("post", "/pc/api/bind/code", {"json": {"ticket_id": "x" * 30, "signature": "%%%"}}, 400, "ticket_invalid"),
+    ("post", "/pc/api/bind/code", {"json": {"ticket_id": 5, "signature": None}}, 400, "invalid_request"),
+    ("get", "/pc/api/bind/sessions/nope", {}, 400, "invalid_request"),
+    ("get", "/pc/api/bind/sessions/nope?pc_token=abc", {}, 410, "session_expired"),
+    ("post", "/pc/api/bind/sessions/nope/confirm", {"json": {"pc_token": "abc", "accept": "maybe"}}, 400,
+     "invalid_request"),
+    ("post", "/pc/api/bind/sessions/" + "x" * 500 + "/confirm", {"json": {"pc_token": "abc", "accept": True}}, 410,
+     "session_expired"),
 ])
-def test_hostile_pc_requests_get_clear_json_errors(pc, method, path, kwargs):
+def test_hostile_pc_requests_get_clear_json_errors(pc, db_session, method, path, kwargs, status, code):
     response = getattr(pc, method)(path, **kwargs)
-    assert 400 <= response.status_code < 500, response.status_code
-    assert set(response.json) >= {"code", "message"}
+    assert (response.status_code, response.json["code"]) == (status, code), response.json
+    assert response.json["message"]
+    assert binding_traces(db_session) == ([], [], [])
+
+
+# --- the per-IP budget (BIND_FAILURES_PER_IP) and which address counts (TRUSTED_PROXY_HOPS) ---------------------
+
+def guess_once(client, name: str, headers: dict | None = None):
+    """A new account on `client`'s address guesses one unknown code (one failure: far under its own budget)."""
+    client.csrf = sign_in(client, name)
+    return client.post("/api/binding/claims", json={"code": "00000000", "last4": "abcd"},
+                       headers={"X-CSRFToken": client.csrf, **(headers or {})})
+
+
+def user_failures(db_session, name: str) -> int:
+    user = db_session.scalar(sa.select(User).where(User.nickname == name))
+    return int(get_redis().get(f"bind:fail:user:{user.id}") or 0)
+
+
+def assert_ip_budget_spent(response):
+    assert response.status_code == 429 and response.json["code"] == "too_many_attempts"
+    # the budget's 15-minute window, not a growing delay of a few seconds
+    seconds = int(re.search(r"请(\d+)秒后再试", response.json["message"]).group(1))
+    assert seconds > 60, response.json["message"]
+
+
+def test_many_accounts_from_one_address_spend_the_per_ip_budget(app, monkeypatch, db_session):
+    monkeypatch.setitem(app.config, "BIND_FAILURES_PER_IP", 3)
+    same_address = "198.51.100.7"
+    for i in range(3):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = same_address
+        response = guess_once(client, f"同址{i}")
+        assert response.status_code == 400 and response.json["code"] == "code_invalid"
+    fourth = app.test_client()
+    fourth.environ_base["REMOTE_ADDR"] = same_address
+    assert_ip_budget_spent(guess_once(fourth, "同址3"))
+    # each account is far under its own budget: only the address is refused
+    assert [user_failures(db_session, f"同址{i}") for i in range(4)] == [1, 1, 1, 0]
+    assert int(get_redis().get(f"bind:fail:ip:{same_address}")) == 3
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "198.51.100.8"
+    assert guess_once(elsewhere, "别处").status_code == 400
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(app, monkeypatch, db_session):
+    assert app.config["TRUSTED_PROXY_HOPS"] == 0
+    monkeypatch.setitem(app.config, "BIND_FAILURES_PER_IP", 3)
+    statuses = [guess_once(app.test_client(), f"伪造{i}", {"X-Forwarded-For": f"203.0.113.{i + 1}"}).status_code
+                for i in range(3)]
+    assert statuses == [400, 400, 400]
+    assert_ip_budget_spent(guess_once(app.test_client(), "伪造3", {"X-Forwarded-For": "203.0.113.99"}))
+    assert int(get_redis().get("bind:fail:ip:127.0.0.1")) == 3
+    assert not get_redis().keys("bind:fail:ip:203.0.113.*")
+
+
+@pytest.fixture
+def proxied_app(app_config, db_session):
+    """A fresh app behind one trusted proxy, on the test's connection (its writes roll back with the test's)."""
+    from tests.conftest import IsolatedClient
+    from wxbackend import create_app
+    from wxbackend.core.db import db
+
+    proxied = create_app({**app_config, "TRUSTED_PROXY_HOPS": 1, "BIND_FAILURES_PER_IP": 3})
+    proxied.test_client_class = IsolatedClient
+    connection = db.engines[None]
+    with proxied.app_context():
+        engine = db.engines[None]
+        db.engines[None] = connection
+    yield proxied
+    with proxied.app_context():
+        db.engines[None] = engine
+        engine.dispose()
+
+
+def test_x_forwarded_for_is_honoured_behind_one_trusted_proxy(proxied_app, db_session):
+    for i in range(3):
+        response = guess_once(proxied_app.test_client(), f"代理{i}", {"X-Forwarded-For": "203.0.113.5"})
+        assert response.status_code == 400, response.json
+    assert_ip_budget_spent(guess_once(proxied_app.test_client(), "代理3", {"X-Forwarded-For": "203.0.113.5"}))
+    # another client behind the same proxy (same REMOTE_ADDR) is its own address
+    other = guess_once(proxied_app.test_client(), "代理4", {"X-Forwarded-For": "203.0.113.6"})
+    assert other.status_code == 400 and other.json["code"] == "code_invalid"
+    assert int(get_redis().get("bind:fail:ip:203.0.113.5")) == 3
+    assert int(get_redis().get("bind:fail:ip:203.0.113.6")) == 1
+    assert get_redis().get("bind:fail:ip:127.0.0.1") is None

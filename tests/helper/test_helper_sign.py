@@ -104,12 +104,19 @@ def test_foreign_origin_cannot_use_the_pin_path(pc, helper):
     assert helper_sign(helper, ticket).status_code == 200  # the refused request did not spend the ticket
 
 
-@pytest.mark.parametrize("body", [None, {}, {"ticket": "x"}, {"ticket": 1, "pin": PIN}, {"pin": PIN}, []])
-def test_malformed_requests_get_json_errors(helper, body):
+@pytest.mark.parametrize("body,status,code", [
+    (None, 400, "bad_request"), ([], 400, "bad_request"), ({}, 403, "ticket_invalid"),
+    ({"ticket": "x"}, 403, "ticket_invalid"), ({"ticket": 1, "pin": PIN}, 403, "ticket_invalid"),
+    ({"pin": PIN}, 403, "ticket_invalid"),
+])
+def test_malformed_requests_get_json_errors(pc, helper, body, status, code):
     response = helper.request("POST", "/v1/sign", json=body) if body is not None else helper.request(
         "POST", "/v1/sign", data="not json", headers={"Content-Type": "application/json"})
-    assert response.status_code in (400, 403)
-    assert set(response.json()) >= {"code", "message"}
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert response.json()["message"] and "signature" not in response.json()
+    # the refusal tried no PIN: a wrong PIN afterwards is the first of three
+    wrong = helper_sign(helper, pc_start(pc, helper)["ticket"], WRONG)
+    assert wrong.status_code == 401 and wrong.json()["tries_left"] == 2
 
 
 def test_the_pin_never_appears_in_logs_or_responses(pc, helper, caplog):

@@ -548,3 +548,34 @@ def test_api_for_the_mini_program(app, client, db_session, smtp_sink, invoice_fi
     assert changed.status_code == 200 and changed.json["bank_account_masked"] == "6222***********0123"
     assert client.delete(f"/api/invoice-profiles/{profile['id']}", headers=headers).status_code == 204
     assert client.get("/api/invoices").json[0]["title"] == TITLE  # an invoice keeps its buyer
+
+
+def test_cli_lists_undelivered_invoices_and_requeues_them(app, db_session, smtp_sink, invoice_files):
+    from rq import Queue
+
+    user = make_user()
+    profile = service.create_profile(user.id, profile_input())
+    waiting = [service.request_invoice(user.id, [paid_order(user, name).id], profile_id=profile.id)
+               for name in (TITLE, "深圳某某有限公司")]
+    delivered = service.request_invoice(user.id, [paid_order(user, "东莞某某有限公司").id], profile_id=profile.id)
+    delivered.status, delivered.emailed_at = "issued", utcnow()
+    db_session.commit()
+    queues = [Queue(name, connection=get_redis()) for name in app.config["RQ_QUEUES"]]
+    for queue in queues:
+        queue.empty()  # the jobs were lost (an outage): only the requeue can bring the invoices out
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["invoices", "undelivered"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.strip().splitlines()
+    assert lines[-1] == "共2张未送达"
+    assert sorted(line.split()[1] for line in lines[:-1]) == sorted(i.request_no for i in waiting)
+    assert delivered.request_no not in listed.output
+    requeued = runner.invoke(args=["invoices", "requeue"])
+    assert requeued.exit_code == 0, requeued.output
+    assert requeued.output.startswith("已重新排队2张：")
+    assert set(requeued.output.split("：", 1)[1].strip().split("、")) == {i.request_no for i in waiting}
+    assert sum(q.count for q in queues) == 2
+    run_jobs()
+    assert len(smtp_sink.messages) == 2
+    assert runner.invoke(args=["invoices", "undelivered"]).output.strip() == "共0张未送达"
+    assert runner.invoke(args=["invoices", "requeue"]).output.strip() == "没有未送达的发票"

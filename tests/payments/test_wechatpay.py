@@ -8,12 +8,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-import redis
 import requests
 import sqlalchemy as sa
 from rq import Queue
 
-from tests.conftest import TEST_REDIS_URL
 from tests.support.factories import make_user, pending_order
 from tests.support.flows import run_jobs, sign_in
 from tests.support.wechatpay import NOTIFY_PATH, REFUND_NOTIFY_PATH, FakeWeChatPay, deliver, pay_sign_verifies
@@ -370,8 +368,8 @@ def test_refund_job_finishes_a_refund_whose_notification_never_came(client, wech
 # `live` (tests/support/live.py): the backend over HTTP on a database of its own, real commits and row locks.
 
 
-def test_twenty_identical_notifications_at_once_pay_once(live, fake_wechatpay_server):
-    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+def test_twenty_identical_notifications_at_once_pay_once(live_db, fake_wechatpay_server):
+    live = live_db
     fake = FakeWeChatPay(fake_wechatpay_server.base_url, fake_wechatpay_server.merchant.public_key_pem)
     with live.app_context():
         order = pending_order()
@@ -403,9 +401,6 @@ def test_twenty_identical_notifications_at_once_pay_once(live, fake_wechatpay_se
         assert len(paid_events) == 1
         assert db.session.get(Order, order_id).status == OrderStatus.READY_TO_WRITE
         assert len(db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "payment.paid")).all()) == 1
-        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-        db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        db.session.commit()
 
 
 # --- the gateway's side of the signatures ---------------------------------------------------------------------
@@ -449,9 +444,9 @@ def test_a_lost_refund_ask_is_asked_again_by_the_job(client, wechatpay, db_sessi
     assert status_of(db_session, order) == OrderStatus.REFUNDED
 
 
-def test_the_fake_delivers_the_notification_to_the_notify_url_itself(live, fake_wechatpay_server):
+def test_the_fake_delivers_the_notification_to_the_notify_url_itself(live_db, fake_wechatpay_server):
     """What a browser test or `make run` uses: `/_fake/pay {deliver: true}` POSTs to the backend's notify_url."""
-    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    live = live_db
     fake = FakeWeChatPay(fake_wechatpay_server.base_url, fake_wechatpay_server.merchant.public_key_pem)
     with live.app_context():
         order = pending_order()
@@ -463,9 +458,6 @@ def test_the_fake_delivers_the_notification_to_the_notify_url_itself(live, fake_
     assert answer["url"] == live.base_url + NOTIFY_PATH and answer["delivered"] == 204
     with live.app_context():
         assert db.session.get(Order, order_id).status == OrderStatus.READY_TO_WRITE
-        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-        db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        db.session.commit()
 
 
 def test_the_user_cancels_a_paid_order_from_the_phone_and_is_refunded(client, wechatpay, db_session):

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 import redis
+import requests
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
@@ -48,15 +49,31 @@ def live(app_config):
     drop_database(PG_ADMIN_URL, name)
 
 
-@pytest.fixture
-def live_app(live, softhsm_store, monkeypatch):
-    monkeypatch.setitem(live.config, "SOFTHSM2_CONF", str(softhsm_store.conf))
+def empty_live(live) -> None:
+    """The live server's database, Redis and fake WeChat as a new test expects them: empty."""
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
-    yield live
+    requests.post(live.config["WECHAT_API_BASE"] + "_fake/reset", timeout=10).raise_for_status()
     with live.app_context():
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
         db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
+
+
+@pytest.fixture
+def live_db(live):
+    """The live server, emptied before the test (a previous failure cannot leak into it) and after it, whatever
+    the test's outcome."""
+    empty_live(live)
+    try:
+        yield live
+    finally:
+        empty_live(live)
+
+
+@pytest.fixture
+def live_app(live_db, softhsm_store, monkeypatch):
+    monkeypatch.setitem(live_db.config, "SOFTHSM2_CONF", str(softhsm_store.conf))
+    return live_db
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 from rq import Queue
@@ -24,30 +25,45 @@ from wxbackend.wechat.menu import MENU, Button, MenuInvalid, build_menu
 
 WORKER = """
 import json, sys, time
+import redis
 from wxbackend import create_app
 from wxbackend.integrations.wechat import official_account
-start = float(sys.argv[1])
+barrier, count = sys.argv[1], int(sys.argv[2])
 app = create_app()
 with app.app_context():
     client = official_account()
-    time.sleep(max(0, start - time.time()))
-    print(json.dumps(client.user.get("oANYONE")))
+    r = redis.Redis.from_url(app.config["REDIS_URL"])
+    ready = time.time()
+    r.incr(barrier)
+    deadline = time.monotonic() + 30
+    while int(r.get(barrier)) < count:  # every process imported and waiting before the first call
+        if time.monotonic() > deadline:
+            sys.exit("the other processes never arrived at the barrier")
+        time.sleep(0.005)
+    released = time.time()
+    answer = client.user.get("oANYONE")
+    print(json.dumps({"answer": answer, "ready": ready, "released": released, "done": time.time()}))
 """
 
 
 def run_processes(wechat, count: int) -> list[dict]:
+    """`count` processes that each build a client, wait at a Redis barrier until all of them are there, then make
+    one call; their answers. Asserts that no process made its call before every other one was ready."""
     env = {**os.environ, "APP_ENV": "testing", "REDIS_URL": TEST_REDIS_URL}
     for key, value in wechat_settings(wechat.base_url).items():
         env[key] = ",".join(value) if isinstance(value, list) else str(value)
-    start = time.time() + 3  # every process imported and waiting before the first call
-    processes = [subprocess.Popen([sys.executable, "-c", WORKER, str(start)], cwd=ROOT, env=env,
+    barrier = f"test:barrier:{uuid.uuid4().hex}"
+    processes = [subprocess.Popen([sys.executable, "-c", WORKER, barrier, str(count)], cwd=ROOT, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(count)]
-    results = []
+    reports = []
     for process in processes:
-        out, err = process.communicate(timeout=60)
+        out, err = process.communicate(timeout=90)
         assert process.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    assert len(reports) == count
+    # they overlapped: the last one got ready before the first one made its call
+    assert max(r["ready"] for r in reports) <= min(r["released"] for r in reports)
+    return [r["answer"] for r in reports]
 
 
 def test_processes_starting_without_a_token_fetch_it_once(wechat, db_session):
@@ -78,15 +94,33 @@ def test_a_40001_is_retried_once_not_forever(app, wechat, db_session):
     assert calls["/cgi-bin/user/info"] == 2 and calls["/cgi-bin/stable_token"] == 2
 
 
-def test_every_call_has_a_timeout(app, wechat, db_session, monkeypatch):
+@pytest.fixture
+def one_second_timeout(app, wechat, monkeypatch):
+    """WECHAT_TIMEOUT_SECONDS = 1 for this test; the clients built with it are dropped afterwards, whatever the
+    test's outcome (the `wechat` fixture drops them), so the next test gets a client with the configured timeout."""
     monkeypatch.setitem(app.config, "WECHAT_TIMEOUT_SECONDS", 1)
     app.extensions.pop("wechat_clients", None)
+    yield
+    app.extensions.pop("wechat_clients", None)
+
+
+def test_every_call_has_a_timeout(app, wechat, db_session, one_second_timeout):
     wechat.delay("/cgi-bin/menu/get", 3)
+    assert official_account().timeout == 1
     started = time.monotonic()
     with pytest.raises(WeChatError) as failed, wechat_call():
         official_account().menu.get()
     assert failed.value.errcode is None and time.monotonic() - started < 2.5
-    app.extensions.pop("wechat_clients", None)
+
+
+def test_the_next_test_gets_the_configured_timeout_and_no_queued_delay(app, wechat, db_session):
+    """Runs after the 1-second test: neither its cached client nor its 3-second delay is left over."""
+    assert app.config["WECHAT_TIMEOUT_SECONDS"] != 1
+    assert official_account().timeout == app.config["WECHAT_TIMEOUT_SECONDS"]
+    started = time.monotonic()
+    with wechat_call():
+        official_account().menu.get()
+    assert time.monotonic() - started < 1
 
 
 def test_jsapi_signature_matches_wechats_documented_example():

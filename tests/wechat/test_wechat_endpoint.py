@@ -21,7 +21,7 @@ from tests.support.wechat import (
 )
 from wxbackend.audit.models import AuditLog
 from wxbackend.core.redis import get_redis
-from wxbackend.support.models import SupportMessage
+from wxbackend.support.models import SupportConversation, SupportMessage
 from wxbackend.users.models import User
 
 
@@ -43,6 +43,56 @@ def test_bad_signature_or_stale_timestamp_is_403(client):
     assert post_plain(client, text_xml("你好", 3), timestamp=int(time.time()) + 600).status_code == 403
     missing = client.post("/wechat", data=text_xml("你好", 4).encode(), content_type="text/xml")
     assert missing.status_code == 403
+
+
+FORGERIES = {
+    "wrong token": lambda client, xml: post_plain(client, xml, token="wrong"),
+    "replayed timestamp": lambda client, xml: post_plain(client, xml, timestamp=int(time.time()) - 600),
+    "future timestamp": lambda client, xml: post_plain(client, xml, timestamp=int(time.time()) + 600),
+    "no signature": lambda client, xml: client.post("/wechat", data=xml.encode(), content_type="text/xml"),
+    "safe mode, wrong msg_signature": lambda client, xml: post_safe(client, xml, tamper_signature=True),
+    "safe mode, another appid": lambda client, xml: post_safe(client, xml, app_id="wxsomeoneelse000"),
+    "safe mode, replayed timestamp": lambda client, xml: post_safe(client, xml, timestamp=int(time.time()) - 600),
+}
+
+
+def traces(db_session, openid: str) -> dict:
+    """Everything a push from `openid` could leave behind."""
+    return {
+        "users": db_session.scalars(sa.select(User.openid).where(User.openid == openid)).all(),
+        "jobs": {name: Queue(name, connection=get_redis()).count for name in ("wechat", "default", "notices", "mail")},
+        "conversations": db_session.scalars(sa.select(SupportConversation.id)).all(),
+        "messages": db_session.scalars(sa.select(SupportMessage.content)).all(),
+        "audits": db_session.scalars(sa.select(AuditLog.action)).all(),
+    }
+
+
+NOTHING = {"users": [], "jobs": {"wechat": 0, "default": 0, "notices": 0, "mail": 0}, "conversations": [],
+           "messages": [], "audits": []}
+
+
+def test_forged_subscribes_and_handover_requests_are_403_and_leave_nothing(client, wechat, db_session):
+    wechat.user("oFORGED", unionid="uFORGED")
+    now = int(time.time())
+    subscribe = event_xml("subscribe", "qrscene_x", openid="oFORGED", create_time=now)
+    handover = text_xml("人工", 60, openid="oFORGED", create_time=now)
+    for name, forge in FORGERIES.items():
+        for xml in (subscribe, handover):
+            response = forge(client, xml)
+            assert response.status_code == 403, name
+            assert "欢迎".encode() not in response.data and "人工客服".encode() not in response.data, name
+    assert traces(db_session, "oFORGED") == NOTHING
+    run_jobs()
+    assert traces(db_session, "oFORGED") == NOTHING
+    assert wechat.custom_messages() == []
+    # The same pushes, signed: each is handled (the forgeries did not use up their message ids either).
+    assert "欢迎关注数安CA管家" in reply_content(post_plain(client, subscribe).data)
+    assert "人工客服" in reply_content(post_plain(client, handover).data)
+    assert traces(db_session, "oFORGED")["jobs"]["wechat"] == 2
+    run_jobs()
+    after = traces(db_session, "oFORGED")
+    assert after["users"] == ["oFORGED"] and len(after["conversations"]) == 1 and after["messages"] == ["人工"]
+    assert {"wechat.follow", "wechat.handover"} <= set(after["audits"])
 
 
 def test_plain_text_keywords_get_helpful_replies(client):

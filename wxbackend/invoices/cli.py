@@ -7,6 +7,7 @@ from datetime import timedelta
 import click
 from flask.cli import AppGroup
 
+from wxbackend.core.db import db
 from wxbackend.core.times import local_minute
 from wxbackend.invoices import issuing
 
@@ -28,4 +29,5 @@ def requeue_command():
     """Queue issuing (pending) or mailing (issued, not mailed) again for every undelivered invoice; the jobs
     re-check state, so an invoice already done is left alone."""
     queued = issuing.requeue_undelivered()
+    db.session.commit()  # the jobs are enqueued when the unit of work commits
     click.echo(f"已重新排队{len(queued)}张：{'、'.join(queued)}" if queued else "没有未送达的发票")

@@ -144,3 +144,13 @@ def test_every_wrong_field_is_named_at_once_a_long_one_hides_no_other(client, db
     assert {"recipient", "mobile", "detail"} <= named, named
     assert "收件人最多50个字" in page.text
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Address)) == 0
+
+
+def test_without_the_divisions_file_the_form_still_works_with_text_fields(client, db_session, app, monkeypatch,
+                                                                          tmp_path):
+    monkeypatch.setitem(app.config, "ADDRESS_DIVISIONS_FILE", str(tmp_path / "missing.json"))
+    assert client.get("/h5/addresses/divisions.json").json == []
+    csrf = sign_in(client, "张三")
+    saved = client.post("/h5/addresses/new", data=form(csrf))
+    assert saved.status_code == 302
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Address)) == 1

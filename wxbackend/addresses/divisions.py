@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from pathlib import Path
 
 from flask import current_app
 
+log = logging.getLogger(__name__)
 MUNICIPAL_PARTS = ("市辖区", "县")
 
 
 @functools.cache
 def _tree(path: str) -> tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]:
+    """The file's tree; empty (the form keeps its text fields, the server checks only lengths) when the file is
+    missing, which the two commands prevent and the log says loudly."""
+    if not Path(path).is_file():
+        log.error("address divisions file %s is missing: run make run / make test (ensure_divisions)", path)
+        return ()
     provinces = []
     for province in json.loads(Path(path).read_text(encoding="utf-8")):
         cities: dict[str, list[str]] = {}
@@ -39,7 +46,9 @@ def as_json() -> list[dict]:
 
 
 def division_problems(province: str, city: str, district: str) -> dict[str, str]:
-    """What is wrong with the three, field by field ({} when they name one real 区/县)."""
+    """What is wrong with the three, field by field ({} when they name one real 区/县, or without the data)."""
+    if not tree():
+        return {}
     cities = dict(next((c for p, c in tree() if p == province), ()))
     if not cities:
         return {"province": "请从列表中选择省份"}

@@ -26,6 +26,7 @@
   fetch(form.dataset.divisions, { credentials: "same-origin" })
     .then((r) => r.json())
     .then((tree) => {
+      if (!Array.isArray(tree) || tree.length === 0) { return; }  // no data here: the text fields stay
       const [province, city, district] = [selectFor(inputs[0], "请选择省份"), selectFor(inputs[1], "请选择城市"),
         selectFor(inputs[2], "请选择区/县")];
       const cities = () => (tree.find((p) => p.n === province.value) || { c: [] }).c;

@@ -368,15 +368,20 @@ def test_refund_job_finishes_a_refund_whose_notification_never_came(client, wech
 # `live` (tests/support/live.py): the backend over HTTP on a database of its own, real commits and row locks.
 
 
-def test_twenty_identical_notifications_at_once_pay_once(live_db, fake_wechatpay_server):
-    live = live_db
-    fake = FakeWeChatPay(fake_wechatpay_server.base_url, fake_wechatpay_server.merchant.public_key_pem)
+def live_payment_started(live) -> tuple[int, str]:
+    """An order waiting for payment on the live server, its WeChat payment started and committed; its id and
+    out_trade_no."""
     with live.app_context():
         order = pending_order()
         start_wechat_payment(order.user_id, order.id, "jsapi")
         db.session.commit()
-        order_id = order.id
-        out_trade_no = db.session.scalar(sa.select(Payment.out_trade_no).where(Payment.order_id == order_id))
+        return order.id, db.session.scalar(sa.select(Payment.out_trade_no).where(Payment.order_id == order.id))
+
+
+def test_twenty_identical_notifications_at_once_pay_once(live_db, fake_wechatpay_server):
+    live = live_db
+    fake = FakeWeChatPay(fake_wechatpay_server.base_url, fake_wechatpay_server.merchant.public_key_pem)
+    order_id, out_trade_no = live_payment_started(live)
     note = fake.pay(out_trade_no)
     barrier = threading.Barrier(20)
     results: list[int] = []
@@ -448,12 +453,7 @@ def test_the_fake_delivers_the_notification_to_the_notify_url_itself(live_db, fa
     """What a browser test or `make run` uses: `/_fake/pay {deliver: true}` POSTs to the backend's notify_url."""
     live = live_db
     fake = FakeWeChatPay(fake_wechatpay_server.base_url, fake_wechatpay_server.merchant.public_key_pem)
-    with live.app_context():
-        order = pending_order()
-        start_wechat_payment(order.user_id, order.id, "jsapi")
-        db.session.commit()
-        order_id = order.id
-        out_trade_no = db.session.scalar(sa.select(Payment.out_trade_no).where(Payment.order_id == order_id))
+    order_id, out_trade_no = live_payment_started(live)
     answer = fake.control("POST", "pay", json={"out_trade_no": out_trade_no, "deliver": True})
     assert answer["url"] == live.base_url + NOTIFY_PATH and answer["delivered"] == 204
     with live.app_context():

@@ -82,6 +82,16 @@ def approval_of(db_session, order: Order) -> ApprovalRequest:
                              .order_by(ApprovalRequest.id.desc()))
 
 
+def refund_asked(app, wechatpay, db_session):
+    """A paid 2-year order (above the threshold) whose refund one finance user asked for, and the three desks:
+    (order, its approval request, (the asking finance user, another finance user, an admin))."""
+    order = paid_order(app, wechatpay, db_session, years=2)
+    creator, reviewer = Console(app, "chuangjian", "finance"), Console(app, "fuhe", "finance")
+    admin = Console(app, "guanli", "admin")
+    request_refund(creator, order)
+    return order, approval_of(db_session, order), (creator, reviewer, admin)
+
+
 def status_of(db_session, order: Order) -> str:
     db_session.expire_all()
     return db_session.get(Order, order.id).status
@@ -203,11 +213,7 @@ def test_above_the_threshold_finance_then_admin_approve_and_the_refund_is_made(a
 
 
 def test_one_rejection_with_a_reason_rejects_the_request_and_nothing_is_refunded(app, wechatpay, db_session):
-    order = paid_order(app, wechatpay, db_session, years=2)
-    creator, reviewer = Console(app, "chuangjian", "finance"), Console(app, "fuhe", "finance")
-    admin = Console(app, "guanli", "admin")
-    request_refund(creator, order)
-    approval = approval_of(db_session, order)
+    order, approval, (creator, reviewer, admin) = refund_asked(app, wechatpay, db_session)
     assert "驳回须填写原因" in reviewer.reject(approval.id, "  ", follow_redirects=True).text
     assert approval_of(db_session, order).status == "pending"
     assert "已驳回该申请" in reviewer.reject(approval.id, "客户未申请退款", follow_redirects=True).text
@@ -231,11 +237,7 @@ def test_one_rejection_with_a_reason_rejects_the_request_and_nothing_is_refunded
 
 
 def test_when_the_refund_fails_at_the_last_step_the_decision_does_not_stand(app, wechatpay, db_session):
-    order = paid_order(app, wechatpay, db_session, years=2)
-    creator, reviewer = Console(app, "chuangjian", "finance"), Console(app, "fuhe", "finance")
-    admin = Console(app, "guanli", "admin")
-    request_refund(creator, order)
-    approval = approval_of(db_session, order)
+    order, approval, (creator, reviewer, admin) = refund_asked(app, wechatpay, db_session)
     reviewer.approve(approval.id)
     wechatpay.fail("/v3/refund/domestic/refunds", 500, "SYSTEM_ERROR")
     failed = admin.approve(approval.id, follow_redirects=True)
@@ -328,11 +330,7 @@ def test_a_new_revision_voids_pending_decisions(app, wechatpay, db_session):
 
 
 def test_an_order_that_changed_after_the_request_voids_it_instead_of_refunding(app, wechatpay, db_session):
-    order = paid_order(app, wechatpay, db_session, years=2)
-    creator, reviewer = Console(app, "chuangjian", "finance"), Console(app, "fuhe", "finance")
-    admin = Console(app, "guanli", "admin")
-    request_refund(creator, order)
-    approval = approval_of(db_session, order)
+    order, approval, (creator, reviewer, admin) = refund_asked(app, wechatpay, db_session)
     reviewer.approve(approval.id)
     refund_order(order.user_id, order.id, f"user:{order.user_id}", "用户撤销")  # the user cancelled meanwhile
     db_session.commit()

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-import qrcode
-import qrcode.image.svg
 import sqlalchemy as sa
 from flask import current_app
 
@@ -29,6 +26,7 @@ from wxbackend.certificates.models import Binding, BindingStatus, Certificate, C
 from wxbackend.certificates.service import CertificateRefused, certificate_from_key, end_binding, signed_by_certificate
 from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError, NotFound
+from wxbackend.core.qr import qr_svg as svg_of
 from wxbackend.core.redis import get_redis
 from wxbackend.core.times import SHANGHAI, utcnow
 from wxbackend.helper_releases.service import check_helper_version
@@ -177,11 +175,7 @@ def open_binding_session(ticket_id: object, signature_b64: object, ip: str) -> O
 
 def qr_svg(qr_token: str) -> str:
     """An SVG QR code of the phone link that claims the session without typing the code."""
-    url = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/h5/bind?qr={qr_token}"
-    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer)
-    return buffer.getvalue().decode()
+    return svg_of(f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/h5/bind?qr={qr_token}")
 
 
 def _pc_session(session_id: object, pc_token: object) -> dict:

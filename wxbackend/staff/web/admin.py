@@ -4,16 +4,14 @@ password, and (管理员) staff accounts: create, roles, disable, enable, unlock
 
 from __future__ import annotations
 
-import io
 import time
 from urllib.parse import urlparse
 
-import qrcode
-import qrcode.image.svg
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from wxbackend.core.errors import DomainError
+from wxbackend.core.qr import qr_svg
 from wxbackend.core.times import utcnow
 from wxbackend.staff import service
 from wxbackend.staff.models import ROLE_LABELS, Role
@@ -35,11 +33,8 @@ def sign_in_limit() -> str:
     return current_app.config["STAFF_SIGN_IN_LIMIT"]
 
 
-def qr_svg(text: str) -> Markup:
-    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer)
-    return Markup(buffer.getvalue().decode())  # noqa: S704 (our own SVG, made from our own text)
+def qr_markup(text: str) -> Markup:
+    return Markup(qr_svg(text))  # noqa: S704 (our own SVG, made from our own text)
 
 
 def after_first_factor(staff) -> str:
@@ -88,7 +83,7 @@ def enrol():
         flash("动态口令已绑定", "ok")
         return redirect(url_for("staff_admin.password"))
     secret, uri = service.enrolment_secret(g.staff.id)
-    return render_template("staff/enrol.html", secret=secret, uri=uri, qr=qr_svg(uri))
+    return render_template("staff/enrol.html", secret=secret, uri=uri, qr=qr_markup(uri))
 
 
 @bp.post("/logout")

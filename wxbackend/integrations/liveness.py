@@ -90,9 +90,10 @@ class LocalLiveness:
 
 def tc3_authorization(*, secret_id: str, secret_key: str, service: str, host: str, timestamp: int,
                       payload: bytes, content_type: str = "application/json; charset=utf-8") -> str:
-    """The `Authorization` header of Tencent Cloud API 3.0 (TC3-HMAC-SHA256) for a POST to `/`."""
+    """The `Authorization` header of Tencent Cloud API 3.0 (TC3-HMAC-SHA256) for a POST to `/` signing
+    content-type and host (both lower-case, as the canonical request wants them)."""
     day = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
-    canonical = "\n".join(["POST", "/", "", f"content-type:{content_type}\nhost:{host}\n", "content-type;host",
+    canonical = "\n".join(["POST", "/", "", f"content-type:{content_type.lower()}\nhost:{host}\n", "content-type;host",
                            hashlib.sha256(payload).hexdigest()])
     scope = f"{day}/{service}/tc3_request"
     to_sign = "\n".join(["TC3-HMAC-SHA256", str(timestamp), scope, hashlib.sha256(canonical.encode()).hexdigest()])
@@ -147,7 +148,7 @@ class TencentLiveness:
     def _call(self, action: str, body: dict) -> dict:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = int(time.time())
-        host = urlsplit(self.api_base).netloc
+        host = urlsplit(self.api_base).netloc.lower()
         headers = {"Content-Type": self.content_type, "Host": host, "X-TC-Action": action,
                    "X-TC-Version": self.version, "X-TC-Timestamp": str(timestamp),
                    "Authorization": tc3_authorization(secret_id=self.secret_id, secret_key=self.secret_key,

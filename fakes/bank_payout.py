@@ -50,6 +50,8 @@ def create_fake_bank_payout(client_id: str, key: str) -> Flask:
             return gateway.answer({"code": "invalid_request", "message": "缺少幂等键"}, 400)
         if not isinstance(body.get("amount_fen"), int) or body["amount_fen"] <= 0:
             return gateway.answer({"code": "invalid_amount", "message": "金额不正确"}, 400)
+        if not isinstance(body.get("remark"), str) or len(body["remark"]) > 32:
+            return gateway.answer({"code": "invalid_remark", "message": "附言不能超过32个字符"}, 400)
         if not re.fullmatch(r"\d{6,32}", str(body.get("account_number", ""))):
             return gateway.answer({"code": "invalid_account", "message": "收款账号格式不正确"}, 400)
         with lock:

@@ -134,3 +134,14 @@ def test_a_zero_or_fractional_amount_never_leaves(fake_payouts):
         with pytest.raises(ValueError):
             pay(amount_fen=amount)
     assert fake_payouts.payouts() == []
+
+
+def test_keys_that_would_change_the_url_and_long_remarks_never_leave(fake_payouts):
+    for key in ("a/b", "../payouts", "k?x=1", "", "k" * 65):
+        with pytest.raises(ValueError):
+            pay(key=key)
+        with pytest.raises(ValueError):
+            payout_adapter().query(key)
+    with pytest.raises(ValueError):
+        pay(remark="附" * 33)
+    assert fake_payouts.payouts() == [] and fake_payouts.calls() == {}

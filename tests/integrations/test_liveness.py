@@ -36,7 +36,8 @@ def test_the_hosted_page_passes_and_the_result_is_pulled(fake_liveness):
     assert parse_qs(target.query) == {"step": ["1"], "BizToken": [started.biz_token]}
 
     result = liveness_provider().result(started.biz_token)
-    assert result.status == "passed" and result.similarity == pytest.approx(92.35) and result.reference
+    assert result.status == "passed" and result.similarity == pytest.approx(92.35)
+    assert result.reference == started.biz_token
 
 
 def test_a_failed_check_says_why(fake_liveness):
@@ -122,3 +123,17 @@ def test_local_refuses_to_run_in_production(app, db_session, monkeypatch):
     monkeypatch.setitem(app.config, "APP_ENV", "production")
     with pytest.raises(UpstreamError):
         liveness_provider()
+
+
+def test_a_token_typed_into_the_return_url_never_reaches_the_provider(fake_liveness):
+    for typed in ("", "../../etc/passwd", "x" * 65, "A B", "<script>"):
+        assert liveness_provider().result(typed).status == "expired"
+    assert fake_liveness.calls() == {}
+
+
+def test_inputs_beyond_faceids_limits_never_leave(fake_liveness):
+    for bad in ({"name": "名" * 33}, {"redirect_url": "javascript:alert(1)"}, {"extra": "e" * 1025},
+                {"id_photo": b"0" * (2 * 1024 * 1024 + 1)}):
+        with pytest.raises(ValueError):
+            start(**bad)
+    assert fake_liveness.sessions() == []

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -44,7 +45,7 @@ class LivenessStart:
 @dataclass(frozen=True)
 class LivenessResult:
     status: str  # "pending" | "passed" | "failed" | "expired"
-    reference: str  # the provider's reference to keep (its request id / BizToken)
+    reference: str  # the provider's reference to keep: the BizToken, stable across result() calls
     similarity: float | None
     reason: str
 
@@ -56,6 +57,20 @@ class LivenessProvider(Protocol):
               extra: str) -> LivenessStart: ...
 
     def result(self, biz_token: str) -> LivenessResult: ...
+
+
+BIZ_TOKEN = re.compile(r"[A-Za-z0-9-]{1,64}")
+MAX_PHOTO_BYTES = 2 * 1024 * 1024  # FaceID takes at most 3 MB of base64
+
+
+def _check_start(name: str, redirect_url: str, extra: str, id_photo: bytes | None) -> None:
+    """FaceID's limits: Name ≤ 32 characters, RedirectUrl and Extra ≤ 1024, the photo ≤ 3 MB as base64."""
+    if not name or len(name) > 32:
+        raise ValueError("name must be 1..32 characters")
+    if not redirect_url.startswith(("https://", "http://")) or len(redirect_url) > 1024 or len(extra) > 1024:
+        raise ValueError("redirect_url must be an http(s) URL; redirect_url and extra at most 1024 characters")
+    if id_photo is not None and len(id_photo) > MAX_PHOTO_BYTES:
+        raise ValueError("id_photo must be at most 2 MB")
 
 
 def with_query(url: str, **params: str) -> str:
@@ -72,12 +87,15 @@ class LocalLiveness:
 
     def start(self, *, name: str, id_number: str, id_photo: bytes | None, redirect_url: str,
               extra: str) -> LivenessStart:
+        _check_start(name, redirect_url, extra, id_photo)
         biz_token = "LOCAL-" + secrets.token_hex(16).upper()
         passed = LivenessResult("passed", biz_token, 100.0, "")
         get_redis().set(self._key(biz_token), json.dumps(asdict(passed)), ex=TOKEN_LIFETIME_SECONDS)
         return LivenessStart(biz_token, with_query(redirect_url, BizToken=biz_token))
 
     def result(self, biz_token: str) -> LivenessResult:
+        if not BIZ_TOKEN.fullmatch(biz_token or ""):
+            return LivenessResult("expired", "", None, "核身流程不存在或已过期")
         stored = get_redis().get(self._key(biz_token))
         if stored is None:
             return LivenessResult("expired", biz_token, None, "核身流程不存在或已过期")
@@ -119,6 +137,7 @@ class TencentLiveness:
 
     def start(self, *, name: str, id_number: str, id_photo: bytes | None, redirect_url: str,
               extra: str) -> LivenessStart:
+        _check_start(name, redirect_url, extra, id_photo)
         body = {"RuleId": self.rule_id, "Name": name, "IdCard": id_number, "RedirectUrl": redirect_url,
                 "Extra": extra}
         if id_photo:
@@ -130,13 +149,15 @@ class TencentLiveness:
         return LivenessStart(biz_token, url)
 
     def result(self, biz_token: str) -> LivenessResult:
+        if not BIZ_TOKEN.fullmatch(biz_token or ""):  # it may come from a URL someone typed
+            return LivenessResult("expired", "", None, "核身流程不存在或已过期")
         try:
             answer = self._call("GetDetectInfoEnhanced", {"BizToken": biz_token, "RuleId": self.rule_id,
                                                           "InfoType": "1"})
         except _TokenRefused as refused:
             return LivenessResult("expired", biz_token, None, refused.message)
         text = answer.get("Text") or {}
-        reference = str(answer.get("RequestId") or biz_token)
+        reference = biz_token
         code = text.get("ErrCode")
         similarity = _float(text.get("Sim"))
         if code is None:

@@ -10,7 +10,13 @@ import requests
 
 from tests.support.outside import PAYOUT_KEY, PAYOUT_MERCHANT
 from wxbackend.core.errors import UpstreamError
-from wxbackend.integrations.bank_payout import PayoutRefused, PayoutResult, PayoutUnknown, payout_adapter
+from wxbackend.integrations.bank_payout import (
+    PayoutRefused,
+    PayoutRequestInvalid,
+    PayoutResult,
+    PayoutUnknown,
+    payout_adapter,
+)
 from wxbackend.integrations.signed_http import signature
 
 ACCOUNT = {"account_name": "广州某某科技有限公司", "account_number": "6222020200112233445",
@@ -130,8 +136,8 @@ def test_local_refuses_to_run_in_production(app, db_session, monkeypatch):
 
 
 def test_a_zero_or_fractional_amount_never_leaves(fake_payouts):
-    for amount in (0, -1, 0.01):
-        with pytest.raises(ValueError):
+    for amount in (0, -1, 0.01, True, "1"):
+        with pytest.raises(PayoutRequestInvalid, match="打款金额应为正整数"):
             pay(amount_fen=amount)
     assert fake_payouts.payouts() == []
 
@@ -142,6 +148,6 @@ def test_keys_that_would_change_the_url_and_long_remarks_never_leave(fake_payout
             pay(key=key)
         with pytest.raises(ValueError):
             payout_adapter().query(key)
-    with pytest.raises(ValueError):
+    with pytest.raises(PayoutRequestInvalid, match="打款附言不能超过32个字符"):
         pay(remark="附" * 33)
     assert fake_payouts.payouts() == [] and fake_payouts.calls() == {}

@@ -10,7 +10,7 @@ import requests
 
 from tests.support.outside import LIVENESS_SECRET_ID, LIVENESS_SECRET_KEY
 from wxbackend.core.errors import UpstreamError
-from wxbackend.integrations.liveness import LivenessResult, liveness_provider, tc3_authorization
+from wxbackend.integrations.liveness import LivenessRequestInvalid, LivenessResult, liveness_provider, tc3_authorization
 
 PERSON = {"name": "王小明", "id_number": "11010519491231002X"}
 RETURN = "https://ca.example.cn/h5/applications/7/liveness/return?step=1"
@@ -134,6 +134,6 @@ def test_a_token_typed_into_the_return_url_never_reaches_the_provider(fake_liven
 def test_inputs_beyond_faceids_limits_never_leave(fake_liveness):
     for bad in ({"name": "名" * 33}, {"redirect_url": "javascript:alert(1)"}, {"extra": "e" * 1025},
                 {"id_photo": b"0" * (2 * 1024 * 1024 + 1)}):
-        with pytest.raises(ValueError):
+        with pytest.raises(LivenessRequestInvalid):
             start(**bad)
     assert fake_liveness.sessions() == []

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from wxbackend.core.errors import UpstreamError
-from wxbackend.integrations.sms import SmsRefused, sms_sender
+from wxbackend.integrations.sms import SmsRefused, SmsRequestInvalid, sms_sender
 
 PIN = "73916428"
 
@@ -67,8 +67,9 @@ def test_gateway_errors_and_bad_signatures_are_upstream_errors(fake_sms, app, mo
 
 
 def test_a_number_that_is_not_a_mobile_never_leaves(fake_sms):
-    with pytest.raises(ValueError):
-        send(mobile="0201234567")
+    for mobile in ("0201234567", "138123456789", "+8613812345678", ""):
+        with pytest.raises(SmsRequestInvalid, match="手机号码格式不正确"):
+            send(mobile=mobile)
     assert fake_sms.messages() == []
 
 

@@ -63,17 +63,23 @@ IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 REMARK_MAX_CHARS = 32  # what a bank statement line shows of a remark (附言)
 
 
+class PayoutRequestInvalid(DomainError, ValueError):
+    """The payout asked for cannot be sent as it is (a caller's mistake); nothing was sent."""
+
+    code, message, status = "payout_request_invalid", "打款请求无效", 400
+
+
 def _check_key(idempotency_key: str) -> None:
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-        raise ValueError("idempotency_key must be 1..64 of A-Z a-z 0-9 _ . : -")
+        raise PayoutRequestInvalid("打款幂等键应为1至64个字母、数字或 _ . : -")
 
 
 def _check_pay_arguments(idempotency_key: str, amount_fen: int, remark: str) -> None:
     _check_key(idempotency_key)
     if len(remark) > REMARK_MAX_CHARS:
-        raise ValueError(f"remark must be at most {REMARK_MAX_CHARS} characters")
-    if not isinstance(amount_fen, int) or amount_fen <= 0:
-        raise ValueError("amount_fen must be a positive integer")
+        raise PayoutRequestInvalid(f"打款附言不能超过{REMARK_MAX_CHARS}个字符")
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise PayoutRequestInvalid("打款金额应为正整数（分）")
 
 
 class LocalPayouts:

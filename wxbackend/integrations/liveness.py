@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import requests
 from flask import current_app
 
-from wxbackend.core.errors import UpstreamError
+from wxbackend.core.errors import DomainError, UpstreamError
 from wxbackend.core.redis import get_redis
 
 log = logging.getLogger(__name__)
@@ -63,14 +63,20 @@ BIZ_TOKEN = re.compile(r"[A-Za-z0-9-]{1,64}")
 MAX_PHOTO_BYTES = 2 * 1024 * 1024  # FaceID takes at most 3 MB of base64
 
 
+class LivenessRequestInvalid(DomainError, ValueError):
+    """What `start` was given is beyond the provider's limits; nothing was sent."""
+
+    code, message, status = "liveness_request_invalid", "人脸核身请求无效", 400
+
+
 def _check_start(name: str, redirect_url: str, extra: str, id_photo: bytes | None) -> None:
     """FaceID's limits: Name ≤ 32 characters, RedirectUrl and Extra ≤ 1024, the photo ≤ 3 MB as base64."""
     if not name or len(name) > 32:
-        raise ValueError("name must be 1..32 characters")
+        raise LivenessRequestInvalid("姓名应为1至32个字符")
     if not redirect_url.startswith(("https://", "http://")) or len(redirect_url) > 1024 or len(extra) > 1024:
-        raise ValueError("redirect_url must be an http(s) URL; redirect_url and extra at most 1024 characters")
+        raise LivenessRequestInvalid("人脸核身的返回地址不正确")
     if id_photo is not None and len(id_photo) > MAX_PHOTO_BYTES:
-        raise ValueError("id_photo must be at most 2 MB")
+        raise LivenessRequestInvalid("证件照片不能超过2MB")
 
 
 def with_query(url: str, **params: str) -> str:

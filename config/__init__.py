@@ -107,6 +107,38 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "IDENTITY_PROVIDER": ("local", "local (GB 11643 check character and formats only) | http (verification service)"),
     "IDENTITY_PROVIDER_URL": ("", "The http identity provider's endpoint (IDENTITY_PROVIDER=http)"),
     "IDENTITY_PROVIDER_KEY": ("", "The http identity provider's API key"),
+    # Outside services of the reviewed applications (liveness, bank payout, SMS, express); `local` adapters work
+    # with no outside service in development and refuse to run in production
+    "LIVENESS_PROVIDER": ("local", "local (development: every liveness check passes, no outside service) | tencent "
+                                   "(Tencent Cloud FaceID DetectAuth / GetDetectInfoEnhanced)"),
+    "LIVENESS_API_BASE": ("https://faceid.tencentcloudapi.com/", "The FaceID API endpoint (LIVENESS_PROVIDER=tencent)"),
+    "LIVENESS_SECRET_ID": ("", "Tencent Cloud SecretId for TC3-HMAC-SHA256 signing (LIVENESS_PROVIDER=tencent)"),
+    "LIVENESS_SECRET_KEY": ("", "Tencent Cloud SecretKey for TC3-HMAC-SHA256 signing (LIVENESS_PROVIDER=tencent)"),
+    "LIVENESS_RULE_ID": ("0", "FaceID business flow (RuleId) configured in the FaceID console"),
+    "LIVENESS_TIMEOUT_SECONDS": (10, "Timeout of every call to the liveness provider (seconds)"),
+    "BANK_PAYOUT_ADAPTER": ("local", "local (development: nothing paid, each payout written to BANK_PAYOUT_LOCAL_FILE) "
+                                     "| http (the bank's payout gateway, HMAC-signed both ways)"),
+    "BANK_PAYOUT_URL": ("", "The payout gateway's base URL (BANK_PAYOUT_ADAPTER=http)"),
+    "BANK_PAYOUT_MERCHANT_ID": ("", "Our merchant id at the payout gateway"),
+    "BANK_PAYOUT_HMAC_KEY": ("", "HMAC-SHA256 key signing requests to and answers from the payout gateway"),
+    "BANK_PAYOUT_TIMEOUT_SECONDS": (15, "Timeout of every call to the payout gateway (seconds)"),
+    "BANK_PAYOUT_LOCAL_FILE": (str(VAR / "log" / "bank-payouts.log"), "Where the local payout adapter writes each "
+                                                                      "payout, remark included (development only)"),
+    "SMS_ADAPTER": ("local", "local (development: each message written to SMS_LOCAL_FILE) | http (SMS gateway, "
+                             "HMAC-signed both ways)"),
+    "SMS_URL": ("", "The SMS gateway's base URL (SMS_ADAPTER=http)"),
+    "SMS_APP_ID": ("", "Our application id at the SMS gateway"),
+    "SMS_HMAC_KEY": ("", "HMAC-SHA256 key signing requests to and answers from the SMS gateway"),
+    "SMS_TIMEOUT_SECONDS": (10, "Timeout of every call to the SMS gateway (seconds)"),
+    "SMS_LOCAL_FILE": (str(VAR / "log" / "sms.log"), "Where the local SMS adapter writes each message, parameters "
+                                                     "included (development only)"),
+    "EXPRESS_ADAPTER": ("local", "local (development: a made-up waybill that advances every "
+                                 "EXPRESS_LOCAL_STEP_MINUTES) | kuaidi100 (快递100 real-time query API)"),
+    "EXPRESS_QUERY_URL": ("https://poll.kuaidi100.com/poll/query.do", "快递100 real-time query endpoint"),
+    "EXPRESS_CUSTOMER": ("", "快递100 customer id (EXPRESS_ADAPTER=kuaidi100)"),
+    "EXPRESS_KEY": ("", "快递100 authorisation key signing each query (EXPRESS_ADAPTER=kuaidi100)"),
+    "EXPRESS_TIMEOUT_SECONDS": (10, "Timeout of every express query (seconds)"),
+    "EXPRESS_LOCAL_STEP_MINUTES": (10, "The local express adapter moves a waybill one step this often (minutes)"),
     "NOTICES_ADAPTER": ("wechat", "wechat (template / subscribe messages) | log (no WeChat: only logged)"),
     # Binding (DESIGN §4)
     "BIND_FAILURES_PER_USER": (10, "Wrong binding codes a user may enter per 15 minutes"),

@@ -91,9 +91,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "CA_ISSUER_URL": ("http://127.0.0.1:5000/ca/issuing.cer", "The issuing CA certificate in DER (http), the "
                       "caIssuers of every end-entity certificate"),
     "CA_OCSP_URL": ("http://127.0.0.1:5000/ca/ocsp", "The OCSP responder (http), in every end-entity certificate"),
-    "CA_POLICY_OID": ("2.25.147462748212905767086089692736064809865",
-                      "The CA's certificate policy OID (CP/CPS); the default is a placeholder (a UUID OID, "
-                      "X.667) until the licensed CA's own OID is configured"),
+    "CA_POLICY_OID": ("1.3.6.1.4.1.32473.1.1", "The CA's certificate policy OID (CP/CPS); the default is a "
+                      "placeholder under the documentation enterprise number of RFC 5612, until the licensed CA's "
+                      "own OID is configured"),
     "CA_CPS_URL": ("http://127.0.0.1:5000/ca/cps", "Where the CPS is published (the policy's CPS qualifier)"),
     "CERT_DEFAULT_YEARS": (1, "Validity of a renewed certificate per year ordered (years)"),
     # Key helper and PKCS#11

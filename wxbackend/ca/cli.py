@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -15,15 +17,35 @@ from wxbackend.ca.service import (
     serial_hex,
     sign_root_crl,
 )
+from wxbackend.core import uow
 from wxbackend.core.db import db
+from wxbackend.core.errors import DomainError
 
 ca_cli = AppGroup("ca", help="Local CA: set up, revoke, the root CA's CRL.")
 REASON_CHOICES = click.Choice(["unspecified", "key_compromise", "superseded", "cessation_of_operation"])
+
+
+def refusal_is_an_error(command):
+    """A refusal (missing root key, unknown serial…) ends the command with its Chinese message and exit code 1,
+    nothing committed."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DomainError as refused:
+            uow.rollback()
+            raise click.ClickException(refused.message) from None
+
+    return run
+
+
 ROOT_KEY_OPTION = click.option("--root-key", "root_key", type=click.Path(dir_okay=False),
                                help="The root CA key file (offline media); default: the one in CA_DIR.")
 
 
 @ca_cli.command("init")
+@refusal_is_an_error
 @click.option("--root-key-out", "root_key_out", type=click.Path(dir_okay=False, writable=True),
               help="Write the root CA key here (removable media) instead of CA_DIR: only the issuing key stays "
                    "online.")
@@ -42,6 +64,7 @@ def init_command(root_key_out: str | None):
 
 
 @ca_cli.command("revoke")
+@refusal_is_an_error
 @click.argument("serial")
 @click.option("--reason", default=None, type=REASON_CHOICES, help="Omitted: no reason code on the CRL entry.")
 def revoke_command(serial: str, reason: str | None):
@@ -52,6 +75,7 @@ def revoke_command(serial: str, reason: str | None):
 
 
 @ca_cli.command("root-crl")
+@refusal_is_an_error
 @ROOT_KEY_OPTION
 def root_crl_command(root_key: str | None):
     """Sign the root CA's CRL (at least every six months, and after revoke-issuing)."""
@@ -61,6 +85,7 @@ def root_crl_command(root_key: str | None):
 
 
 @ca_cli.command("reissue-issuing")
+@refusal_is_an_error
 @ROOT_KEY_OPTION
 def reissue_issuing_command(root_key: str | None):
     """Re-issue the issuing CA certificate (same key) with today's profile; restart the app processes after."""
@@ -69,6 +94,7 @@ def reissue_issuing_command(root_key: str | None):
 
 
 @ca_cli.command("revoke-issuing")
+@refusal_is_an_error
 @click.argument("serial")
 @click.option("--reason", default=None, type=click.Choice(["ca_compromise", "key_compromise", "superseded",
                                                            "cessation_of_operation"]))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.ca.pki_support import make_csr
 from wxbackend.ca.models import CrlNumber
+from wxbackend.ca.service import CertSubject, issue_certificate
+from wxbackend.core.times import utcnow
 
 
 def files_of(directory) -> dict:
@@ -116,3 +122,39 @@ def test_root_crl_before_any_ceremony_is_a_clear_404(client, db_session):
     response = client.get("/ca/root.crl")
     assert response.status_code == 404
     assert "根CA尚未签发CRL" in response.get_data(as_text=True)
+
+
+def test_an_existing_installation_gets_a_revocable_issuing_ca(app, client, db_session, tmp_path, monkeypatch):
+    """A CA made before the root published a CRL: its issuing certificate has no distribution point. `init` says
+    what to do; `reissue-issuing` signs one for the same key that has it, and what the CA issued still chains."""
+    ca_dir = tmp_path / "ca"
+    monkeypatch.setitem(app.config, "CA_DIR", str(ca_dir))
+    app.extensions.pop("ca_authority", None)
+    runner = app.test_cli_runner()
+    try:
+        assert runner.invoke(args=["ca", "init"]).exit_code == 0
+        root_key = serialization.load_pem_private_key((ca_dir / "root.key.pem").read_bytes(),
+                                                      app.config["CA_KEY_PASSPHRASE"].encode())
+        current = x509.load_pem_x509_certificate((ca_dir / "issuing.crt.pem").read_bytes())
+        old_style = x509.CertificateBuilder(subject_name=current.subject, issuer_name=current.issuer,
+                                            public_key=current.public_key(), serial_number=x509.random_serial_number(),
+                                            not_valid_before=current.not_valid_before_utc,
+                                            not_valid_after=current.not_valid_after_utc,
+                                            extensions=[e for e in current.extensions
+                                                        if not isinstance(e.value, (x509.CRLDistributionPoints,
+                                                                                    x509.CertificatePolicies))])
+        (ca_dir / "issuing.crt.pem").write_bytes(old_style.sign(root_key, hashes.SHA256())
+                                                 .public_bytes(serialization.Encoding.PEM))
+        app.extensions.pop("ca_authority", None)
+        issued = x509.load_pem_x509_certificate(issue_certificate(
+            make_csr()[1], CertSubject("某某公司", "某某公司"), utcnow(), utcnow() + timedelta(days=30)).pem.encode())
+
+        hint = runner.invoke(args=["ca", "init"])
+        assert "run `flask ca reissue-issuing`" in hint.output
+        assert runner.invoke(args=["ca", "reissue-issuing"]).exit_code == 0
+        assert "reissue-issuing" not in runner.invoke(args=["ca", "init"]).output
+        new = x509.load_der_x509_certificate(client.get("/ca/issuing.cer").data)
+        assert new.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+        issued.verify_directly_issued_by(new)
+    finally:
+        app.extensions.pop("ca_authority", None)

@@ -34,6 +34,12 @@ def pki(request, app, db_session, tmp_path):
     return make_pki(dict(app.config), tmp_path, request.param, softhsm_store)
 
 
+@pytest.fixture
+def file_pki(app, db_session, tmp_path):
+    """For what does not depend on where the issuing key lives."""
+    return make_pki(dict(app.config), tmp_path, "file")
+
+
 def crl_number(crl_der: bytes) -> int:
     return x509.load_der_x509_crl(crl_der).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
 
@@ -90,22 +96,23 @@ def test_every_crl_lints_clean_and_is_numbered_upwards(pki):
     assert root_crl.get_revoked_certificate_by_serial_number(pki.authority.issuing.serial_number) is not None
 
 
-def test_the_linters_do_flag_what_the_issue_found(pki):
+def test_the_linters_do_flag_what_the_issue_found(file_pki):
     """The harness is not blind: the old profile's faults are reported."""
-    now = utcnow()
-    builder = (x509.CertificateBuilder().subject_name(SUBJECT.to_name()).issuer_name(pki.authority.issuing.subject)
-               .public_key(pki.authority.issuing.public_key()).serial_number(12345678901234567890)
+    now, root_key = utcnow(), file_pki.root_signer()._key
+    issuing = file_pki.authority.issuing
+    builder = (x509.CertificateBuilder().subject_name(SUBJECT.to_name()).issuer_name(issuing.subject)
+               .public_key(issuing.public_key()).serial_number(12345678901234567890)
                .not_valid_before(now).not_valid_after(now + timedelta(days=1))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
-    old_style = builder.sign(pki.root_signer()._key, hashes.SHA256())
+    old_style = builder.sign(root_key, hashes.SHA256())
     assert "pkix.subject_email_address_not_in_san" in lint_certificate(old_style)
-    unnumbered = (x509.CertificateRevocationListBuilder().issuer_name(pki.authority.issuing.subject)
-                  .last_update(now).next_update(now + timedelta(days=7)).sign(pki.root_signer()._key, hashes.SHA256()))
+    unnumbered = (x509.CertificateRevocationListBuilder().issuer_name(issuing.subject)
+                  .last_update(now).next_update(now + timedelta(days=7)).sign(root_key, hashes.SHA256()))
     assert "pkix.crl_number_missing" in lint_revocation_list(der(unnumbered))
 
 
-def test_end_entity_profile_signs_only_and_points_at_the_configured_urls(pki, app):
-    cert = pki.issue()
+def test_end_entity_profile_signs_only_and_points_at_the_configured_urls(file_pki, app):
+    cert = file_pki.issue()
     usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     assert (usage.digital_signature, usage.content_commitment, usage.key_encipherment, usage.data_encipherment) \
         == (True, True, False, False)
@@ -120,9 +127,9 @@ def test_end_entity_profile_signs_only_and_points_at_the_configured_urls(pki, ap
     policy = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value[0]
     assert policy.policy_identifier.dotted_string == app.config["CA_POLICY_OID"]
     assert policy.policy_qualifiers == [app.config["CA_CPS_URL"]]
-    issuing_dp = pki.authority.issuing.extensions.get_extension_for_class(x509.CRLDistributionPoints).value[0]
+    issuing_dp = file_pki.authority.issuing.extensions.get_extension_for_class(x509.CRLDistributionPoints).value[0]
     assert issuing_dp.full_name[0].value == "http://127.0.0.1:5000/ca/root.crl"
-    ocsp = pki.ocsp_signer()
+    ocsp = file_pki.ocsp_signer()
     assert ocsp.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage(
         [ExtendedKeyUsageOID.OCSP_SIGNING])
     assert ocsp.extensions.get_extension_for_class(x509.OCSPNoCheck)
@@ -149,17 +156,17 @@ def test_validators_require_revocation_data_and_honour_both_crls(pki):
     assert refused.returncode != 0 and "certificate revoked" in refused.stdout + refused.stderr
 
 
-def test_credit_code_is_in_the_subject_and_on_the_certificate_record(pki, db_session):
-    cert = pki.issue()
+def test_credit_code_is_in_the_subject_and_on_the_certificate_record(file_pki, db_session):
+    cert = file_pki.issue()
     identifiers = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
     assert [a.value for a in identifiers] == [f"NTRCN-{SUBJECT.credit_code}"]
     assert record_certificate(cert, medium_number="TOKEN0002").credit_code == SUBJECT.credit_code
     wrong_check = SUBJECT.credit_code[:17] + ("0" if SUBJECT.credit_code[17] != "0" else "1")
     for code, message in [(wrong_check, "校验位不正确"), ("91440101MA59TEXK0O", "无效字符"), ("9144", "18位")]:
         with pytest.raises(DomainError, match=message):
-            pki.issue(CertSubject(organisation="某公司", common_name="某公司", credit_code=code))
+            file_pki.issue(CertSubject(organisation="某公司", common_name="某公司", credit_code=code))
 
 
-def test_end_entity_validity_stops_at_the_issuing_ca(pki):
-    cert = pki.issue(days=365 * 30)
-    assert cert.not_valid_after_utc == pki.authority.issuing.not_valid_after_utc
+def test_end_entity_validity_stops_at_the_issuing_ca(file_pki):
+    cert = file_pki.issue(days=365 * 30)
+    assert cert.not_valid_after_utc == file_pki.authority.issuing.not_valid_after_utc

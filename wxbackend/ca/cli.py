@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from wxbackend.ca.service import (
     init_ca,
+    issuing_certificate_is_revocable,
     load_root_signer,
     reissue_issuing_certificate,
     revoke_certificate,
@@ -54,6 +55,9 @@ def init_command(root_key_out: str | None):
     config = current_app.config
     if not init_ca(config, root_key_out):
         click.echo(f"CA already present in {config['CA_DIR']}; nothing changed")
+        if not issuing_certificate_is_revocable(config):
+            click.echo("the issuing CA certificate has no CRL distribution point: run `flask ca reissue-issuing` "
+                       "and `flask ca root-crl` (README, The CA)")
         return
     root_crl = sign_root_crl(config, load_root_signer(config, root_key_out))
     db.session.commit()

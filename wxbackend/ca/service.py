@@ -209,6 +209,15 @@ def issuing_certificates(config: dict) -> list[x509.Certificate]:
     return [x509.load_pem_x509_certificate(path.read_bytes()) for path in paths]
 
 
+def issuing_certificate_is_revocable(config: dict) -> bool:
+    """Whether the current issuing CA certificate names the root's CRL (those made before issue 17 do not)."""
+    try:
+        issuing_certificates(config)[0].extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
 def reissue_issuing_certificate(config: dict, root_signer: Signer) -> x509.Certificate:
     """Sign a new certificate for the same issuing key with today's profile (the root CRL's distribution point,
     the policy), keeping its subject and not_after; the old one is kept as `issuing.<SERIAL>.crt.pem`. Every

@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -83,6 +84,17 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "CA_HSM_TOKEN_LABEL": ("ca-hsm", "HSM token label"),
     "CA_HSM_PIN": ("", "HSM user PIN (CA_SIGNER=pkcs11)"),
     "CA_HSM_KEY_LABEL": ("issuing-ca", "Label of the issuing key in the HSM"),
+    "CA_CRL_URL": ("http://127.0.0.1:5000/ca/crl", "The issuing CA's CRL (http, not https: relying parties fetch "
+                   "it without TLS), put into every end-entity certificate"),
+    "CA_ROOT_CRL_URL": ("http://127.0.0.1:5000/ca/root.crl", "The root CA's CRL (http), put into the issuing CA "
+                        "certificate"),
+    "CA_ISSUER_URL": ("http://127.0.0.1:5000/ca/issuing.cer", "The issuing CA certificate in DER (http), the "
+                      "caIssuers of every end-entity certificate"),
+    "CA_OCSP_URL": ("http://127.0.0.1:5000/ca/ocsp", "The OCSP responder (http), in every end-entity certificate"),
+    "CA_POLICY_OID": ("1.3.6.1.4.1.32473.1.1", "The CA's certificate policy OID (CP/CPS); the default is a "
+                      "placeholder under the documentation enterprise number of RFC 5612, until the licensed CA's "
+                      "own OID is configured"),
+    "CA_CPS_URL": ("http://127.0.0.1:5000/ca/cps", "Where the CPS is published (the policy's CPS qualifier)"),
     "CERT_DEFAULT_YEARS": (1, "Validity of a renewed certificate per year ordered (years)"),
     # Key helper and PKCS#11
     "PKCS11_MODULE": ("/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module(s) of the customers' keys, comma-separated"),
@@ -204,6 +216,7 @@ REQUIRED_IN_PRODUCTION = [
     "TRANSFER_PAYEE_NAME", "TRANSFER_PAYEE_BANK", "TRANSFER_PAYEE_ACCOUNT", "INVOICE_SELLER_TAX_NUMBER",
 ]
 DEVELOPMENT_ONLY_SWITCHES = ["DEV_SIGN_IN", "DEBUG"]
+CA_PUBLISHED_URLS = ["CA_CRL_URL", "CA_ROOT_CRL_URL", "CA_ISSUER_URL", "CA_OCSP_URL"]
 
 
 def _convert(key: str, raw: str, default: Any) -> Any:
@@ -259,6 +272,12 @@ def check_config(values: dict[str, Any]) -> None:
     for key in ("WECHAT_API_BASE", "WECHAT_OAUTH_BASE", "PUBLIC_BASE_URL", "WECHAT_PAY_API_BASE", *optional_urls):
         if (values[key] or key not in optional_urls) and not str(values[key]).startswith("https://"):
             problems.append(f"{key} must be an https URL in production")
+    for key in CA_PUBLISHED_URLS:  # relying parties fetch these without TLS (an https CRL is a circular fetch)
+        url = urlsplit(str(values[key]))
+        if url.scheme != "http":
+            problems.append(f"{key} must be an http (not https) URL in production")
+        elif url.hostname in ("127.0.0.1", "localhost", "::1"):
+            problems.append(f"{key} must be the CA's public address in production, not {url.hostname}")
     for key in REQUIRED_IN_PRODUCTION:
         default = DEFAULTS[key][0]
         if not values.get(key) or (default and values[key] == default):

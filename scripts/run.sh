@@ -27,6 +27,7 @@ fi
 if ! ls "$ROOT"/var/softhsm/tokens/*/token.object >/dev/null 2>&1; then
   log "demo key"
   "$FLASK" demo make-key --org "广州某某科技有限公司" --expires-in-days 30 --email "it@example.cn" \
+    --credit-code 91440101MA59TEXK0J \
     --app "广东省政府采购网:$(date -d '+60 days' +%F)" --app "广州公共资源交易中心:$(date -d '+20 days' +%F)"
 fi
 

@@ -24,9 +24,9 @@ def entries(db_session) -> list[OutboxEntry]:
     return list(db_session.scalars(sa.select(OutboxEntry).order_by(OutboxEntry.id)))
 
 
-def redis_bytes() -> bytes:
+def redis_bytes(redis=None) -> bytes:
     """Everything the test's Redis database holds, keys and values, as one blob."""
-    redis = get_redis()
+    redis = redis or get_redis()
     blob = b""
     for key in redis.scan_iter():
         blob += key
@@ -137,3 +137,30 @@ def test_cron_table_runs_the_sweep_every_minute(db_session):
     scheduler.load_config_from_file(str(ROOT / "jobs" / "cron.py"))
     entries_by_name = {entry.func.__name__: entry for entry in scheduler.get_jobs()}
     assert entries_by_name["sweep_outbox"].interval == 60
+
+
+def test_a_dedupe_key_reuses_the_open_row_and_a_done_one_means_done(db_session):
+    enqueue_after_commit("wechat.unfollow", "oOUTBOX6", dedupe_key="unfollow:oOUTBOX6")
+    enqueue_after_commit("wechat.unfollow", "oOUTBOX6", dedupe_key="unfollow:oOUTBOX6")
+    db_session.commit()
+    assert len(entries(db_session)) == 1
+    run_jobs()
+    enqueue_after_commit("wechat.unfollow", "oOUTBOX6", dedupe_key="unfollow:oOUTBOX6")
+    db_session.commit()
+    [entry] = entries(db_session)
+    assert entry.done_at is not None and get_queue("wechat").count == 0
+
+
+def test_rows_whose_retries_are_spent_wait_and_can_be_made_due_again(db_session):
+    from wxbackend.core import outbox
+
+    enqueue_after_commit("wechat.unfollow", "oOUTBOX7")
+    db_session.commit()
+    [entry] = entries(db_session)
+    entry.attempts, entry.due_at, entry.last_error = 3, None, "WeChatError: 45009"
+    db_session.commit()
+    assert sweep_outbox() == 0  # spent: not the sweep's
+    assert outbox.revive_spent() == [entry.id]
+    db_session.commit()
+    [entry] = entries(db_session)
+    assert entry.attempts == 0 and entry.due_at is not None and entry.done_at is None

@@ -125,16 +125,16 @@ def enqueue_after_commit(name: str, *args: Any, dedupe_key: str | None = None) -
     """Record job `name(*args)` in the outbox in the current unit of work, and hand it to rq once that commits;
     never if it rolls back. `args` are JSON (ids, short strings); they stay in the database, encrypted, and rq
     carries only the row's id. With `dedupe_key`, an open row of that key is reused and a done one means done."""
-    spec(name)  # an unknown name fails here, in the service that asked
+    declared = spec(name)  # an unknown name fails here, in the service that asked
     entry = outbox.record(name, args, dedupe_key=dedupe_key)
     if entry is None:
         return
     app = current_app._get_current_object()
-    entry_id = entry.id
+    entry_id, retry = entry.id, outbox.remaining_retries(entry, declared.retry)
 
     def enqueue() -> None:
         with app.app_context():
-            send_to_rq(entry_id)
+            send_to_rq(entry_id, name, retry)
 
     after_commit(enqueue)
 
@@ -175,7 +175,7 @@ def _run_outbox(entry_id: int) -> Any:
         return result
     except Exception as failed:
         log.exception("job %s (outbox %s) failed", declared.name, entry_id)
-        uow.keep_after_rollback(lambda: outbox.note_failure(entry_id, failed, declared.retry))
+        uow.keep_after_rollback(lambda error=failed: outbox.note_failure(entry_id, error, declared.retry))
         _keep_what_outlives_the_failure()
         raise
 

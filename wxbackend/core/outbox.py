@@ -6,7 +6,7 @@ Redis flushed, a worker killed, an enqueue that failed after the commit — is h
 (`core.jobs.sweep_outbox`, every minute from the cron table).
 
 A row has no status column: `done_at` set means done; `due_at` is when the next attempt is due (NULL once its
-retries are spent: it waits for staff, `flask jobs outbox-retry`); `enqueued_at` is when it was last handed to rq.
+retries are spent: `revive_spent` makes such rows due again); `enqueued_at` is when it was last handed to rq.
 Arguments are JSON, encrypted at rest (they may hold a follower's text)."""
 
 from __future__ import annotations

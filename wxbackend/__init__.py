@@ -30,6 +30,8 @@ from wxbackend.binding.web import pc as binding_pc
 from wxbackend.ca.cli import ca_cli
 from wxbackend.ca.web import public as ca_public
 from wxbackend.certificates import tasks as certificate_tasks
+from wxbackend.certificates.cli import certificates_cli
+from wxbackend.certificates.web import admin as certificates_admin
 from wxbackend.certificates.web import api as certificates_api
 from wxbackend.certificates.web import h5 as certificates_h5
 from wxbackend.core import jobs
@@ -80,14 +82,14 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, r
                    identity_h5.bp, payments_h5.bp, invoices_h5.bp, invoices_h5.download_bp, addresses_h5.bp,
                    wechat_views.bp, payments_notify.bp, staff_admin.bp, payments_admin.bp, approvals_admin.bp,
                    payments_staff_refund.bp, support_admin.bp, invoices_admin.bp, orders_fulfilment_admin.bp,
-                   orders_admin.bp, audit_admin.bp)
+                   orders_admin.bp, audit_admin.bp, certificates_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
 TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
-COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
+COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli, certificates_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
 CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,
-           invoices_admin, orders_fulfilment_admin, audit_admin)
+           invoices_admin, orders_fulfilment_admin, audit_admin, certificates_admin)
 # Every kind of four-eyes request and its effect, named by the domain that owns it (nothing registers on import).
 APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL,)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.

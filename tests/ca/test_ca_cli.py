@@ -1,4 +1,4 @@
-"""`flask ca init` and `flask ca revoke` as an operator runs them."""
+"""`flask ca init` as an operator runs it (revoking a customer's certificate: tests/certificates)."""
 
 from __future__ import annotations
 
@@ -25,15 +25,3 @@ def test_ca_init_creates_the_ca_once_and_a_second_run_changes_nothing(app, db_se
 
 def load_crl(data: bytes) -> x509.CertificateRevocationList:
     return x509.load_pem_x509_crl(data) if data.startswith(b"-----") else x509.load_der_x509_crl(data)
-
-
-def test_ca_revoke_puts_the_serial_on_the_crl(app, client, demo_key):
-    serial = demo_key.certificate.serial
-    before = load_crl(client.get("/ca/crl").data)
-    assert before.get_revoked_certificate_by_serial_number(int(serial, 16)) is None
-    result = app.test_cli_runner().invoke(args=["ca", "revoke", serial, "--reason", "key_compromise"])
-    assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"{serial}: revoked"
-    revoked = load_crl(client.get("/ca/crl").data).get_revoked_certificate_by_serial_number(int(serial, 16))
-    assert revoked is not None
-    assert revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise

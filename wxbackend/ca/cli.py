@@ -6,10 +6,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from wxbackend.ca.service import init_ca, revoke_certificate
-from wxbackend.core.db import db
+from wxbackend.ca.service import init_ca
 
-ca_cli = AppGroup("ca", help="Local CA: set up, revoke.")
+ca_cli = AppGroup("ca", help="Local CA: set up (a customer's certificate is revoked with `flask certificates revoke`).")
 
 
 @ca_cli.command("init")
@@ -19,14 +18,3 @@ def init_command():
         click.echo(f"CA created in {current_app.config['CA_DIR']} (signer: {current_app.config['CA_SIGNER']})")
     else:
         click.echo(f"CA already present in {current_app.config['CA_DIR']}; nothing changed")
-
-
-@ca_cli.command("revoke")
-@click.argument("serial")
-@click.option("--reason", default="unspecified", type=click.Choice(["unspecified", "key_compromise", "superseded",
-                                                                     "cessation_of_operation"]))
-def revoke_command(serial: str, reason: str):
-    """Revoke an issued certificate by its hex serial."""
-    record = revoke_certificate(serial, reason)
-    db.session.commit()
-    click.echo(f"{record.serial}: {record.status}")

@@ -26,6 +26,7 @@ from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError, NotFound
 from wxbackend.core.redis import get_redis
 from wxbackend.core.times import utcnow
+from wxbackend.core.uow import after_commit
 
 ROOT_KEY = "root.key.pem"
 ROOT_CERT = "root.crt.pem"
@@ -232,18 +233,66 @@ def issue_certificate(csr_pem: str | bytes, subject: CertSubject, not_before: da
     return record
 
 
-def revoke_certificate(serial: str, reason: str = "unspecified", *, void: bool = False) -> IssuedCertificate:
-    """Put an issued certificate on the CRL (revoked, or voided when it was never installed). Idempotent."""
-    record = db.session.scalar(sa.select(IssuedCertificate).where(IssuedCertificate.serial == serial))
+def _issued(serial: str) -> IssuedCertificate:
+    record = db.session.scalar(sa.select(IssuedCertificate).where(IssuedCertificate.serial == serial)
+                               .with_for_update().execution_options(populate_existing=True))
     if record is None:
         raise NotFound("没有找到该证书")
-    if record.status == IssuedStatus.ISSUED:
+    return record
+
+
+def _crl_changed() -> None:
+    """The cached CRL is stale: dropped now and again once the change commits (a CRL built meanwhile from the
+    uncommitted state of another connection would otherwise be kept)."""
+    get_redis().delete(CRL_CACHE_KEY)
+    after_commit(lambda: get_redis().delete(CRL_CACHE_KEY))
+
+
+def revoke_certificate(serial: str, reason: str = "unspecified", *, void: bool = False,
+                       invalidity_date: datetime | None = None) -> IssuedCertificate:
+    """Put an issued certificate on the CRL (revoked, or voided when it was never installed); a certificate on
+    hold becomes revoked. Idempotent for one already revoked or voided.
+
+    A customer's certificate is revoked through `certificates.revocation`, which keeps its status and this record
+    together; this function alone is for certificates no customer holds (an unused renewal certificate)."""
+    record = _issued(serial)
+    if record.status in (IssuedStatus.ISSUED, IssuedStatus.ON_HOLD):
         ISSUED_STATES.move(record, IssuedStatus.VOIDED if void else IssuedStatus.REVOKED)
         record.revoked_at = utcnow()
         record.revocation_reason = reason
+        record.invalidity_date = invalidity_date
         db.session.flush()
-        get_redis().delete(CRL_CACHE_KEY)
+        _crl_changed()
     return record
+
+
+def hold_certificate(serial: str, held_at: datetime) -> IssuedCertificate:
+    """Suspend an issued certificate: on the next CRL with reason certificateHold, revocation date `held_at`.
+    IllegalIssuedTransition unless it is issued (and not already on hold, revoked or voided)."""
+    record = _issued(serial)
+    ISSUED_STATES.move(record, IssuedStatus.ON_HOLD)
+    record.revoked_at = held_at
+    record.revocation_reason = "certificate_hold"
+    db.session.flush()
+    _crl_changed()
+    return record
+
+
+def release_hold(serial: str) -> IssuedCertificate:
+    """Lift a hold: the certificate is issued again and simply absent from the next CRL (removeFromCRL
+    semantics). IllegalIssuedTransition unless it is on hold."""
+    record = _issued(serial)
+    ISSUED_STATES.move(record, IssuedStatus.ISSUED)
+    record.revoked_at = None
+    record.revocation_reason = None
+    db.session.flush()
+    _crl_changed()
+    return record
+
+
+def find_issued(serial: str) -> IssuedCertificate | None:
+    """What the CA issued under `serial` (upper-case hex), or None."""
+    return db.session.scalar(sa.select(IssuedCertificate).where(IssuedCertificate.serial == serial))
 
 
 REASONS = {
@@ -251,11 +300,12 @@ REASONS = {
     "key_compromise": x509.ReasonFlags.key_compromise,
     "superseded": x509.ReasonFlags.superseded,
     "cessation_of_operation": x509.ReasonFlags.cessation_of_operation,
+    "certificate_hold": x509.ReasonFlags.certificate_hold,
 }
 
 
 def build_crl() -> bytes:
-    """The current CRL (DER) listing revoked and voided certificates; cached in Redis until the next change."""
+    """The current CRL (DER) listing revoked, voided and held certificates; cached in Redis until the next change."""
     cached = get_redis().get(CRL_CACHE_KEY)
     if cached:
         return cached
@@ -272,10 +322,11 @@ def build_crl() -> bytes:
     rows = db.session.scalars(sa.select(IssuedCertificate).where(IssuedCertificate.status != IssuedStatus.ISSUED))
     for row in rows:
         reason = REASONS.get(row.revocation_reason or "", x509.ReasonFlags.unspecified)
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(int(row.serial, 16)).revocation_date(row.revoked_at)
-            .add_extension(x509.CRLReason(reason), critical=False).build()
-        )
+        entry = (x509.RevokedCertificateBuilder().serial_number(int(row.serial, 16)).revocation_date(row.revoked_at)
+                 .add_extension(x509.CRLReason(reason), critical=False))
+        if row.invalidity_date is not None:
+            entry = entry.add_extension(x509.InvalidityDate(row.invalidity_date.replace(tzinfo=None)), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
     der = sign_crl(builder, authority.signer).public_bytes(serialization.Encoding.DER)
     get_redis().set(CRL_CACHE_KEY, der, ex=int(CRL_VALIDITY.total_seconds() // 2))
     return der

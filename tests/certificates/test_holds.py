@@ -158,7 +158,8 @@ def test_withdraw_without_a_hold_is_refused_on_the_page(client, db_session):
     issued = Issued()
     signed_in_and_bound(client, db_session, "张无挂失", issued)
     page = client.get(f"/h5/certificates/{issued.certificate.id}").text
-    answer = client.post(f"/h5/certificates/{issued.certificate.id}/withdraw-hold", data={"csrf_token": form_csrf(page)})
+    answer = client.post(f"/h5/certificates/{issued.certificate.id}/withdraw-hold",
+                         data={"csrf_token": form_csrf(page)})
     assert answer.status_code == 302
     assert "该证书没有挂失，无需解除" in client.get(answer.headers["Location"]).text
 

@@ -29,6 +29,7 @@ from wxbackend.binding.web import h5 as binding_h5
 from wxbackend.binding.web import pc as binding_pc
 from wxbackend.ca.cli import ca_cli
 from wxbackend.ca.web import public as ca_public
+from wxbackend.certificates import revocation as certificate_revocation
 from wxbackend.certificates import tasks as certificate_tasks
 from wxbackend.certificates.cli import certificates_cli
 from wxbackend.certificates.web import admin as certificates_admin
@@ -59,6 +60,7 @@ from wxbackend.payments.web import admin_refunds as payments_staff_refund
 from wxbackend.payments.web import api as payments_api
 from wxbackend.payments.web import h5 as payments_h5
 from wxbackend.payments.web import notify as payments_notify
+from wxbackend.renewal import service as renewal_service
 from wxbackend.renewal.web import pc as renewal_pc
 from wxbackend.staff import service as staff_service
 from wxbackend.staff.cli import staff_cli
@@ -92,6 +94,8 @@ CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_
            invoices_admin, orders_fulfilment_admin, audit_admin, certificates_admin)
 # Every kind of four-eyes request and its effect, named by the domain that owns it (nothing registers on import).
 APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL,)
+# What other domains end, in the same unit of work, when a certificate goes on hold or is revoked.
+CERTIFICATE_OUT_OF_USE = (renewal_service.void_unconfirmed,)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
 CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name}
 CSRF_EXEMPT_ENDPOINTS = {"wechat_api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
@@ -136,6 +140,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_console(app)
     init_limiter(app)
     app.extensions["jobs"] = jobs.collect(TASKS)
+    certificate_revocation.register_out_of_use_listeners(app, CERTIFICATE_OUT_OF_USE)
     register_csrf(app)
     api.init_app(app)
     for blueprint in PAGE_BLUEPRINTS:

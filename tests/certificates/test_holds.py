@@ -277,6 +277,29 @@ def test_a_held_or_revoked_certificate_on_every_customer_route(client, db_sessio
     assert reason_of(entry) == (x509.ReasonFlags.certificate_hold if how == "hold" else x509.ReasonFlags.key_compromise)
 
 
+def test_a_renewal_certificate_issued_onto_the_lost_key_is_voided_by_the_hold(db_session):
+    issued = Issued()
+    user = make_user()
+    user.identity_verified = True
+    bind(user, issued.certificate)
+    order = paid_order_for(issued, user)
+    keygen = renewal.start(issued.pem, [issued.key_id], order.order_no, "127.0.0.1")
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    made = renewal.issue(keygen.ticket_id, issued.sign(challenge_of(keygen.ticket)), csr_for(new_key), "127.0.0.1")
+    new_cert = x509.load_pem_x509_certificate(made.certificate_pem.encode())
+    assert order.status == "issued" and crl_entry(build_crl(), new_cert) is None  # written onto the key, not confirmed
+
+    revocation.report_lost(user.id, issued.certificate.id)
+    assert order.status == "ready_to_write" and order.issued_certificate_id is None
+    assert ca_status(db_session, format(new_cert.serial_number, "X")) == IssuedStatus.VOIDED
+    assert reason_of(crl_entry(build_crl(), new_cert)) == x509.ReasonFlags.key_compromise
+    assert reason_of(crl_entry(build_crl(), issued.x509)) == x509.ReasonFlags.certificate_hold
+    with pytest.raises(revocation.CertificateNotInUse):
+        renewal.start(issued.pem, [issued.key_id], order.order_no, "127.0.0.1")
+    revocation.withdraw_hold(user.id, issued.certificate.id)  # the key was found: renewal starts over
+    assert renewal.start(issued.pem, [issued.key_id], order.order_no, "127.0.0.1").mode == "keygen"
+
+
 def test_binding_confirmed_on_the_pc_after_a_hold_is_refused(db_session):
     issued = Issued()
     owner, claimer = make_user("原主"), make_user("新来的")

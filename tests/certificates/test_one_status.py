@@ -35,4 +35,5 @@ def test_only_the_certificates_domain_changes_the_ca_record_of_a_customer_certif
 def test_renewal_voids_only_the_certificate_it_issued_for_the_order():
     source = (ROOT / "wxbackend/renewal/service.py").read_text(encoding="utf-8")
     calls = [line.strip() for line in source.splitlines() if "revoke_certificate(" in line and "import" not in line]
-    assert calls == ['revoke_certificate(issued.serial, "superseded", void=True)']
+    assert calls == ['revoke_certificate(issued.serial, "superseded", void=True)',  # its new key is gone
+                     'revoke_certificate(issued.serial, "key_compromise", void=True)']  # the key was reported lost

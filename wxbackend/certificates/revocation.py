@@ -17,12 +17,17 @@ work and under the certificate's row lock, so the two never disagree:
   it was reported lost as invalidityDate (RFC 5280 §5.3.2);
 - `revoke`: any other revocation (`flask certificates revoke`).
 
-A certificate with no CA record (imported from elsewhere) changes its own status only.
+A certificate with no CA record (imported from elsewhere) changes its own status only. Work other domains hold on
+a certificate that leaves use (a renewal certificate issued onto the lost key but not yet confirmed) is ended by the
+listeners create_app registers (`register_out_of_use_listeners`), in the same unit of work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import sqlalchemy as sa
+from flask import current_app
 
 from wxbackend.audit.service import record_audit
 from wxbackend.ca.models import IssuedStatus
@@ -41,6 +46,7 @@ from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.times import utcnow
 
 C = CertificateStatus
+LISTENERS = "certificates.out_of_use_listeners"
 REVOCATION_REASONS = ("unspecified", "key_compromise", "cessation_of_operation", "superseded")
 MAX_REASON = 200
 
@@ -76,6 +82,17 @@ def require_in_use(certificate: Certificate, doing: str) -> None:
         raise refused
 
 
+def register_out_of_use_listeners(app, listeners: Iterable[Callable[[int], object]]) -> None:
+    """create_app names what must happen, in the same unit of work, when a certificate goes on hold or is revoked
+    (each called with the certificate's id; explicit: nothing registers on import)."""
+    app.extensions[LISTENERS] = tuple(listeners)
+
+
+def _out_of_use(certificate_id: int) -> None:
+    for listener in current_app.extensions.get(LISTENERS, ()):
+        listener(certificate_id)
+
+
 def active_hold(certificate_id: int) -> CertificateHold | None:
     return db.session.scalar(sa.select(CertificateHold).where(CertificateHold.certificate_id == certificate_id,
                                                               CertificateHold.status == HoldStatus.ACTIVE))
@@ -97,6 +114,7 @@ def _hold(certificate: Certificate, actor: str, reason: str, ip: str) -> Certifi
         hold_certificate(certificate.serial, hold.reported_at)
     record_audit(actor, "certificate.hold", target=f"certificate:{certificate.id}", ip=ip,
                  detail={"serial": certificate.serial, "reason": reason, "ca_record": issued is not None})
+    _out_of_use(certificate.id)
     return hold
 
 
@@ -197,5 +215,6 @@ def revoke(serial: object, reason: str, actor: str, ip: str = "") -> Certificate
                            else None)
     record_audit(actor, "certificate.revoked", target=f"certificate:{certificate.id}", ip=ip,
                  detail={"serial": certificate.serial, "reason": reason})
+    _out_of_use(certificate.id)
     db.session.flush()
     return certificate

@@ -160,6 +160,27 @@ def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) ->
     return Started("install", order, install.ticket, install.ticket_id, issued.pem, chain_pems())
 
 
+def void_unconfirmed(certificate_id: int) -> list[str]:
+    """The certificate went on hold or was revoked (its key lost): a renewal certificate already issued onto that
+    key and not yet confirmed is voided (on the CRL as keyCompromise) and its order goes back to 待制证, so the
+    lost key holds no valid certificate. Registered by create_app with `certificates.revocation`. Returns the
+    voided serials."""
+    voided = []
+    for order_id in db.session.scalars(sa.select(Order.id).where(
+            Order.certificate_id == certificate_id, Order.kind == OrderKind.RENEWAL,
+            Order.status == OrderStatus.ISSUED)).all():
+        order = lock_order(order_id)
+        issued = order.issued_certificate
+        if order.status != OrderStatus.ISSUED or issued is None:
+            continue
+        revoke_certificate(issued.serial, "key_compromise", void=True)
+        order.issued_certificate_id = None
+        transitions.move(order, OrderStatus.READY_TO_WRITE, "system", "原证书已挂失或吊销，未写入完成的新证书已作废")
+        record_audit("system", "renewal.voided", target=f"order:{order.id}", detail={"serial": issued.serial})
+        voided.append(issued.serial)
+    return voided
+
+
 @dataclass(frozen=True)
 class Confirmed:
     order: Order

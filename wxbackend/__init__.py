@@ -31,7 +31,7 @@ from wxbackend.ca.cli import ca_cli
 from wxbackend.ca.web import public as ca_public
 from wxbackend.certificates import revocation as certificate_revocation
 from wxbackend.certificates import tasks as certificate_tasks
-from wxbackend.certificates.cli import certificates_cli
+from wxbackend.certificates.cli import revoke_command as certificates_revoke
 from wxbackend.certificates.web import admin as certificates_admin
 from wxbackend.certificates.web import api as certificates_api
 from wxbackend.certificates.web import h5 as certificates_h5
@@ -88,7 +88,7 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, r
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
 TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
-COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli, certificates_cli)
+COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
 CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,
            invoices_admin, orders_fulfilment_admin, audit_admin, certificates_admin)
@@ -149,6 +149,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after the API's own, so ours answer
     register_request_hooks(app)
+    ca_cli.add_command(certificates_revoke)  # `flask ca revoke`: the certificate and the CA's record together
     for command in COMMANDS:
         app.cli.add_command(command)
     return app

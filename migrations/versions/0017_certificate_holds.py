@@ -2,13 +2,13 @@
 status for a certificate: revocations made before on the CA's record only are carried to the certificate
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0012"
+down_revision = "0013"  # re-chained after merging main (pki is 0013); the brief gave 0012
 branch_labels = None
 depends_on = None
 

@@ -371,12 +371,12 @@ def test_confirming_the_loss_revokes_as_key_compromise_with_the_time_reported_as
         revocation.confirm_lost(issued.certificate.id, "staff:1")
 
 
-def test_flask_certificates_revoke_changes_the_certificate_and_the_crl_together(app, db_session, client):
+def test_flask_ca_revoke_changes_the_certificate_and_the_crl_together(app, db_session, client):
     issued = Issued()
     user = make_user()
     bind(user, issued.certificate)
     serial = issued.certificate.serial
-    result = app.test_cli_runner().invoke(args=["certificates", "revoke", serial, "--reason", "key_compromise"])
+    result = app.test_cli_runner().invoke(args=["ca", "revoke", serial, "--reason", "key_compromise"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"{serial}: revoked"
     db_session.expire_all()
@@ -384,6 +384,16 @@ def test_flask_certificates_revoke_changes_the_certificate_and_the_crl_together(
     assert ca_status(db_session, serial) == IssuedStatus.REVOKED
     assert check_eligibility(issued.certificate).code == "revoked"
     assert reason_of(crl_entry(client.get("/ca/crl").data, issued.x509)) == x509.ReasonFlags.key_compromise
-    unknown = app.test_cli_runner().invoke(args=["certificates", "revoke", "ABCDEF"])
-    assert unknown.exit_code != 0
-    assert app.test_cli_runner().invoke(args=["ca", "revoke", serial]).exit_code != 0  # the CA alone: gone
+    unknown = app.test_cli_runner().invoke(args=["ca", "revoke", "ABCDEF"])
+    assert unknown.exit_code == 1 and "没有找到该证书" in unknown.output
+    again = app.test_cli_runner().invoke(args=["ca", "revoke", serial])
+    assert again.exit_code == 0 and again.output.strip() == f"{serial}: revoked"  # idempotent
+
+
+def test_a_serial_no_customer_holds_is_revoked_on_the_ca_record_alone(db_session):
+    now = utcnow()
+    record = issue_certificate(csr_for(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+                               CertSubject(organisation="某单位", common_name="某单位"), now, now + timedelta(days=30))
+    assert revocation.revoke(record.serial, None, "cli").status == IssuedStatus.REVOKED
+    entry = x509.load_der_x509_crl(build_crl()).get_revoked_certificate_by_serial_number(int(record.serial, 16))
+    assert entry is not None and list(entry.extensions) == []  # no reason given: no reasonCode

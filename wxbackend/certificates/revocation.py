@@ -15,7 +15,7 @@ work and under the certificate's row lock, so the two never disagree:
   CRL (removeFromCRL semantics, RFC 5280 §5.3.1);
 - `confirm_lost`: for the lost-key review at approval: the hold becomes a revocation, keyCompromise, with the time
   it was reported lost as invalidityDate (RFC 5280 §5.3.2);
-- `revoke`: any other revocation (`flask certificates revoke`).
+- `revoke`: any other revocation (`flask ca revoke`).
 
 A certificate with no CA record (imported from elsewhere) changes its own status only. Work other domains hold on
 a certificate that leaves use (a renewal certificate issued onto the lost key but not yet confirmed) is ended by the
@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from wxbackend.audit.service import record_audit
-from wxbackend.ca.models import IssuedStatus
+from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.service import find_issued, hold_certificate, release_hold, revoke_certificate
 from wxbackend.certificates import transitions
 from wxbackend.certificates.models import (
@@ -195,13 +195,22 @@ def confirm_lost(certificate_id: int, actor: str, ip: str = "") -> Certificate:
     return certificate
 
 
-def revoke(serial: object, reason: str, actor: str, ip: str = "") -> Certificate:
-    """Revoke a customer's certificate (its status and the CA's record together; on the next CRL). A held one is
-    revoked too (its hold ends as revoked). Idempotent for one already revoked; NotFound; Conflict for an unknown
-    reason; IllegalCertificateTransition for a superseded one."""
-    if reason not in REVOCATION_REASONS:
+def revoke(serial: object, reason: str | None, actor: str, ip: str = "") -> Certificate | IssuedCertificate:
+    """Revoke by serial (`flask ca revoke`): a customer's certificate — its status and the CA's record together,
+    on the next CRL; a held one too (its hold ends as revoked) — or, for a serial no customer holds, the CA's
+    record alone. No reason (or "unspecified"): no reasonCode on the CRL entry. Idempotent for one already
+    revoked; NotFound; DomainError for an unknown reason; IllegalCertificateTransition for a superseded one.
+    Returns the certificate (or the CA's record)."""
+    if reason is not None and reason not in REVOCATION_REASONS:
         raise DomainError("吊销原因无效", code="invalid_reason")
-    certificate = lock_certificate(find_by_serial(serial).id)
+    found = certificate_with_serial(serial)
+    if found is None:
+        if not isinstance(serial, str) or find_issued(serial.strip()) is None:
+            raise NotFound("没有找到该证书")
+        record = revoke_certificate(serial.strip(), reason)
+        record_audit(actor, "ca.revoked", target=f"serial:{record.serial}", ip=ip, detail={"reason": reason})
+        return record
+    certificate = lock_certificate(found.id)
     if certificate.status == C.REVOKED:
         return certificate
     hold = active_hold(certificate.id)

@@ -29,7 +29,10 @@ from wxbackend.binding.web import h5 as binding_h5
 from wxbackend.binding.web import pc as binding_pc
 from wxbackend.ca.cli import ca_cli
 from wxbackend.ca.web import public as ca_public
+from wxbackend.certificates import revocation as certificate_revocation
 from wxbackend.certificates import tasks as certificate_tasks
+from wxbackend.certificates.cli import revoke_command as certificates_revoke
+from wxbackend.certificates.web import admin as certificates_admin
 from wxbackend.certificates.web import api as certificates_api
 from wxbackend.certificates.web import h5 as certificates_h5
 from wxbackend.core import jobs
@@ -57,6 +60,7 @@ from wxbackend.payments.web import admin_refunds as payments_staff_refund
 from wxbackend.payments.web import api as payments_api
 from wxbackend.payments.web import h5 as payments_h5
 from wxbackend.payments.web import notify as payments_notify
+from wxbackend.renewal import service as renewal_service
 from wxbackend.renewal.web import pc as renewal_pc
 from wxbackend.staff import service as staff_service
 from wxbackend.staff.cli import staff_cli
@@ -80,16 +84,18 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, r
                    identity_h5.bp, payments_h5.bp, invoices_h5.bp, invoices_h5.download_bp, addresses_h5.bp,
                    wechat_views.bp, payments_notify.bp, staff_admin.bp, payments_admin.bp, approvals_admin.bp,
                    payments_staff_refund.bp, support_admin.bp, invoices_admin.bp, orders_fulfilment_admin.bp,
-                   orders_admin.bp, audit_admin.bp)
+                   orders_admin.bp, audit_admin.bp, certificates_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
 TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
 CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,
-           invoices_admin, orders_fulfilment_admin, audit_admin)
+           invoices_admin, orders_fulfilment_admin, audit_admin, certificates_admin)
 # Every kind of four-eyes request and its effect, named by the domain that owns it (nothing registers on import).
 APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL,)
+# What other domains end, in the same unit of work, when a certificate goes on hold or is revoked.
+CERTIFICATE_OUT_OF_USE = (renewal_service.void_unconfirmed,)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
 CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name}
 CSRF_EXEMPT_ENDPOINTS = {"wechat_api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
@@ -134,6 +140,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_console(app)
     init_limiter(app)
     app.extensions["jobs"] = jobs.collect(TASKS)
+    certificate_revocation.register_out_of_use_listeners(app, CERTIFICATE_OUT_OF_USE)
     register_csrf(app)
     api.init_app(app)
     for blueprint in PAGE_BLUEPRINTS:
@@ -142,6 +149,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after the API's own, so ours answer
     register_request_hooks(app)
+    ca_cli.add_command(certificates_revoke)  # `flask ca revoke`: the certificate and the CA's record together
     for command in COMMANDS:
         app.cli.add_command(command)
     return app

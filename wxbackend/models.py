@@ -4,7 +4,7 @@ from wxbackend.addresses.models import Address
 from wxbackend.approvals.models import ApprovalDecision, ApprovalRequest
 from wxbackend.audit.models import AuditLog
 from wxbackend.ca.models import IssuedCertificate
-from wxbackend.certificates.models import Binding, CertApp, Certificate
+from wxbackend.certificates.models import Binding, CertApp, Certificate, CertificateHold
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile
 from wxbackend.orders.models import Order, OrderEvent
@@ -19,3 +19,4 @@ __all__ = ["AuditLog", "BankStatementLine", "Binding", "CertApp", "Certificate",
 __all__ += ["Address", "Invoice", "InvoiceItem", "InvoiceProfile", "StaffMember"]
 __all__ += ["ApprovalDecision", "ApprovalRequest"]
 __all__ += ["SupportConversation", "SupportMessage", "SupportReply"]
+__all__ += ["CertificateHold"]

@@ -213,12 +213,12 @@ def test_foreign_or_unknown_certificates_cannot_start(pc, db_session):
 
 
 def test_revoked_certificate_cannot_bind(pc, helper, demo_key, db_session):
-    from wxbackend.ca.service import revoke_certificate
+    from wxbackend.certificates.revocation import revoke
 
-    revoke_certificate(demo_key.certificate.serial, "key_compromise")
+    revoke(demo_key.certificate.serial, "key_compromise", "test")
     cert_pem = helper.get("/v1/token").json()["certificates"][0]["pem"]
     response = pc.post("/pc/api/bind/start", json={"certificate": cert_pem})
-    assert response.status_code == 400 and response.json["message"] == "该证书已吊销，无法绑定"
+    assert response.status_code == 409 and response.json["message"] == "该证书已吊销，不能绑定，请办理补办"
 
 
 def test_the_pc_token_guards_the_session(pc, phone, helper):

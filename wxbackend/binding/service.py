@@ -21,9 +21,15 @@ from flask import current_app
 from helper_protocol.tickets import unb64url
 from wxbackend.audit.service import record_audit
 from wxbackend.binding.limits import TooManyAttempts, check_budget, record_failure, scopes_for
-from wxbackend.ca.models import IssuedCertificate, IssuedStatus
-from wxbackend.certificates.models import Binding, BindingStatus, Certificate, CertificateStatus
-from wxbackend.certificates.service import CertificateRefused, certificate_from_key, end_binding, signed_by_certificate
+from wxbackend.certificates.models import Binding, BindingStatus, Certificate
+from wxbackend.certificates.revocation import refusal_for, require_in_use
+from wxbackend.certificates.service import (
+    CertificateRefused,
+    certificate_from_key,
+    end_binding,
+    lock_certificate,
+    signed_by_certificate,
+)
 from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError, NotFound
 from wxbackend.core.qr import qr_svg as svg_of
@@ -115,15 +121,11 @@ def _load_session(session_id: object) -> dict:
 
 
 def certificate_for_binding(cert_pem: object) -> Certificate:
-    """The known certificate behind a PEM read from a key: issued by our CA, on record, not revoked, not
-    superseded, not expired past policy. Raises CertificateRefused with the reason."""
+    """The known certificate behind a PEM read from a key: issued by our CA, on record, in use (not on hold,
+    revoked or superseded: its status, the one truth), not expired past policy. Raises CertificateRefused with
+    the reason."""
     record = certificate_from_key(cert_pem)
-    serial = record.serial
-    issued = db.session.scalar(sa.select(IssuedCertificate).where(IssuedCertificate.serial == serial))
-    if record.status == CertificateStatus.REVOKED or (issued and issued.status != IssuedStatus.ISSUED):
-        raise CertificateRefused("该证书已吊销，无法绑定")
-    if record.status == CertificateStatus.SUPERSEDED:
-        raise CertificateRefused("该证书已更新，请使用新证书绑定")
+    require_in_use(record, "绑定")
     if record.not_after + timedelta(days=current_app.config["RENEW_EXPIRED_MAX_DAYS"]) < utcnow():
         raise CertificateRefused("该证书已过期超过一年，请到柜台办理")
     return record
@@ -216,6 +218,7 @@ def _claim(user: User, code_key: str, last4: str, ip: str) -> str:
     actor = f"user:{user.id}"
     if outcome == "claimed":
         session_id = result[1]
+        _refuse_unless_bindable(session_id, actor, ip)
         record_audit(actor, "binding.claim", target=f"binding_session:{session_id[:8]}", ip=ip)
         return session_id
     record_failure(scopes)
@@ -228,6 +231,18 @@ def _claim(user: User, code_key: str, last4: str, ip: str) -> str:
         left = MAX_WRONG_TRIES - int(result[2])
         raise CodeInvalid(f"介质号后四位不正确，还可尝试{left}次", code="last4_incorrect")
     raise CodeInvalid()
+
+
+def _refuse_unless_bindable(session_id: str, actor: str, ip: str) -> None:
+    """The certificate may have been put on hold or revoked since the PC read it: then the session ends (the PC
+    sees it rejected) and the claim is refused."""
+    certificate = db.session.get(Certificate, int(get_redis().hget(_session_key(session_id), "certificate_id")))
+    refused = refusal_for(certificate, "绑定")
+    if refused is not None:
+        get_redis().hset(_session_key(session_id), "state", "rejected")
+        record_audit(actor, "binding.claim", target=f"certificate:{certificate.id}", result="not_in_use", ip=ip,
+                     detail={"status": certificate.status})
+        raise refused
 
 
 def claim_by_code(user_id: int, code: object, last4: object, ip: str) -> str:
@@ -284,13 +299,19 @@ def confirm_binding(session_id: object, pc_token: object, accept: bool, ip: str)
         record_audit("pc", "binding.rejected", target=f"certificate:{certificate_id}", ip=ip,
                      detail={"user_id": user_id})
         return {"state": "rejected"}
+    certificate = lock_certificate(certificate_id)
+    refused = refusal_for(certificate, "绑定")
+    if refused is not None:  # put on hold or revoked since the claim
+        get_redis().hset(key, "state", "rejected")
+        record_audit("pc", "binding.confirmed", target=f"certificate:{certificate_id}", result="not_in_use", ip=ip,
+                     detail={"user_id": user_id, "status": certificate.status})
+        raise refused
     if _active_binding(user_id, certificate_id) is None:
         db.session.add(Binding(user_id=user_id, certificate_id=certificate_id))
         db.session.flush()
     get_redis().hset(key, "state", "bound")
     record_audit("pc", "binding.confirmed", target=f"certificate:{certificate_id}", ip=ip,
                  detail={"user_id": user_id})
-    certificate = db.session.get(Certificate, certificate_id)
     queue_notice(user_id, "binding_success", {"organisation": certificate.subject_o, "serial": certificate.serial,
                                               "medium_last4": certificate.medium_last4})
     return {"state": "bound"}

@@ -13,7 +13,6 @@ from wxbackend.ca.service import (
     issuing_certificate_is_revocable,
     load_root_signer,
     reissue_issuing_certificate,
-    revoke_certificate,
     revoke_issuing_ca,
     serial_hex,
     sign_root_crl,
@@ -22,8 +21,9 @@ from wxbackend.core import uow
 from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError
 
+# `flask ca revoke` is the certificates domain's command (certificates.cli), added to this group by create_app: a
+# customer's certificate and the CA's record of it are revoked together (one status, issue 14).
 ca_cli = AppGroup("ca", help="Local CA: set up, revoke, the root CA's CRL.")
-REASON_CHOICES = click.Choice(["unspecified", "key_compromise", "superseded", "cessation_of_operation"])
 
 
 def refusal_is_an_error(command):
@@ -65,17 +65,6 @@ def init_command(root_key_out: str | None):
     click.echo(f"root CRL {root_crl.crl_number} signed, next update {root_crl.next_update:%Y-%m-%d}")
     if root_key_out:
         click.echo(f"root key written to {root_key_out}: keep it offline; CA_DIR holds no root key")
-
-
-@ca_cli.command("revoke")
-@refusal_is_an_error
-@click.argument("serial")
-@click.option("--reason", default=None, type=REASON_CHOICES, help="Omitted: no reason code on the CRL entry.")
-def revoke_command(serial: str, reason: str | None):
-    """Revoke an issued certificate by its hex serial."""
-    record = revoke_certificate(serial, reason)
-    db.session.commit()
-    click.echo(f"{record.serial}: {record.status}")
 
 
 @ca_cli.command("root-crl")

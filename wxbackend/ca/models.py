@@ -16,13 +16,17 @@ class IssuedStatus(enum.StrEnum):
     ISSUED = "issued"
     REVOKED = "revoked"
     VOIDED = "voided"  # issued but never installed (its key was lost); listed in the CRL too
+    ON_HOLD = "on_hold"  # reported lost (挂失): on the CRL as certificateHold until lifted or revoked
 
 
-ISSUED_STATUS_LABELS = {IssuedStatus.ISSUED: "已签发", IssuedStatus.REVOKED: "已吊销", IssuedStatus.VOIDED: "已作废"}
+ISSUED_STATUS_LABELS = {IssuedStatus.ISSUED: "已签发", IssuedStatus.REVOKED: "已吊销", IssuedStatus.VOIDED: "已作废",
+                        IssuedStatus.ON_HOLD: "已挂失"}
 
 
 class IssuedCertificate(db.Model):
-    """Every certificate the issuing CA signed, by upper-case hex serial."""
+    """Every certificate the issuing CA signed, by upper-case hex serial. While on hold, `revoked_at` is when the
+    hold was placed; once revoked, `invalidity_date` (when set) is when the key is known or suspected to have been
+    compromised (RFC 5280 §5.3.2)."""
 
     __tablename__ = "ca_issued_certificates"
 
@@ -36,6 +40,7 @@ class IssuedCertificate(db.Model):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revocation_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    invalidity_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CrlNumber(db.Model):

@@ -307,19 +307,67 @@ def issue_certificate(csr_pem: str | bytes, subject: CertSubject, not_before: da
     return record
 
 
-def revoke_certificate(serial: str, reason: str | None = None, *, void: bool = False) -> IssuedCertificate:
-    """Put an issued certificate on the CRL (revoked, or voided when it was never installed). Idempotent. No
-    reason (or "unspecified") puts no reasonCode on the CRL entry (RFC 5280 §5.3.1)."""
-    record = db.session.scalar(sa.select(IssuedCertificate).where(IssuedCertificate.serial == serial))
+def _issued(serial: str) -> IssuedCertificate:
+    record = db.session.scalar(sa.select(IssuedCertificate).where(IssuedCertificate.serial == serial)
+                               .with_for_update().execution_options(populate_existing=True))
     if record is None:
         raise NotFound("没有找到该证书")
-    if record.status == IssuedStatus.ISSUED:
+    return record
+
+
+def _crl_changed() -> None:
+    """The cached CRL is stale: dropped now and again once the change commits (a CRL built meanwhile from the
+    uncommitted state of another connection would otherwise be kept)."""
+    get_redis().delete(CRL_CACHE_KEY)
+    after_commit(lambda: get_redis().delete(CRL_CACHE_KEY))
+
+
+def revoke_certificate(serial: str, reason: str | None = None, *, void: bool = False,
+                       invalidity_date: datetime | None = None) -> IssuedCertificate:
+    """Put an issued certificate on the CRL (revoked, or voided when it was never installed); a certificate on
+    hold becomes revoked. Idempotent for one already revoked or voided. No reason (or "unspecified") puts no
+    reasonCode on the CRL entry (RFC 5280 §5.3.1); `invalidity_date` becomes the entry's invalidityDate.
+
+    A customer's certificate is revoked through `certificates.revocation`, which keeps its status and this record
+    together; this function alone is for certificates no customer holds (an unused renewal certificate)."""
+    record = _issued(serial)
+    if record.status in (IssuedStatus.ISSUED, IssuedStatus.ON_HOLD):
         ISSUED_STATES.move(record, IssuedStatus.VOIDED if void else IssuedStatus.REVOKED)
         record.revoked_at = utcnow()
         record.revocation_reason = reason
+        record.invalidity_date = invalidity_date
         db.session.flush()
-        get_redis().delete(CRL_CACHE_KEY)
+        _crl_changed()
     return record
+
+
+def hold_certificate(serial: str, held_at: datetime) -> IssuedCertificate:
+    """Suspend an issued certificate: on the next CRL with reason certificateHold, revocation date `held_at`.
+    IllegalIssuedTransition unless it is issued (and not already on hold, revoked or voided)."""
+    record = _issued(serial)
+    ISSUED_STATES.move(record, IssuedStatus.ON_HOLD)
+    record.revoked_at = held_at
+    record.revocation_reason = "certificate_hold"
+    db.session.flush()
+    _crl_changed()
+    return record
+
+
+def release_hold(serial: str) -> IssuedCertificate:
+    """Lift a hold: the certificate is issued again and simply absent from the next CRL (removeFromCRL
+    semantics). IllegalIssuedTransition unless it is on hold."""
+    record = _issued(serial)
+    ISSUED_STATES.move(record, IssuedStatus.ISSUED)
+    record.revoked_at = None
+    record.revocation_reason = None
+    db.session.flush()
+    _crl_changed()
+    return record
+
+
+def find_issued(serial: str) -> IssuedCertificate | None:
+    """What the CA issued under `serial` (upper-case hex), or None."""
+    return db.session.scalar(sa.select(IssuedCertificate).where(IssuedCertificate.serial == serial))
 
 
 REASONS = {
@@ -327,6 +375,7 @@ REASONS = {
     "ca_compromise": x509.ReasonFlags.ca_compromise,
     "superseded": x509.ReasonFlags.superseded,
     "cessation_of_operation": x509.ReasonFlags.cessation_of_operation,
+    "certificate_hold": x509.ReasonFlags.certificate_hold,
 }
 
 
@@ -343,10 +392,13 @@ def next_crl_number(issuer: str) -> int:
     return number
 
 
-def _revoked_entry(serial: str, revoked_at: datetime, reason: str | None) -> x509.RevokedCertificate:
+def _revoked_entry(serial: str, revoked_at: datetime, reason: str | None,
+                   invalidity_date: datetime | None = None) -> x509.RevokedCertificate:
     entry = x509.RevokedCertificateBuilder().serial_number(int(serial, 16)).revocation_date(revoked_at)
     if reason in REASONS:  # "unspecified" and no reason: no reasonCode extension (RFC 5280 §5.3.1)
         entry = entry.add_extension(x509.CRLReason(REASONS[reason]), critical=False)
+    if invalidity_date is not None:  # when the key was lost, for a hold made a revocation (RFC 5280 §5.3.2)
+        entry = entry.add_extension(x509.InvalidityDate(invalidity_date.replace(tzinfo=None)), critical=False)
     return entry.build()
 
 
@@ -363,7 +415,7 @@ def _crl_builder(issuer: x509.Certificate, this_update: datetime, validity: time
 
 
 def build_crl(authority: Authority | None = None) -> bytes:
-    """The issuing CA's current CRL (DER) listing revoked and voided certificates, numbered from the database.
+    """The issuing CA's current CRL (DER) listing revoked, voided and held certificates, numbered from the database.
     The app's CRL is cached in Redis (from the commit of the unit of work that numbered it) until the next
     change; an explicitly given `authority` gets a fresh one."""
     cache = authority is None
@@ -374,7 +426,8 @@ def build_crl(authority: Authority | None = None) -> bytes:
     builder = _crl_builder(authority.issuing, now, CRL_VALIDITY, next_crl_number("issuing"))
     rows = db.session.scalars(sa.select(IssuedCertificate).where(IssuedCertificate.status != IssuedStatus.ISSUED))
     for row in rows:
-        builder = builder.add_revoked_certificate(_revoked_entry(row.serial, row.revoked_at, row.revocation_reason))
+        builder = builder.add_revoked_certificate(_revoked_entry(row.serial, row.revoked_at, row.revocation_reason,
+                                                                 row.invalidity_date))
     der = sign_crl(builder, authority.signer).public_bytes(serialization.Encoding.DER)
     if cache:
         after_commit(lambda: get_redis().set(CRL_CACHE_KEY, der, ex=int(CRL_VALIDITY.total_seconds() // 2)))

@@ -1,5 +1,6 @@
 """The status machine of what the CA issued (DESIGN §6): an issued certificate is revoked, or voided when it was
-never installed; both are on the CRL and final."""
+never installed; both are on the CRL and final. A hold (挂失) is on the CRL as certificateHold: it is lifted (back to
+issued, absent from the next CRL: removeFromCRL) or becomes a revocation."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ class IllegalIssuedTransition(IllegalTransition):
 
 
 ISSUED_STATES = StateMachine({
-    IssuedStatus.ISSUED: {IssuedStatus.REVOKED, IssuedStatus.VOIDED},
+    IssuedStatus.ISSUED: {IssuedStatus.REVOKED, IssuedStatus.VOIDED, IssuedStatus.ON_HOLD},
+    IssuedStatus.ON_HOLD: {IssuedStatus.ISSUED, IssuedStatus.REVOKED},
     IssuedStatus.REVOKED: set(),
     IssuedStatus.VOIDED: set(),
 }, noun="签发记录", labels=ISSUED_STATUS_LABELS, error=IllegalIssuedTransition)

@@ -17,6 +17,7 @@ class CertificateStatus(enum.StrEnum):
     SUPERSEDED = "superseded"
     REVOKED = "revoked"
     EXPIRED = "expired"
+    ON_HOLD = "on_hold"  # reported lost (挂失): suspended, on the CRL as certificateHold
 
 
 CERTIFICATE_STATUS_LABELS = {
@@ -24,12 +25,19 @@ CERTIFICATE_STATUS_LABELS = {
     CertificateStatus.SUPERSEDED: "已更新",
     CertificateStatus.REVOKED: "已吊销",
     CertificateStatus.EXPIRED: "已过期",
+    CertificateStatus.ON_HOLD: "已挂失",
 }
+# The certificate still works for its holder: it may be bound, renewed or ordered for (subject to eligibility).
+IN_USE_STATUSES = (CertificateStatus.VALID, CertificateStatus.EXPIRED)
 
 
 class Certificate(db.Model):
     """A customer certificate. `serial` is upper-case hex and case-sensitive; `medium_number` is the
-    serial of the token (U-KEY) holding it; `previous_id` links a renewed certificate to the one it replaced."""
+    serial of the token (U-KEY) holding it; `previous_id` links a renewed certificate to the one it replaced.
+
+    `status` is the one truth about the certificate (on hold, revoked, superseded…) for every page, the API,
+    eligibility, binding and renewal; the CA's record of the same serial (`ca_issued_certificates`, which the CRL
+    is built from) follows it, changed only together with it by `certificates.revocation`."""
 
     __tablename__ = "certificates"
     __table_args__ = (
@@ -123,3 +131,40 @@ class CertApp(db.Model):
     @property
     def status_label(self) -> str:
         return CERT_APP_STATUS_LABELS.get(self.status, self.status)
+
+
+class HoldStatus(enum.StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+    REVOKED = "revoked"
+
+
+HOLD_STATUS_LABELS = {HoldStatus.ACTIVE: "挂失中", HoldStatus.WITHDRAWN: "已解除挂失", HoldStatus.REVOKED: "已转为吊销"}
+
+
+class CertificateHold(db.Model):
+    """One report that a certificate's key is lost (挂失): who reported it (a bound user or a staff member for a
+    caller whose identity they checked), when (the invalidity date if it becomes a revocation), why; and how it
+    ended (withdrawn: the key was found; revoked: the loss was confirmed). At most one active hold per
+    certificate."""
+
+    __tablename__ = "certificate_holds"
+    __table_args__ = (
+        sa.Index("uq_certificate_holds_active", "certificate_id", unique=True,
+                 postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(sa.ForeignKey("certificates.id"), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default=HoldStatus.ACTIVE)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reported_by: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(sa.String(64))
+
+    certificate: Mapped[Certificate] = relationship()
+
+    @property
+    def status_label(self) -> str:
+        return HOLD_STATUS_LABELS.get(self.status, self.status)

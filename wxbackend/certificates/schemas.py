@@ -38,3 +38,16 @@ class PcCertificateSchema(Schema):
     not_before = fields.DateTime()
     not_after = fields.DateTime()
     medium_last4 = fields.String()
+
+
+class CertificateHoldSchema(Schema):
+    """A hold (挂失) and the certificate's status after it."""
+
+    id = fields.Integer()
+    certificate_id = fields.Integer()
+    status = fields.String(metadata={"description": "active 挂失中 / withdrawn 已解除挂失 / revoked 已转为吊销"})
+    status_label = fields.String()
+    reported_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    certificate_status = fields.String(attribute="certificate.status")
+    certificate_status_label = fields.String(attribute="certificate.status_label")

@@ -11,11 +11,13 @@ from wxbackend.certificates.models import (
     BINDING_STATUS_LABELS,
     CERT_APP_STATUS_LABELS,
     CERTIFICATE_STATUS_LABELS,
+    HOLD_STATUS_LABELS,
     BindingStatus,
     CertApp,
     CertAppStatus,
     Certificate,
     CertificateStatus,
+    HoldStatus,
 )
 from wxbackend.core.db import db
 from wxbackend.core.states import IllegalTransition, StateMachine
@@ -33,10 +35,15 @@ class IllegalAppTransition(IllegalTransition):
     code = "illegal_app_transition"
 
 
+class IllegalHoldTransition(IllegalTransition):
+    code = "illegal_hold_transition"
+
+
 C = CertificateStatus
 CERTIFICATE_STATES = StateMachine({
-    C.VALID: {C.EXPIRED, C.SUPERSEDED},
-    C.EXPIRED: {C.SUPERSEDED},  # renewed on the reviewed path
+    C.VALID: {C.EXPIRED, C.SUPERSEDED, C.ON_HOLD, C.REVOKED},
+    C.EXPIRED: {C.SUPERSEDED, C.ON_HOLD, C.REVOKED},  # superseded: renewed on the reviewed path
+    C.ON_HOLD: {C.VALID, C.EXPIRED, C.REVOKED},  # the hold withdrawn (key found), or the loss confirmed
     C.SUPERSEDED: set(),
     C.REVOKED: set(),
 }, noun="证书", labels=CERTIFICATE_STATUS_LABELS, error=IllegalCertificateTransition)
@@ -45,6 +52,12 @@ BINDING_STATES = StateMachine({
     BindingStatus.ACTIVE: {BindingStatus.UNBOUND},  # binding again makes a new row
     BindingStatus.UNBOUND: set(),
 }, noun="证书绑定", labels=BINDING_STATUS_LABELS, error=IllegalBindingTransition)
+
+HOLD_STATES = StateMachine({
+    HoldStatus.ACTIVE: {HoldStatus.WITHDRAWN, HoldStatus.REVOKED},
+    HoldStatus.WITHDRAWN: set(),  # a new report makes a new row
+    HoldStatus.REVOKED: set(),
+}, noun="挂失", labels=HOLD_STATUS_LABELS, error=IllegalHoldTransition)
 
 A = CertAppStatus
 APP_STATES = StateMachine({

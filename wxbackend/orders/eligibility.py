@@ -34,7 +34,8 @@ def check_eligibility(certificate: Certificate, app: CertApp | None = None,
                       now: datetime | None = None) -> Eligibility:
     """The renewal path of `certificate` (or of its 应用 `app`) at `now`, with a reason code and message:
 
-    - `revoked` / `superseded`: not online (replacement, or renew the newest certificate of the lineage);
+    - `on_hold` / `revoked` / `superseded`: not online (withdraw the hold or apply for a replacement; renew the
+      newest certificate of the lineage). The certificate's own status is the one truth (certificates.revocation);
     - `not_yet`: before the window, which opens RENEW_WINDOW_DAYS before not_after (`opens_at`);
     - `window_open`: online renewal;
     - `expired_reviewed`: expired up to RENEW_EXPIRED_MAX_DAYS: the reviewed path (materials and audit);
@@ -42,8 +43,10 @@ def check_eligibility(certificate: Certificate, app: CertApp | None = None,
     """
     now = now or utcnow()
     cfg = current_app.config
+    if certificate.status == CertificateStatus.ON_HOLD:
+        return Eligibility("on_hold", "该证书已挂失，不能续期；钥匙找到后可在证书详情中解除挂失，或办理补办")
     if certificate.status == CertificateStatus.REVOKED:
-        return Eligibility("revoked", "该证书已吊销或挂失，不能续期，请办理补办")
+        return Eligibility("revoked", "该证书已吊销，不能续期，请办理补办")
     if certificate.status == CertificateStatus.SUPERSEDED:
         return Eligibility("superseded", "该证书已有更新的证书，请续期最新的证书")
     not_after = app.expires_at if app is not None else certificate.not_after

@@ -25,8 +25,15 @@ from helper_protocol.tickets import unb64url
 from wxbackend.audit.service import record_audit
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.service import CertSubject, check_csr, get_authority, issue_certificate, revoke_certificate
-from wxbackend.certificates.models import Certificate, CertificateStatus
-from wxbackend.certificates.service import bound_user_ids, certificate_from_key, signed_by_certificate, supersede
+from wxbackend.certificates.models import Certificate
+from wxbackend.certificates.revocation import refusal_for, require_in_use
+from wxbackend.certificates.service import (
+    bound_user_ids,
+    certificate_from_key,
+    lock_certificate,
+    signed_by_certificate,
+    supersede,
+)
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError
 from wxbackend.core.times import local_day, utcnow
@@ -98,8 +105,7 @@ def start(cert_pem: object, key_ids: list[str], order_no: str | None, ip: str,
     HelperOutdated when the page reports a helper older than HELPER_MIN_VERSION."""
     check_helper_version(helper_version)
     certificate = certificate_from_key(cert_pem)
-    if certificate.status in (CertificateStatus.REVOKED, CertificateStatus.SUPERSEDED):
-        raise NoPaidOrder("该证书已吊销或已更新，不能续期")
+    require_in_use(certificate, "续期")
     order = lock_order(_order_for(certificate, order_no).id)
     if order.status == OrderStatus.ISSUED:
         issued = order.issued_certificate
@@ -126,7 +132,11 @@ def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) ->
     old not_after + years. Returns the certificate, the chain and an `install` ticket."""
     ticket = take_ticket(ticket_id, "keygen")
     order = lock_order(ticket["context"]["order_id"])
-    old = order.certificate
+    old = lock_certificate(order.certificate_id)
+    if (refused := refusal_for(old, "续期")) is not None:  # put on hold or revoked since `start`
+        record_audit("pc", "renewal.issue", target=f"order:{order.id}", result="not_in_use", ip=ip,
+                     detail={"status": old.status})
+        raise refused
     if not signed_by_certificate(old.pem, unb64url(ticket["challenge"]), old_signature):
         record_audit("pc", "renewal.issue", target=f"order:{order.id}", result="bad_old_signature", ip=ip)
         raise RenewalRefused("原证书签名验证失败，请确认插入的是续期受理单对应的介质")
@@ -148,6 +158,27 @@ def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) ->
                            cert_hash=fingerprint(issued.pem), context={"order_id": order.id})
     record_audit("pc", "renewal.issued", target=f"order:{order.id}", ip=ip, detail={"serial": issued.serial})
     return Started("install", order, install.ticket, install.ticket_id, issued.pem, chain_pems())
+
+
+def void_unconfirmed(certificate_id: int) -> list[str]:
+    """The certificate went on hold or was revoked (its key lost): a renewal certificate already issued onto that
+    key and not yet confirmed is voided (on the CRL as keyCompromise) and its order goes back to 待制证, so the
+    lost key holds no valid certificate. Registered by create_app with `certificates.revocation`. Returns the
+    voided serials."""
+    voided = []
+    for order_id in db.session.scalars(sa.select(Order.id).where(
+            Order.certificate_id == certificate_id, Order.kind == OrderKind.RENEWAL,
+            Order.status == OrderStatus.ISSUED)).all():
+        order = lock_order(order_id)
+        issued = order.issued_certificate
+        if order.status != OrderStatus.ISSUED or issued is None:
+            continue
+        revoke_certificate(issued.serial, "key_compromise", void=True)
+        order.issued_certificate_id = None
+        transitions.move(order, OrderStatus.READY_TO_WRITE, "system", "原证书已挂失或吊销，未写入完成的新证书已作废")
+        record_audit("system", "renewal.voided", target=f"order:{order.id}", detail={"serial": issued.serial})
+        voided.append(issued.serial)
+    return voided
 
 
 @dataclass(frozen=True)

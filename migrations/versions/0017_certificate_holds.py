@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0013"  # re-chained after merging main (pki is 0013); the brief gave 0012
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -322,3 +322,46 @@ def test_years_outside_one_to_five_are_refused_by_the_api_and_the_form_and_creat
     assert 'name="years"' in form.text and "续期年限为1至5年" in form.text
     assert count() == before
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.certificate_id == cert.id)) == 0
+
+
+def test_no_renewal_outlasts_the_issuing_ca(client, db_session, app, tmp_path, monkeypatch):
+    """A page never shows a validity the certificate will not get: years past the issuing CA's end are refused,
+    and a certificate even one year cannot renew within is not renewable online."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from wxbackend.ca.service import ISSUING_CERT
+
+    def issuing_ca_ending(at: datetime) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "short-lived issuing CA")])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(1).not_valid_before(utcnow() - timedelta(days=1)).not_valid_after(at)
+                .sign(key, hashes.SHA256()))
+        (tmp_path / ISSUING_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+    monkeypatch.setitem(app.config, "CA_DIR", str(tmp_path))
+    sign_in(client, "庚")
+    user = dev_user_named(db_session, "庚")
+    user.identity_verified = True
+    cert = make_certificate(expires_in_days=60)
+    bind(user, cert)
+    issuing_ca_ending(new_validity(cert.not_after, 2) + timedelta(days=3))
+    assert "¥600.00" in client.get(f"/h5/certificates/{cert.id}/renew?years=2").text
+    refused = client.get(f"/api/certificates/{cert.id}/quote?years=3")
+    assert refused.status_code == 400 and refused.json["code"] == "beyond_issuer"
+    assert "最多可续期2年" in refused.json["message"]
+    with pytest.raises(Exception, match="最多可续期2年"):
+        create_order(user.id, cert.id, 3)
+    page = client.get(f"/h5/certificates/{cert.id}/renew?years=3")  # the page shows 2 years and says why
+    assert page.status_code == 200 and "最多可续期2年" in page.text and "¥600.00" in page.text
+    posted = client.post(f"/h5/certificates/{cert.id}/renew", data={"years": "3", "csrf_token": csrf_token(client),
+                                                                    "shown_amount_fen": "90000"})
+    assert posted.status_code == 302 and "最多可续期2年" in client.get(posted.headers["Location"]).text
+    assert db_session.scalar(sa.select(sa.func.count(Order.id)).where(Order.certificate_id == cert.id)) == 0
+
+    issuing_ca_ending(cert.not_after + timedelta(days=200))
+    verdict = check_eligibility(cert)
+    assert verdict.code == "issuer_ending" and not verdict.renewable

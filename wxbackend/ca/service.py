@@ -209,6 +209,14 @@ def issuing_certificates(config: dict) -> list[x509.Certificate]:
     return [x509.load_pem_x509_certificate(path.read_bytes()) for path in paths]
 
 
+def issuing_not_after(config: dict) -> datetime | None:
+    """When the current issuing CA certificate ends: nothing it issues outlasts it. None before `flask ca init`."""
+    try:
+        return issuing_certificates(config)[0].not_valid_after_utc
+    except CaNotInitialised:
+        return None
+
+
 def issuing_certificate_is_revocable(config: dict) -> bool:
     """Whether the current issuing CA certificate names the root's CRL (those made before issue 17 do not)."""
     try:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
+from wxbackend.ca.service import issuing_not_after
 from wxbackend.certificates.models import CertApp, Certificate, CertificateStatus
 from wxbackend.core.times import SHANGHAI, utcnow
 from wxbackend.orders.models import RenewalPath
@@ -37,6 +38,7 @@ def check_eligibility(certificate: Certificate, app: CertApp | None = None,
     - `on_hold` / `revoked` / `superseded`: not online (withdraw the hold or apply for a replacement; renew the
       newest certificate of the lineage). The certificate's own status is the one truth (certificates.revocation);
     - `not_yet`: before the window, which opens RENEW_WINDOW_DAYS before not_after (`opens_at`);
+    - `issuer_ending`: even one more year would outlast the issuing CA's certificate: not online;
     - `window_open`: online renewal;
     - `expired_reviewed`: expired up to RENEW_EXPIRED_MAX_DAYS: the reviewed path (materials and audit);
     - `expired_too_long`: longer expired: not online, apply at a counter.
@@ -55,6 +57,10 @@ def check_eligibility(certificate: Certificate, app: CertApp | None = None,
     opens_at = not_after - timedelta(days=cfg["RENEW_WINDOW_DAYS"])
     if now < opens_at:
         return Eligibility("not_yet", f"尚未到续期时间，{local_date(opens_at)}起可在线续期", opens_at=opens_at)
+    issuer_ends = issuing_not_after(cfg) if app is None else None
+    if issuer_ends is not None and now <= not_after and add_years(not_after, 1) > issuer_ends:
+        return Eligibility("issuer_ending",
+                           f"签发机构证书将于{local_date(issuer_ends)}到期，暂不能在线续期，请联系客服")
     if now <= not_after:
         return Eligibility("window_open", f"可在线续期，有效期至{local_date(not_after)}", RenewalPath.ONLINE)
     if app is not None:
@@ -72,6 +78,14 @@ def add_years(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year + years)
     except ValueError:
         return moment.replace(year=moment.year + years, day=28)
+
+
+def max_years_within_issuer(not_after: datetime, limit: int) -> int:
+    """How many of `limit` years a renewal from `not_after` may buy without outlasting the issuing CA."""
+    issuer_ends = issuing_not_after(current_app.config)
+    if issuer_ends is None:
+        return limit
+    return max((n for n in range(0, limit + 1) if add_years(not_after, n) <= issuer_ends), default=0)
 
 
 def new_validity(not_after: datetime, years: int) -> datetime:

@@ -18,7 +18,13 @@ from wxbackend.core.money import format_fen
 from wxbackend.core.times import SHANGHAI, local_day, utcnow
 from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
-from wxbackend.orders.eligibility import Eligibility, check_eligibility, new_validity
+from wxbackend.orders.eligibility import (
+    Eligibility,
+    check_eligibility,
+    local_date,
+    max_years_within_issuer,
+    new_validity,
+)
 from wxbackend.orders.models import CLOSED_STATUSES, Order, OrderKind, OrderStatus, RenewalPath
 from wxbackend.users.models import User
 
@@ -29,6 +35,14 @@ class IdentityRequired(DomainError):
 
 class NotRenewable(DomainError):
     code = "not_renewable"
+
+
+class BeyondIssuer(DomainError):
+    """More years than the issuing CA's certificate has left; `allowed_years` is what may be bought."""
+
+    def __init__(self, message: str, allowed_years: int):
+        super().__init__(message, code="beyond_issuer")
+        self.allowed_years = allowed_years
 
 
 class PriceChanged(DomainError):
@@ -76,6 +90,11 @@ def quote(user_id: int, certificate_id: int, years: int, app_id: int | None = No
     per_year = fee_per_year(certificate, kind)
     old_not_after = app.expires_at if app else certificate.not_after
     label = "应用续期" if app else "证书续期"
+    if app is None:  # what the page shows is what the certificate gets: never more years than the issuing CA has
+        allowed = max_years_within_issuer(old_not_after, years)
+        if 1 <= allowed < years:
+            raise BeyondIssuer(f"签发机构证书有效期有限，本证书最多可续期{allowed}年，有效期至"
+                               f"{local_date(new_validity(old_not_after, allowed))}", allowed)
     return Quote(certificate, app, check_eligibility(certificate, app), years, per_year * years,
                  f"{label} {format_fen(per_year)}元/年 × {years}年", old_not_after, new_validity(old_not_after, years))
 

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from wxbackend.orders import service as orders
 from wxbackend.orders.forms import RenewForm
-from wxbackend.orders.service import IdentityRequired
+from wxbackend.orders.service import BeyondIssuer, IdentityRequired
 from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.forms import ConfirmForm
 from wxbackend.web.refusals import refusals_flashed
@@ -42,7 +42,12 @@ def renew(certificate_id: int):
     if form.is_submitted() and "years" in form.errors:
         flash("续期年限为1至5年，请从列表中选择", "error")
     years = form.years.data if form.years.data in range(1, 6) else 1
-    offer = orders.quote(current_user_id(), certificate_id, years, app_id)
+    try:
+        offer = orders.quote(current_user_id(), certificate_id, years, app_id)
+    except BeyondIssuer as refusal:  # show what may be bought, with why, instead of sending the page back to itself
+        flash(refusal.message, "error")
+        form.years.data = refusal.allowed_years
+        offer = orders.quote(current_user_id(), certificate_id, refusal.allowed_years, app_id)
     return render_template("orders/renew.html", form=form, offer=offer,
                            open_order=orders.open_order_for(certificate_id))
 

@@ -28,6 +28,7 @@ from wxbackend.binding.web import api as binding_api
 from wxbackend.binding.web import h5 as binding_h5
 from wxbackend.binding.web import pc as binding_pc
 from wxbackend.ca.cli import ca_cli
+from wxbackend.ca.web import ocsp as ca_ocsp
 from wxbackend.ca.web import public as ca_public
 from wxbackend.certificates import tasks as certificate_tasks
 from wxbackend.certificates.web import api as certificates_api
@@ -75,7 +76,7 @@ from wxbackend.wechat import views as wechat_views
 from wxbackend.wechat.cli import wx_cli
 from wxbackend.wechat.web import api as wechat_api
 
-PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages,
+PAGE_BLUEPRINTS = (health.bp, ca_public.bp, ca_ocsp.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages,
                    helper_releases_pc.pages, users_h5.bp, binding_h5.bp, certificates_h5.bp, orders_h5.bp,
                    identity_h5.bp, payments_h5.bp, invoices_h5.bp, invoices_h5.download_bp, addresses_h5.bp,
                    wechat_views.bp, payments_notify.bp, staff_admin.bp, payments_admin.bp, approvals_admin.bp,
@@ -91,7 +92,8 @@ CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_
 # Every kind of four-eyes request and its effect, named by the domain that owns it (nothing registers on import).
 APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL,)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
-CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name}
+CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name,
+                          ca_ocsp.bp.name}
 CSRF_EXEMPT_ENDPOINTS = {"wechat_api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
 
 

@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from wxbackend.ca.ocsp import ensure_ocsp_signer
 from wxbackend.ca.service import init_ca, revoke_certificate
 from wxbackend.core.db import db
 
@@ -19,6 +20,23 @@ def init_command():
         click.echo(f"CA created in {current_app.config['CA_DIR']} (signer: {current_app.config['CA_SIGNER']})")
     else:
         click.echo(f"CA already present in {current_app.config['CA_DIR']}; nothing changed")
+    _ocsp_signer(force=False)
+
+
+@ca_cli.command("ocsp-signer")
+@click.option("--force", is_flag=True, help="Issue a new OCSP-signing certificate even if the current one is fresh.")
+def ocsp_signer_command(force: bool):
+    """Create or renew the delegated OCSP-signing certificate (run daily; renews CA_OCSP_RENEW_DAYS before its end)."""
+    _ocsp_signer(force=force)
+
+
+def _ocsp_signer(force: bool) -> None:
+    record = ensure_ocsp_signer(current_app.config, force=force)
+    db.session.commit()
+    if record is None:
+        click.echo("OCSP signer is current; nothing changed")
+    else:
+        click.echo(f"OCSP signer issued: serial {record.serial}, valid until {record.not_after:%Y-%m-%d %H:%M} UTC")
 
 
 @ca_cli.command("revoke")

@@ -248,3 +248,15 @@ def test_ocsp_signer_command_renews_only_when_due(ocsp_app):
         issuing = get_authority().issuing
     response = ocsp.load_der_ocsp_response(get_ocsp(ocsp_app, ocsp_request(cert, issuing)).content)
     assert response.certificates[0].serial_number == renewed.serial_number  # the new signer answers at once
+
+
+def test_ca_init_makes_the_ocsp_signer_of_the_new_ca(app, db_session, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "CA_DIR", str(tmp_path / "ca"))
+    result = app.test_cli_runner().invoke(args=["ca", "init"])
+    assert result.exit_code == 0, result.output
+    assert "OCSP signer issued" in result.output
+    issuing = x509.load_pem_x509_certificate((tmp_path / "ca" / "issuing.crt.pem").read_bytes())
+    signer = x509.load_pem_x509_certificate((tmp_path / "ca" / OCSP_CERT).read_bytes())
+    signer.verify_directly_issued_by(issuing)
+    assert signer.not_valid_after_utc - signer.not_valid_before_utc <= timedelta(days=31)
+    assert db_session.query(IssuedCertificate).filter_by(serial=format(signer.serial_number, "X")).one()

@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from wxbackend.ca.ocsp import ensure_ocsp_signer
-from wxbackend.ca.service import init_ca, revoke_certificate
+from wxbackend.ca.service import init_ca, load_authority, revoke_certificate
 from wxbackend.core.db import db
 
 ca_cli = AppGroup("ca", help="Local CA: set up, revoke.")
@@ -20,7 +20,7 @@ def init_command():
         click.echo(f"CA created in {current_app.config['CA_DIR']} (signer: {current_app.config['CA_SIGNER']})")
     else:
         click.echo(f"CA already present in {current_app.config['CA_DIR']}; nothing changed")
-    _ocsp_signer(force=False)
+    _ocsp_signer(force=False, quiet=True)
 
 
 @ca_cli.command("ocsp-signer")
@@ -30,11 +30,13 @@ def ocsp_signer_command(force: bool):
     _ocsp_signer(force=force)
 
 
-def _ocsp_signer(force: bool) -> None:
-    record = ensure_ocsp_signer(current_app.config, force=force)
+def _ocsp_signer(force: bool, quiet: bool = False) -> None:
+    # this CA_DIR's authority, not one a long-lived app may have cached
+    record = ensure_ocsp_signer(current_app.config, force=force, authority=load_authority(current_app.config))
     db.session.commit()
     if record is None:
-        click.echo("OCSP signer is current; nothing changed")
+        if not quiet:
+            click.echo("OCSP signer is current; nothing changed")
     else:
         click.echo(f"OCSP signer issued: serial {record.serial}, valid until {record.not_after:%Y-%m-%d %H:%M} UTC")
 

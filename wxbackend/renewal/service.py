@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives import serialization
 
 from helper_protocol.tickets import unb64url
 from wxbackend.audit.service import record_audit
+from wxbackend.ca.backends import get_backend
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
-from wxbackend.ca.service import CertSubject, check_csr, get_authority, issue_certificate, revoke_certificate
+from wxbackend.ca.service import CertSubject, check_csr, get_authority
 from wxbackend.certificates.models import Certificate, CertificateStatus
 from wxbackend.certificates.service import bound_user_ids, certificate_from_key, signed_by_certificate, supersede
 from wxbackend.core.db import db
@@ -110,7 +111,7 @@ def start(cert_pem: object, key_ids: list[str], order_no: str | None, ip: str,
             record_audit("pc", "renewal.resume", target=f"order:{order.id}", ip=ip)
             return Started("install", order, ticket.ticket, ticket.ticket_id, issued.pem, chain_pems())
         # the new key pair is gone (key re-made, pulled during keygen…): void the unused certificate, start over
-        revoke_certificate(issued.serial, "superseded", void=True)
+        get_backend().revoke(issued.serial, "superseded", void=True)
         order.issued_certificate_id = None
         transitions.move(order, OrderStatus.READY_TO_WRITE, "system", "新密钥已不在介质中，作废未写入的证书后重新制证")
         record_audit("pc", "renewal.voided", target=f"order:{order.id}", ip=ip, detail={"serial": issued.serial})
@@ -141,7 +142,7 @@ def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) ->
         raise RenewalRefused("新证书必须使用新生成的密钥")
     subject = CertSubject(organisation=old.subject_o, common_name=old.subject_cn, locality=old.subject_l,
                           province=old.subject_st, email=old.email)
-    issued = issue_certificate(csr_pem, subject, utcnow(), order.new_not_after)
+    issued = get_backend().issue(csr_pem, subject, utcnow(), order.new_not_after, request_ref=f"order:{order.id}")
     order.issued_certificate_id = issued.id
     transitions.move(order, OrderStatus.ISSUED, "system", f"新证书已签发（序列号 {issued.serial}），待写入介质")
     install = issue_ticket("install", token_serial=old.medium_number, cert_serial=issued.serial, order_id=order.id,

@@ -260,3 +260,14 @@ def test_ca_init_makes_the_ocsp_signer_of_the_new_ca(app, db_session, tmp_path, 
     signer.verify_directly_issued_by(issuing)
     assert signer.not_valid_after_utc - signer.not_valid_before_utc <= timedelta(days=31)
     assert db_session.query(IssuedCertificate).filter_by(serial=format(signer.serial_number, "X")).one()
+
+
+def test_without_a_signer_the_responder_says_try_later(app, client, tmp_path, monkeypatch):
+    now = utcnow().replace(microsecond=0)
+    record = issue_certificate(make_csr()[1], SUBJECT, now, now + timedelta(days=30))
+    cert = x509.load_pem_x509_certificate(record.pem.encode())
+    monkeypatch.setitem(app.config, "CA_DIR", str(tmp_path))  # the CA's files are there, the signer's are not
+    answer = client.post("/ca/ocsp", data=ocsp_request(cert, get_authority().issuing),
+                         content_type="application/ocsp-request")
+    assert answer.status_code == 200
+    assert ocsp.load_der_ocsp_response(answer.data).response_status == ocsp.OCSPResponseStatus.TRY_LATER

@@ -289,8 +289,11 @@ class CmpSettings:
             raise CmpNotConfigured()
         ca_cert = None
         if config.get("CA_CMP_CA_CERT"):
-            with open(config["CA_CMP_CA_CERT"], "rb") as f:
-                ca_cert = x509.load_pem_x509_certificate(f.read())
+            try:
+                with open(config["CA_CMP_CA_CERT"], "rb") as f:
+                    ca_cert = x509.load_pem_x509_certificate(f.read())
+            except (OSError, ValueError):
+                raise CmpNotConfigured("CA 系统的签发 CA 证书（CA_CMP_CA_CERT）无法读取") from None
         return cls(url=config["CA_CMP_URL"], reference=config.get("CA_CMP_REFERENCE", ""),
                    secret=config["CA_CMP_SECRET"], timeout=float(config.get("CA_CMP_TIMEOUT_SECONDS", 15)),
                    ca_cert=ca_cert)

@@ -27,9 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask import current_app
+from redis.exceptions import RedisError
 
 from wxbackend.ca.models import IssuedCertificate
-from wxbackend.ca.service import Authority, get_authority, random_serial, serial_hex
+from wxbackend.ca.service import Authority, CaNotInitialised, get_authority, random_serial, serial_hex
 from wxbackend.ca.status import CertificateStatus, RevocationState, certificate_status
 from wxbackend.ca.x509build import sign_certificate
 from wxbackend.core.db import db
@@ -43,6 +44,7 @@ OCSP_CERT = "ocsp.crt.pem"
 CACHE_PREFIX = "ca:ocsp:"
 MAX_REQUEST_BYTES = 10_000
 MAX_NONCE_BYTES = 32  # RFC 8954 §2.1
+HTTP_MAX_AGE = 300  # what HTTP caches may keep a nonce-less answer (our own cache follows the status itself)
 HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
@@ -127,23 +129,28 @@ def ensure_ocsp_signer(config, *, force: bool = False, authority: Authority | No
 
 
 def load_ocsp_signer() -> OcspSigner | None:
-    """The current delegated signer, reloaded when its certificate file changes; None when there is none or the
-    key does not match it."""
+    """The current delegated signer, reloaded when its certificate file changes; None (logged) when there is none,
+    its files cannot be read, or the key does not match it."""
     key_path, cert_path = _signer_paths(current_app.config)
     try:
         stamp = cert_path.stat().st_mtime_ns
     except FileNotFoundError:
         return None
     cached = current_app.extensions.get("ca_ocsp_signer")
-    if cached and cached[0] == stamp:
+    if cached and cached[0] == (cert_path, stamp):
         return cached[1]
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    key = serialization.load_pem_private_key(key_path.read_bytes(), current_app.config["CA_KEY_PASSPHRASE"].encode())
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(),
+                                                 current_app.config["CA_KEY_PASSPHRASE"].encode())
+    except (OSError, ValueError, TypeError):
+        log.exception("OCSP signer in %s cannot be loaded", cert_path.parent)
+        return None
     if not isinstance(key, rsa.RSAPrivateKey) or key.public_key() != cert.public_key():
         log.error("OCSP signer key in %s does not match its certificate", key_path)
         return None
     signer = OcspSigner(cert, key)
-    current_app.extensions["ca_ocsp_signer"] = (stamp, signer)
+    current_app.extensions["ca_ocsp_signer"] = ((cert_path, stamp), signer)
     return signer
 
 
@@ -183,7 +190,11 @@ def answer(request_der: bytes) -> OcspAnswer:
         return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
     if algorithm.name not in HASHES:
         return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-    authority = get_authority()
+    try:
+        authority = get_authority()
+    except CaNotInitialised:
+        log.error("OCSP request answered tryLater: the CA is not initialised")
+        return _unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
     if (request.issuer_name_hash, request.issuer_key_hash) != _issuer_hashes(authority, algorithm):
         return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
     signer = load_ocsp_signer()
@@ -199,14 +210,29 @@ def answer(request_der: bytes) -> OcspAnswer:
             b"|".join([request.issuer_key_hash, algorithm.name.encode(), str(serial).encode(),
                        status.fingerprint.encode(), str(signer.certificate.serial_number).encode()])
         ).hexdigest()
-        cached = get_redis().get(cache_key)
+        cached = _cache_get(cache_key)
         if cached:
-            return OcspAnswer(cached, _cache_seconds())
+            return OcspAnswer(cached, HTTP_MAX_AGE)
     der = _sign(request, status, signer, nonce, now)
     if cache_key:
-        get_redis().set(cache_key, der, ex=_cache_seconds())
-        return OcspAnswer(der, _cache_seconds())
+        _cache_set(cache_key, der)
+        return OcspAnswer(der, HTTP_MAX_AGE)
     return OcspAnswer(der)
+
+
+def _cache_get(key: str) -> bytes | None:
+    try:
+        return get_redis().get(key)
+    except RedisError:  # the cache is an optimisation: answer without it
+        log.warning("OCSP cache unavailable", exc_info=True)
+        return None
+
+
+def _cache_set(key: str, der: bytes) -> None:
+    try:
+        get_redis().set(key, der, ex=_cache_seconds())
+    except RedisError:
+        log.warning("OCSP cache unavailable", exc_info=True)
 
 
 def _cache_seconds() -> int:

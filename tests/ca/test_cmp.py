@@ -237,3 +237,14 @@ def test_the_local_backend_is_the_default_and_cmp_needs_its_settings(app, db_ses
     monkeypatch.setitem(app.config, "CA_CMP_URL", "")
     with pytest.raises(CmpNotConfigured):
         get_backend()
+
+
+def test_an_answer_that_is_not_cmp_is_refused(db_session, ca_system, use_cmp, fake_wechat_server):
+    key, csr, not_before, not_after = request()
+    backend = use_cmp(fake_wechat_server.base_url + "cgi-bin/token")  # an HTTP server that does not speak CMP
+    before = issued_count(db_session)
+    with pytest.raises((CmpRefused, CmpUnavailable)) as refused:
+        backend.issue(csr, SUBJECT, not_before, not_after, request_ref="order:4107")
+    assert refused.value.code in ("ca_refused", "ca_unavailable")
+    rollback()
+    assert issued_count(db_session) == before

@@ -105,6 +105,11 @@ def test_openssl_ocsp_gets_good_revoked_and_unknown_with_its_nonce_echoed(ocsp_a
     assert "Reason: keyCompromise" in done.stdout
     assert "Revocation Time:" in done.stdout
 
+    done = openssl_ocsp(ocsp_app, "-cert", good_path, "-cert", revoked_path, "-serial", "0x7F3A55AA01")
+    assert done.returncode == 0, done.stderr  # several certificates in one request, answered in order
+    assert "Response verify OK" in done.stderr and "WARNING" not in done.stderr
+    assert re.search(rf"{good_path}: good.*{revoked_path}: revoked.*0x7F3A55AA01: unknown", done.stdout, re.S)
+
     done = openssl_ocsp(ocsp_app, "-serial", "0x7F3A55AA01")
     assert done.returncode == 0, done.stderr
     assert "Response verify OK" in done.stderr

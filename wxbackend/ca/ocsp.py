@@ -6,7 +6,9 @@ OCSP-signing certificate.
   `ensure_ocsp_signer` makes or renews it (`flask ca init`, `flask ca ocsp-signer`).
 * A request the responder cannot parse gets the `malformedRequest` status, one for another CA `unauthorized`,
   and a missing or expired signer `tryLater`: never a server error.
-* Good / revoked (time and reason) / unknown come from `status.certificate_status`, the one place that reads it.
+* Good / revoked (time and reason) / unknown come from `status.certificate_status`, the one place that reads it;
+  a request may name up to 10 certificates, answered in order. Requests are read and responses built with
+  asn1crypto (cryptography's builder takes one certificate per response), then signed with the signer's key.
 * A response to a request without a nonce is cached in Redis under a key that includes the certificate's status
   fingerprint, so the cache can never answer with an older status: a revocation changes the key.
   A request with a nonce gets a freshly signed response echoing it.
@@ -18,12 +20,15 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from asn1crypto import core as asn1_core
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask import current_app
@@ -45,6 +50,7 @@ CACHE_PREFIX = "ca:ocsp:"
 MAX_REQUEST_BYTES = 10_000
 MAX_NONCE_BYTES = 32  # RFC 8954 §2.1
 HTTP_MAX_AGE = 300  # what HTTP caches may keep a nonce-less answer (our own cache follows the status itself)
+MAX_CERTIFICATES_PER_REQUEST = 10
 HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
@@ -158,62 +164,79 @@ def _unsuccessful(status: ocsp.OCSPResponseStatus) -> OcspAnswer:
     return OcspAnswer(ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER))
 
 
-def _issuer_hashes(authority: Authority, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes]:
-    name_digest = hashes.Hash(algorithm)
+def _issuer_hashes(authority: Authority, algorithm: str) -> tuple[bytes, bytes]:
+    digest = HASHES[algorithm]
+    name_digest = hashes.Hash(digest())
     name_digest.update(authority.issuing.subject.public_bytes())
     key_bits = authority.issuing.public_key().public_bytes(serialization.Encoding.DER,
                                                            serialization.PublicFormat.PKCS1)
-    key_digest = hashes.Hash(algorithm)
+    key_digest = hashes.Hash(digest())
     key_digest.update(key_bits)
     return name_digest.finalize(), key_digest.finalize()
 
 
-def _nonce(request: ocsp.OCSPRequest) -> bytes | None:
+@dataclass(frozen=True)
+class _Parsed:
+    items: list  # the request's Request entries (asn1crypto), answered in order
+    nonce: bytes | None
+
+
+def _parse(request_der: bytes) -> _Parsed | None:
+    """The request's certificate ids and nonce; None when it is not a well-formed request we can answer."""
     try:
-        return request.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
-    except x509.ExtensionNotFound:
+        request = asn1_ocsp.OCSPRequest.load(request_der, strict=True)
+        request.native  # parse it all here: nothing broken reaches the answer  # noqa: B018
+        tbs = request["tbs_request"]
+        items = list(tbs["request_list"])
+        nonce = None
+        for extension in tbs["request_extensions"] or []:
+            if extension["extn_id"].native == "nonce":
+                nonce = extension["extn_value"].parsed.native
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
+    if not 1 <= len(items) <= MAX_CERTIFICATES_PER_REQUEST:
+        return None
+    if nonce is not None and not 1 <= len(nonce) <= MAX_NONCE_BYTES:
+        return None
+    if any(item["req_cert"]["hash_algorithm"]["algorithm"].native not in HASHES for item in items):
+        return None
+    return _Parsed(items, nonce)
 
 
 def answer(request_der: bytes) -> OcspAnswer:
     """The DER OCSP response to a DER OCSP request; never raises for anything a client can send."""
     if not request_der or len(request_der) > MAX_REQUEST_BYTES:
         return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-    try:
-        request = ocsp.load_der_ocsp_request(request_der)
-        nonce = _nonce(request)
-        algorithm = request.hash_algorithm
-        serial = request.serial_number
-    except Exception:  # cryptography raises ValueError, or UnsupportedAlgorithm, on anything it cannot read
-        return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-    if nonce is not None and not 1 <= len(nonce) <= MAX_NONCE_BYTES:
-        return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-    if algorithm.name not in HASHES:
+    parsed = _parse(request_der)
+    if parsed is None:
         return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
     try:
         authority = get_authority()
     except CaNotInitialised:
         log.error("OCSP request answered tryLater: the CA is not initialised")
         return _unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
-    if (request.issuer_name_hash, request.issuer_key_hash) != _issuer_hashes(authority, algorithm):
-        return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+    for item in parsed.items:
+        cert_id = item["req_cert"]
+        if (cert_id["issuer_name_hash"].native, cert_id["issuer_key_hash"].native) != \
+                _issuer_hashes(authority, cert_id["hash_algorithm"]["algorithm"].native):
+            return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
     signer = load_ocsp_signer()
     now = utcnow()
     if signer is None or signer.certificate.not_valid_after_utc <= now:
         log.error("OCSP request answered tryLater: no valid OCSP signer (run `flask ca ocsp-signer`)")
         return _unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
 
-    status = certificate_status(serial)
+    statuses = [certificate_status(item["req_cert"]["serial_number"].native) for item in parsed.items]
     cache_key = None
-    if nonce is None:
-        cache_key = CACHE_PREFIX + hashlib.sha256(
-            b"|".join([request.issuer_key_hash, algorithm.name.encode(), str(serial).encode(),
-                       status.fingerprint.encode(), str(signer.certificate.serial_number).encode()])
-        ).hexdigest()
+    if parsed.nonce is None:
+        parts = [item["req_cert"].dump() for item in parsed.items]
+        parts += [status.fingerprint.encode() for status in statuses]
+        parts.append(str(signer.certificate.serial_number).encode())
+        cache_key = CACHE_PREFIX + hashlib.sha256(b"|".join(parts)).hexdigest()
         cached = _cache_get(cache_key)
         if cached:
             return OcspAnswer(cached, HTTP_MAX_AGE)
-    der = _sign(request, status, signer, nonce, now)
+    der = _sign(parsed, statuses, signer, now)
     if cache_key:
         _cache_set(cache_key, der)
         return OcspAnswer(der, HTTP_MAX_AGE)
@@ -239,20 +262,32 @@ def _cache_seconds() -> int:
     return max(60, int(current_app.config["CA_OCSP_NEXT_UPDATE_HOURS"]) * 3600 // 2)
 
 
-def _sign(request: ocsp.OCSPRequest, status: CertificateStatus, signer: OcspSigner, nonce: bytes | None,
-          now) -> bytes:
-    cert_status = {RevocationState.GOOD: ocsp.OCSPCertStatus.GOOD, RevocationState.REVOKED: ocsp.OCSPCertStatus.REVOKED,
-                   RevocationState.UNKNOWN: ocsp.OCSPCertStatus.UNKNOWN}[status.state]
+def _sign(parsed: _Parsed, statuses: list[CertificateStatus], signer: OcspSigner, now: datetime) -> bytes:
+    """A successful basic response for every certificate id of the request, in order, the nonce echoed."""
     this_update = now.replace(microsecond=0) - timedelta(minutes=1)
     next_update = min(this_update + timedelta(hours=int(current_app.config["CA_OCSP_NEXT_UPDATE_HOURS"])),
                       signer.certificate.not_valid_after_utc)
-    builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
-        issuer_name_hash=request.issuer_name_hash, issuer_key_hash=request.issuer_key_hash,
-        serial_number=request.serial_number, algorithm=HASHES[request.hash_algorithm.name](),
-        cert_status=cert_status, this_update=this_update, next_update=next_update,
-        revocation_time=(status.revoked_at or this_update) if cert_status == ocsp.OCSPCertStatus.REVOKED else None,
-        revocation_reason=status.reason if cert_status == ocsp.OCSPCertStatus.REVOKED else None,
-    ).responder_id(ocsp.OCSPResponderEncoding.HASH, signer.certificate).certificates([signer.certificate])
-    if nonce is not None:
-        builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-    return builder.sign(signer.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    responses = []
+    for item, status in zip(parsed.items, statuses, strict=True):
+        if status.state == RevocationState.GOOD:
+            cert_status = asn1_ocsp.CertStatus(name="good", value=asn1_core.Null())
+        elif status.state == RevocationState.REVOKED:
+            info = {"revocation_time": (status.revoked_at or this_update).replace(microsecond=0)}
+            if status.reason is not None:
+                info["revocation_reason"] = status.reason.name
+            cert_status = asn1_ocsp.CertStatus(name="revoked", value=info)
+        else:
+            cert_status = asn1_ocsp.CertStatus(name="unknown", value=asn1_core.Null())
+        responses.append({"cert_id": item["req_cert"], "cert_status": cert_status, "this_update": this_update,
+                          "next_update": next_update})
+    signer_cert = asn1_x509.Certificate.load(signer.certificate.public_bytes(serialization.Encoding.DER))
+    data = {"responder_id": asn1_ocsp.ResponderId(name="by_key", value=signer_cert.public_key.sha1),
+            "produced_at": now.replace(microsecond=0), "responses": responses}
+    if parsed.nonce is not None:
+        data["response_extensions"] = [{"extn_id": "nonce", "critical": False, "extn_value": parsed.nonce}]
+    tbs = asn1_ocsp.ResponseData(data)
+    signature = signer.key.sign(tbs.dump(), padding.PKCS1v15(), hashes.SHA256())
+    basic = asn1_ocsp.BasicOCSPResponse({"tbs_response_data": tbs, "signature_algorithm": {"algorithm": "sha256_rsa"},
+                                         "signature": signature, "certs": [signer_cert]})
+    return asn1_ocsp.OCSPResponse({"response_status": "successful", "response_bytes": {
+        "response_type": "basic_ocsp_response", "response": basic}}).dump()

@@ -27,6 +27,7 @@ from wxbackend.audit.web import admin as audit_admin
 from wxbackend.binding.web import api as binding_api
 from wxbackend.binding.web import h5 as binding_h5
 from wxbackend.binding.web import pc as binding_pc
+from wxbackend.ca import tasks as ca_tasks
 from wxbackend.ca.cli import ca_cli
 from wxbackend.ca.web import ocsp as ca_ocsp
 from wxbackend.ca.web import public as ca_public
@@ -84,7 +85,7 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, ca_ocsp.bp, binding_site.bp, binding
                    orders_admin.bp, audit_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
-TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
+TASKS = (ca_tasks, certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
 CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,

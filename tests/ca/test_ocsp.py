@@ -276,3 +276,18 @@ def test_without_a_signer_the_responder_says_try_later(app, client, tmp_path, mo
                          content_type="application/ocsp-request")
     assert answer.status_code == 200
     assert ocsp.load_der_ocsp_response(answer.data).response_status == ocsp.OCSPResponseStatus.TRY_LATER
+
+
+def test_the_daily_job_renews_the_signer_only_when_due(app, db_session, tmp_path, monkeypatch):
+    from wxbackend.ca.tasks import renew_ocsp_signer
+
+    monkeypatch.setitem(app.config, "CA_DIR", str(tmp_path / "ca"))
+    init_ca(app.config)  # a CA without a signer yet
+    first = renew_ocsp_signer()
+    assert first is not None
+    assert renew_ocsp_signer() is None  # a second run keeps the fresh signer
+    monkeypatch.setitem(app.config, "CA_OCSP_RENEW_DAYS", 31)  # now within the renewal window
+    second = renew_ocsp_signer()
+    assert second not in (None, first)
+    signer = x509.load_pem_x509_certificate((tmp_path / "ca" / OCSP_CERT).read_bytes())
+    assert format(signer.serial_number, "X") == second

@@ -248,3 +248,23 @@ def test_an_answer_that_is_not_cmp_is_refused(db_session, ca_system, use_cmp, fa
     assert refused.value.code in ("ca_refused", "ca_unavailable")
     rollback()
     assert issued_count(db_session) == before
+
+
+def test_a_delayed_answer_is_polled_for(db_session, ca_system, use_cmp):
+    key, csr, not_before, not_after = request()
+    rsp = ca_system.certificate_for(key.public_key(), SUBJECT.to_name(), not_before, not_after)
+    backend = use_cmp(ca_system.start(rsp, SECRET, "-poll_count", "2", "-check_after", "1"))
+    record = backend.issue(csr, SUBJECT, not_before, not_after, request_ref="order:4108")
+    assert record.serial == format(rsp.serial_number, "X")
+    assert ca_system.seen().count("received POLLREQ") == 2
+
+
+def test_an_answer_delayed_beyond_the_timeout_is_retryable(db_session, ca_system, use_cmp):
+    key, csr, not_before, not_after = request()
+    rsp = ca_system.certificate_for(key.public_key(), SUBJECT.to_name(), not_before, not_after)
+    backend = use_cmp(ca_system.start(rsp, SECRET, "-poll_count", "50", "-check_after", "1"))  # 3 s timeout
+    with pytest.raises(CmpUnavailable) as waiting:
+        backend.issue(csr, SUBJECT, not_before, not_after, request_ref="order:4109")
+    assert "仍在处理" in waiting.value.message
+    rollback()
+    assert [e.status for e in journal(db_session, request_ref="order:4109")] == ["sent"]

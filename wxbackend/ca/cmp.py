@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -222,6 +223,23 @@ class ErrorMsgContent(core.Sequence):
                ("error_details", PKIFreeText, {"optional": True})]
 
 
+class PollReq(core.Sequence):
+    _fields = [("cert_req_id", core.Integer)]
+
+
+class PollReqContent(core.SequenceOf):
+    _child_spec = PollReq
+
+
+class PollRep(core.Sequence):
+    _fields = [("cert_req_id", core.Integer), ("check_after", core.Integer),
+               ("reason", PKIFreeText, {"optional": True})]
+
+
+class PollRepContent(core.SequenceOf):
+    _child_spec = PollRep
+
+
 class PKIBody(core.Choice):
     _alternatives = [
         ("ir", CertReqMessages, {"explicit": 0}), ("ip", CertRepMessage, {"explicit": 1}),
@@ -230,8 +248,8 @@ class PKIBody(core.Choice):
         ("rr", RevReqContent, {"explicit": 11}), ("rp", RevRepContent, {"explicit": 12}),
         ("pkiconf", core.Null, {"explicit": 19}), ("genm", core.Any, {"explicit": 21}),
         ("genp", core.Any, {"explicit": 22}), ("error", ErrorMsgContent, {"explicit": 23}),
-        ("cert_conf", CertConfirmContent, {"explicit": 24}), ("poll_req", core.Any, {"explicit": 25}),
-        ("poll_rep", core.Any, {"explicit": 26}),
+        ("cert_conf", CertConfirmContent, {"explicit": 24}), ("poll_req", PollReqContent, {"explicit": 25}),
+        ("poll_rep", PollRepContent, {"explicit": 26}),
     ]
 
 
@@ -330,17 +348,37 @@ class CmpClient:
         body = PKIBody(name="cr", value=CertReqMessages([{
             "cert_req": {"cert_req_id": 0, "cert_template": template}, "popo": ProofOfPossession(name="ra_verified",
                                                                                                   value=core.Null())}]))
-        answer, header = self._exchange(transaction_id, body, expected="cp")
-        responses = answer["response"]
-        if len(responses) != 1 or responses[0]["cert_req_id"].native != 0:
-            raise CmpRefused("CA 系统的应答与请求不对应")
-        response = responses[0]
+        answer, header = self._exchange(transaction_id, body, expected=("cp",))
+        response = self._only_response(answer)
+        deadline = time.monotonic() + self.settings.timeout
+        while response["status"]["status"].native == "waiting":  # delayed delivery (RFC 9483 §4.4): poll
+            wait = 1.0
+            while True:
+                if time.monotonic() + wait > deadline:
+                    raise CmpUnavailable("CA 系统仍在处理该证书请求，请稍后重试")
+                time.sleep(wait)
+                poll = PKIBody(name="poll_req", value=PollReqContent([{"cert_req_id": 0}]))
+                answer, header = self._exchange(transaction_id, poll, expected=("poll_rep", "cp"),
+                                                recip_nonce=header["sender_nonce"].native)
+                if not isinstance(answer, PollRepContent):
+                    break
+                if len(answer) != 1 or answer[0]["cert_req_id"].native != 0:
+                    raise CmpRefused("CA 系统的应答与请求不对应")
+                wait = float(min(max(answer[0]["check_after"].native, 1), 5))
+            response = self._only_response(answer)
         self._check_status(response["status"])
         pair = response["certified_key_pair"]
         if not pair or pair["cert_or_enc_cert"].name != "certificate":
             raise CmpRefused("CA 系统的应答中没有证书")
         certificate = x509.load_der_x509_certificate(pair["cert_or_enc_cert"].chosen.untag().dump())
         return Certified(certificate, header["sender_nonce"].native)
+
+    @staticmethod
+    def _only_response(answer: CertRepMessage) -> CertResponse:
+        responses = answer["response"]
+        if len(responses) != 1 or responses[0]["cert_req_id"].native != 0:
+            raise CmpRefused("CA 系统的应答与请求不对应")
+        return responses[0]
 
     def check_certificate(self, certificate: x509.Certificate, public_key_der: bytes, subject: x509.Name,
                           not_before: datetime, not_after: datetime) -> str | None:
@@ -371,7 +409,7 @@ class CmpClient:
             "status": "rejection", "status_string": [reject_reason], "fail_info": {"bad_cert_template"}}
         body = PKIBody(name="cert_conf", value=CertConfirmContent([
             {"cert_hash": digest.finalize(), "cert_req_id": 0, "status_info": status}]))
-        self._exchange(transaction_id, body, expected="pkiconf", recip_nonce=server_nonce)
+        self._exchange(transaction_id, body, expected=("pkiconf",), recip_nonce=server_nonce)
 
     def revoke(self, transaction_id: bytes, certificate: x509.Certificate, reason: x509.ReasonFlags | None) -> None:
         """rr for the certificate's issuer and serial; returns when the CA system accepted it."""
@@ -381,7 +419,7 @@ class CmpClient:
             reason_code = asn1_crl.CRLReason.load(x509.CRLReason(reason).public_bytes())
             details["crl_entry_details"] = [{"extn_id": "crl_reason", "critical": False, "extn_value": reason_code}]
         body = PKIBody(name="rr", value=RevReqContent([details]))
-        answer, _ = self._exchange(transaction_id, body, expected="rp")
+        answer, _ = self._exchange(transaction_id, body, expected=("rp",))
         if len(answer["status"]) != 1:
             raise CmpRefused("CA 系统的吊销应答与请求不对应")
         self._check_status(answer["status"][0])
@@ -406,7 +444,7 @@ class CmpClient:
         mac = _pbm_mac(self.settings.secret.encode(), params, header, body)
         return PKIMessage({"header": header, "body": body, "protection": mac}).dump()
 
-    def _exchange(self, transaction_id: bytes, body: PKIBody, expected: str,
+    def _exchange(self, transaction_id: bytes, body: PKIBody, expected: tuple[str, ...],
                   recip_nonce: bytes | None = None):
         nonce = secrets.token_bytes(16)
         request = self._message(transaction_id, body, nonce, recip_nonce)
@@ -441,7 +479,7 @@ class CmpClient:
             raise CmpRefused("CA 系统的协议版本不受支持")
         if kind == "error":
             self._check_status(content["pki_status_info"], always=True)
-        if kind != expected:
+        if kind not in expected:
             raise CmpRefused(f"CA 系统的应答类型不符（{kind}）")
         return content, header
 

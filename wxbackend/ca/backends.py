@@ -105,6 +105,7 @@ class CmpBackend:
         if previous is not None and previous.status in (CmpTransactionStatus.SENT, CmpTransactionStatus.CERTIFIED):
             previous.error = "未经确认，由新的请求取代"
             CMP_STATES.move(previous, CmpTransactionStatus.ABANDONED)
+            _keep(previous)
 
         transaction_id = self.client.new_transaction_id()
         journal = CmpTransaction(transaction_id=transaction_id.hex(), kind="issue", request_ref=request_ref,

@@ -370,7 +370,10 @@ class CmpClient:
         pair = response["certified_key_pair"]
         if not pair or pair["cert_or_enc_cert"].name != "certificate":
             raise CmpRefused("CA 系统的应答中没有证书")
-        certificate = x509.load_der_x509_certificate(pair["cert_or_enc_cert"].chosen.untag().dump())
+        try:
+            certificate = x509.load_der_x509_certificate(pair["cert_or_enc_cert"].chosen.untag().dump())
+        except ValueError:
+            raise CmpRefused("CA 系统返回的证书无法解析") from None
         return Certified(certificate, header["sender_nonce"].native)
 
     @staticmethod
@@ -475,6 +478,8 @@ class CmpClient:
             raise CmpRefused("CA 系统的应答不属于本次交易")
         if header["recip_nonce"].native != nonce:
             raise CmpRefused("CA 系统的应答未回应本次请求（nonce 不符）")
+        if not header["sender_nonce"].native:
+            raise CmpRefused("CA 系统的应答缺少 nonce")
         if header["pvno"].native not in (2, 3):
             raise CmpRefused("CA 系统的协议版本不受支持")
         if kind == "error":

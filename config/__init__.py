@@ -93,8 +93,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "CA_CMP_URL": ("", "HTTP URL of the CA system's CMP endpoint (CA_BACKEND=cmp)"),
     "CA_CMP_REFERENCE": ("", "Our reference (senderKID) at the CA system, for MAC protection (CA_BACKEND=cmp)"),
     "CA_CMP_SECRET": ("", "Shared secret for CMP password-based MAC protection, both ways (CA_BACKEND=cmp)"),
-    "CA_CMP_CA_CERT": ("", "PEM file of the CA system's issuing CA certificate: issued certificates must be signed "
-                           "by it (CA_BACKEND=cmp)"),
+    "CA_CMP_CA_CERT": ("", "PEM file of the CA system's issuing CA certificate (first; issued certificates must be "
+                           "signed by it), then the CAs above it: the chain written to keys (CA_BACKEND=cmp)"),
     "CA_CMP_TIMEOUT_SECONDS": (15, "Timeout of every CMP exchange with the CA system, and how long a delayed "
                                    "answer is polled for (seconds)"),
     "CERT_DEFAULT_YEARS": (1, "Validity of a renewed certificate per year ordered (years)"),

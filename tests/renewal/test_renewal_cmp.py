@@ -37,6 +37,10 @@ def test_renewal_issues_through_cmp_once(app, pc, helper, demo_key, paid_order, 
         issued = issue(pc, started.json, made.json())
         assert issued.status_code == 200, issued.json
         assert x509.load_pem_x509_certificate(issued.json["certificate_pem"].encode()) == rsp
+        chain = issued.json["chain_pem"]  # what the key stores with it: the CA system's CA, not the local one
+        chain = [x509.load_pem_x509_certificate(p.encode()) for p in chain] if isinstance(chain, list) else \
+            x509.load_pem_x509_certificates(chain.encode())
+        assert chain == [ca_system.cert]
         db_session.refresh(paid_order)
         assert paid_order.status == OrderStatus.ISSUED
         assert paid_order.issued_certificate.serial == format(rsp.serial_number, "X")

@@ -24,7 +24,14 @@ from flask import current_app
 
 from wxbackend.ca.cmp import CmpClient, CmpError, CmpRefused, CmpSettings, CmpUnavailable
 from wxbackend.ca.models import CmpTransaction, CmpTransactionStatus, IssuedCertificate, IssuedStatus
-from wxbackend.ca.service import CertSubject, check_csr, issue_certificate, revoke_certificate, serial_hex
+from wxbackend.ca.service import (
+    CertSubject,
+    check_csr,
+    get_authority,
+    issue_certificate,
+    revoke_certificate,
+    serial_hex,
+)
 from wxbackend.ca.status import REASON_FLAGS, CertificateStatus, certificate_status
 from wxbackend.ca.transitions import CMP_STATES
 from wxbackend.core.db import db
@@ -39,6 +46,10 @@ class CaBackend(Protocol):
     def revoke(self, serial: str, reason: str = "unspecified", *, void: bool = False) -> IssuedCertificate: ...
 
     def status(self, serial: str) -> CertificateStatus: ...
+
+    def chain(self) -> list[x509.Certificate]:
+        """The CA certificates above what this backend issues, issuing CA first (what the key stores with it)."""
+        ...
 
 
 class UnknownBackend(DomainError):
@@ -66,6 +77,9 @@ class LocalBackend:
 
     def status(self, serial: str) -> CertificateStatus:
         return certificate_status(int(serial, 16))
+
+    def chain(self) -> list[x509.Certificate]:
+        return get_authority().chain
 
 
 def _keep(journal: CmpTransaction) -> None:
@@ -179,6 +193,9 @@ class CmpBackend:
 
     def status(self, serial: str) -> CertificateStatus:
         return certificate_status(int(serial, 16))
+
+    def chain(self) -> list[x509.Certificate]:
+        return list(self.client.settings.chain)
 
     @staticmethod
     def _failed(journal: CmpTransaction, error: CmpError) -> None:

@@ -300,21 +300,22 @@ class CmpSettings:
     secret: str
     timeout: float
     ca_cert: x509.Certificate | None = None  # the CA system's issuing CA: what issued certificates must chain to
+    chain: tuple[x509.Certificate, ...] = ()  # the issuing CA and what is above it, as the file lists them
 
     @classmethod
     def from_config(cls, config) -> CmpSettings:
         if not config.get("CA_CMP_URL") or not config.get("CA_CMP_SECRET"):
             raise CmpNotConfigured()
-        ca_cert = None
+        chain: list[x509.Certificate] = []
         if config.get("CA_CMP_CA_CERT"):
             try:
                 with open(config["CA_CMP_CA_CERT"], "rb") as f:
-                    ca_cert = x509.load_pem_x509_certificate(f.read())
+                    chain = x509.load_pem_x509_certificates(f.read())
             except (OSError, ValueError):
                 raise CmpNotConfigured("CA 系统的签发 CA 证书（CA_CMP_CA_CERT）无法读取") from None
         return cls(url=config["CA_CMP_URL"], reference=config.get("CA_CMP_REFERENCE", ""),
                    secret=config["CA_CMP_SECRET"], timeout=float(config.get("CA_CMP_TIMEOUT_SECONDS", 15)),
-                   ca_cert=ca_cert)
+                   ca_cert=chain[0] if chain else None, chain=tuple(chain))
 
 
 @dataclass(frozen=True)

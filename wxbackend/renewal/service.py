@@ -25,7 +25,7 @@ from helper_protocol.tickets import unb64url
 from wxbackend.audit.service import record_audit
 from wxbackend.ca.backends import get_backend
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
-from wxbackend.ca.service import CertSubject, check_csr, get_authority
+from wxbackend.ca.service import CertSubject, check_csr
 from wxbackend.certificates.models import Certificate, CertificateStatus
 from wxbackend.certificates.service import bound_user_ids, certificate_from_key, signed_by_certificate, supersede
 from wxbackend.core.db import db
@@ -72,7 +72,7 @@ def key_id_of(pem: str) -> str:
 
 
 def chain_pems() -> list[str]:
-    return [c.public_bytes(serialization.Encoding.PEM).decode() for c in get_authority().chain]
+    return [c.public_bytes(serialization.Encoding.PEM).decode() for c in get_backend().chain()]
 
 
 def _order_for(certificate: Certificate, order_no: str | None) -> Order:

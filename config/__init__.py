@@ -95,6 +95,20 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
                       "placeholder under the documentation enterprise number of RFC 5612, until the licensed CA's "
                       "own OID is configured"),
     "CA_CPS_URL": ("http://127.0.0.1:5000/ca/cps", "Where the CPS is published (the policy's CPS qualifier)"),
+    "CA_OCSP_SIGNER_DAYS": (30, "Validity of the delegated OCSP-signing certificate (days)"),
+    "CA_OCSP_RENEW_DAYS": (7, "The daily job (and `flask ca ocsp-signer`) renews the OCSP-signing certificate "
+                              "this many days before its end"),
+    "CA_OCSP_NEXT_UPDATE_HOURS": (24, "OCSP responses are valid this long (nextUpdate); nonce-less ones are cached "
+                                      "for half of it, or until the certificate's status changes"),
+    "CA_BACKEND": ("local", "local | cmp: the embedded local CA issues and revokes, or the CA system at CA_CMP_URL "
+                            "through CMP (RFC 4210, RFC 9483 profile)"),
+    "CA_CMP_URL": ("", "HTTP URL of the CA system's CMP endpoint (CA_BACKEND=cmp)"),
+    "CA_CMP_REFERENCE": ("", "Our reference (senderKID) at the CA system, for MAC protection (CA_BACKEND=cmp)"),
+    "CA_CMP_SECRET": ("", "Shared secret for CMP password-based MAC protection, both ways (CA_BACKEND=cmp)"),
+    "CA_CMP_CA_CERT": ("", "PEM file of the CA system's issuing CA certificate (first; issued certificates must be "
+                           "signed by it), then the CAs above it: the chain written to keys (CA_BACKEND=cmp)"),
+    "CA_CMP_TIMEOUT_SECONDS": (15, "Timeout of every CMP exchange with the CA system, and how long a delayed "
+                                   "answer is polled for (seconds)"),
     "CERT_DEFAULT_YEARS": (1, "Validity of a renewed certificate per year ordered (years)"),
     # Key helper and PKCS#11
     "PKCS11_MODULE": ("/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module(s) of the customers' keys, comma-separated"),

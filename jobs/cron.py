@@ -2,6 +2,7 @@
 
 from rq import cron
 
+from wxbackend.ca.tasks import renew_ocsp_signer
 from wxbackend.certificates.tasks import mark_expired
 from wxbackend.core.jobs import sweep_outbox
 from wxbackend.invoices.tasks import alert_overdue_invoices
@@ -12,3 +13,4 @@ cron.register(query_unconfirmed_payments, "default", interval=300, name="query-u
 cron.register(query_unconfirmed_refunds, "default", interval=300, name="query-unconfirmed-refunds")
 cron.register(alert_overdue_invoices, "default", interval=1800, name="alert-overdue-invoices")
 cron.register(sweep_outbox, "default", interval=60, name="sweep-outbox")
+cron.register(renew_ocsp_signer, "default", interval=86400, name="renew-ocsp-signer")

@@ -27,7 +27,9 @@ from wxbackend.audit.web import admin as audit_admin
 from wxbackend.binding.web import api as binding_api
 from wxbackend.binding.web import h5 as binding_h5
 from wxbackend.binding.web import pc as binding_pc
+from wxbackend.ca import tasks as ca_tasks
 from wxbackend.ca.cli import ca_cli
+from wxbackend.ca.web import ocsp as ca_ocsp
 from wxbackend.ca.web import public as ca_public
 from wxbackend.certificates import revocation as certificate_revocation
 from wxbackend.certificates import tasks as certificate_tasks
@@ -79,7 +81,7 @@ from wxbackend.wechat import views as wechat_views
 from wxbackend.wechat.cli import wx_cli
 from wxbackend.wechat.web import api as wechat_api
 
-PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages,
+PAGE_BLUEPRINTS = (health.bp, ca_public.bp, ca_ocsp.bp, binding_site.bp, binding_pc.pages, renewal_pc.pages,
                    helper_releases_pc.pages, users_h5.bp, binding_h5.bp, certificates_h5.bp, orders_h5.bp,
                    identity_h5.bp, payments_h5.bp, invoices_h5.bp, invoices_h5.download_bp, addresses_h5.bp,
                    wechat_views.bp, payments_notify.bp, staff_admin.bp, payments_admin.bp, approvals_admin.bp,
@@ -87,7 +89,7 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, r
                    orders_admin.bp, audit_admin.bp, certificates_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
-TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
+TASKS = (ca_tasks, certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
 CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,
@@ -97,7 +99,8 @@ APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL,)
 # What other domains end, in the same unit of work, when a certificate goes on hold or is revoked.
 CERTIFICATE_OUT_OF_USE = (renewal_service.void_unconfirmed,)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
-CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name}
+CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name,
+                          ca_ocsp.bp.name}
 CSRF_EXEMPT_ENDPOINTS = {"wechat_api.MiniProgramLogin"}  # the wx.login() code is the credential; no cookie yet
 
 

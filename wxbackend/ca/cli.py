@@ -8,9 +8,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from wxbackend.ca.ocsp import ensure_ocsp_signer
 from wxbackend.ca.service import (
     init_ca,
     issuing_certificate_is_revocable,
+    load_authority,
     load_root_signer,
     reissue_issuing_certificate,
     revoke_issuing_ca,
@@ -51,13 +53,14 @@ ROOT_KEY_OPTION = click.option("--root-key", "root_key", type=click.Path(dir_oka
               help="Write the root CA key here (removable media) instead of CA_DIR: only the issuing key stays "
                    "online.")
 def init_command(root_key_out: str | None):
-    """Create the root and issuing CA (once) and the root's first CRL."""
+    """Create the root and issuing CA (once), the root's first CRL and the OCSP-signing certificate."""
     config = current_app.config
     if not init_ca(config, root_key_out):
         click.echo(f"CA already present in {config['CA_DIR']}; nothing changed")
         if not issuing_certificate_is_revocable(config):
             click.echo("the issuing CA certificate has no CRL distribution point: run `flask ca reissue-issuing` "
                        "and `flask ca root-crl` (README, The CA)")
+        _ocsp_signer(force=False, quiet=True)
         return
     root_crl = sign_root_crl(config, load_root_signer(config, root_key_out))
     db.session.commit()
@@ -65,6 +68,25 @@ def init_command(root_key_out: str | None):
     click.echo(f"root CRL {root_crl.crl_number} signed, next update {root_crl.next_update:%Y-%m-%d}")
     if root_key_out:
         click.echo(f"root key written to {root_key_out}: keep it offline; CA_DIR holds no root key")
+    _ocsp_signer(force=False, quiet=True)
+
+
+@ca_cli.command("ocsp-signer")
+@click.option("--force", is_flag=True, help="Issue a new OCSP-signing certificate even if the current one is fresh.")
+def ocsp_signer_command(force: bool):
+    """Create or renew the delegated OCSP-signing certificate (run daily; renews CA_OCSP_RENEW_DAYS before its end)."""
+    _ocsp_signer(force=force)
+
+
+def _ocsp_signer(force: bool, quiet: bool = False) -> None:
+    # this CA_DIR's authority, not one a long-lived app may have cached
+    record = ensure_ocsp_signer(current_app.config, force=force, authority=load_authority(current_app.config))
+    db.session.commit()
+    if record is None:
+        if not quiet:
+            click.echo("OCSP signer is current; nothing changed")
+    else:
+        click.echo(f"OCSP signer issued: serial {record.serial}, valid until {record.not_after:%Y-%m-%d %H:%M} UTC")
 
 
 @ca_cli.command("root-crl")

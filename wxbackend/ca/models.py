@@ -77,3 +77,40 @@ class RevokedAuthority(db.Model):
     subject: Mapped[str] = mapped_column(sa.String(500))
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revocation_reason: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class CmpTransactionStatus(enum.StrEnum):
+    SENT = "sent"  # the request is on its way (or its answer was lost)
+    CERTIFIED = "certified"  # the CA system sent a certificate we checked; our certConf not yet acknowledged
+    CONFIRMED = "confirmed"  # done: pkiConf for an issue, an accepted rp for a revocation
+    REFUSED = "refused"  # the CA system said no, or its answer was not what was asked for
+    ABANDONED = "abandoned"  # never confirmed by us, so never in use; a later request replaced it
+
+
+CMP_TRANSACTION_STATUS_LABELS = {
+    CmpTransactionStatus.SENT: "已发送", CmpTransactionStatus.CERTIFIED: "待确认",
+    CmpTransactionStatus.CONFIRMED: "已完成", CmpTransactionStatus.REFUSED: "被拒绝",
+    CmpTransactionStatus.ABANDONED: "已放弃",
+}
+
+
+class CmpTransaction(db.Model):
+    """One CMP transaction with the CA system (CA_BACKEND=cmp), written before the request is sent and kept when
+    the unit of work rolls back, so a retry of the same request (`request_ref`) reuses what the CA system already
+    answered instead of asking it twice."""
+
+    __tablename__ = "ca_cmp_transactions"
+    __table_args__ = (sa.Index("ix_ca_cmp_transactions_request", "request_ref", "kind", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(sa.String(32), unique=True)  # hex of the 16-byte transactionID
+    kind: Mapped[str] = mapped_column(sa.String(8))  # issue | revoke
+    request_ref: Mapped[str] = mapped_column(sa.String(64))  # e.g. "order:17" or "serial:ABCD…"
+    status: Mapped[str] = mapped_column(sa.String(16), default=CmpTransactionStatus.SENT)
+    public_key_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    serial: Mapped[str | None] = mapped_column(sa.String(64))
+    cert_pem: Mapped[str | None] = mapped_column(sa.Text)
+    server_nonce: Mapped[str | None] = mapped_column(sa.String(128))
+    error: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

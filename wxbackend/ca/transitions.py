@@ -4,7 +4,12 @@ issued, absent from the next CRL: removeFromCRL) or becomes a revocation."""
 
 from __future__ import annotations
 
-from wxbackend.ca.models import ISSUED_STATUS_LABELS, IssuedStatus
+from wxbackend.ca.models import (
+    CMP_TRANSACTION_STATUS_LABELS,
+    ISSUED_STATUS_LABELS,
+    CmpTransactionStatus,
+    IssuedStatus,
+)
 from wxbackend.core.states import IllegalTransition, StateMachine
 
 
@@ -18,3 +23,18 @@ ISSUED_STATES = StateMachine({
     IssuedStatus.REVOKED: set(),
     IssuedStatus.VOIDED: set(),
 }, noun="签发记录", labels=ISSUED_STATUS_LABELS, error=IllegalIssuedTransition)
+
+
+class IllegalCmpTransition(IllegalTransition):
+    code = "illegal_cmp_transition"
+
+
+CMP_STATES = StateMachine({
+    CmpTransactionStatus.SENT: {CmpTransactionStatus.CERTIFIED, CmpTransactionStatus.CONFIRMED,
+                                CmpTransactionStatus.REFUSED, CmpTransactionStatus.ABANDONED},
+    CmpTransactionStatus.CERTIFIED: {CmpTransactionStatus.CONFIRMED, CmpTransactionStatus.REFUSED,
+                                     CmpTransactionStatus.ABANDONED},
+    CmpTransactionStatus.CONFIRMED: set(),
+    CmpTransactionStatus.REFUSED: set(),
+    CmpTransactionStatus.ABANDONED: set(),
+}, noun="CMP 交易", labels=CMP_TRANSACTION_STATUS_LABELS, error=IllegalCmpTransition)

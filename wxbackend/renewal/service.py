@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives import serialization
 
 from helper_protocol.tickets import unb64url
 from wxbackend.audit.service import record_audit
+from wxbackend.ca.backends import get_backend
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
-from wxbackend.ca.service import CertSubject, check_csr, get_authority, issue_certificate, revoke_certificate
+from wxbackend.ca.service import CertSubject, check_csr
 from wxbackend.certificates.models import Certificate
 from wxbackend.certificates.revocation import refusal_for, require_in_use
 from wxbackend.certificates.service import (
@@ -78,7 +79,7 @@ def key_id_of(pem: str) -> str:
 
 
 def chain_pems() -> list[str]:
-    return [c.public_bytes(serialization.Encoding.PEM).decode() for c in get_authority().chain]
+    return [c.public_bytes(serialization.Encoding.PEM).decode() for c in get_backend().chain()]
 
 
 def _order_for(certificate: Certificate, order_no: str | None) -> Order:
@@ -116,7 +117,7 @@ def start(cert_pem: object, key_ids: list[str], order_no: str | None, ip: str,
             record_audit("pc", "renewal.resume", target=f"order:{order.id}", ip=ip)
             return Started("install", order, ticket.ticket, ticket.ticket_id, issued.pem, chain_pems())
         # the new key pair is gone (key re-made, pulled during keygen…): void the unused certificate, start over
-        revoke_certificate(issued.serial, "superseded", void=True)
+        get_backend().revoke(issued.serial, "superseded", void=True)
         order.issued_certificate_id = None
         transitions.move(order, OrderStatus.READY_TO_WRITE, "system", "新密钥已不在介质中，作废未写入的证书后重新制证")
         record_audit("pc", "renewal.voided", target=f"order:{order.id}", ip=ip, detail={"serial": issued.serial})
@@ -151,7 +152,7 @@ def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) ->
         raise RenewalRefused("新证书必须使用新生成的密钥")
     subject = CertSubject(organisation=old.subject_o, common_name=old.subject_cn, locality=old.subject_l,
                           province=old.subject_st, email=old.email, credit_code=old.credit_code)
-    issued = issue_certificate(csr_pem, subject, utcnow(), order.new_not_after)
+    issued = get_backend().issue(csr_pem, subject, utcnow(), order.new_not_after, request_ref=f"order:{order.id}")
     order.issued_certificate_id = issued.id
     transitions.move(order, OrderStatus.ISSUED, "system", f"新证书已签发（序列号 {issued.serial}），待写入介质")
     install = issue_ticket("install", token_serial=old.medium_number, cert_serial=issued.serial, order_id=order.id,
@@ -173,7 +174,7 @@ def void_unconfirmed(certificate_id: int) -> list[str]:
         issued = order.issued_certificate
         if order.status != OrderStatus.ISSUED or issued is None:
             continue
-        revoke_certificate(issued.serial, "key_compromise", void=True)
+        get_backend().revoke(issued.serial, "key_compromise", void=True)
         order.issued_certificate_id = None
         transitions.move(order, OrderStatus.READY_TO_WRITE, "system", "原证书已挂失或吊销，未写入完成的新证书已作废")
         record_audit("system", "renewal.voided", target=f"order:{order.id}", detail={"serial": issued.serial})

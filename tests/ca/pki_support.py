@@ -18,11 +18,10 @@ from cryptography.x509.oid import NameOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 
 from tests.conftest import PKCS11_MODULE
-from wxbackend.ca import profiles
+from wxbackend.ca.ocsp import ensure_ocsp_signer
 from wxbackend.ca.service import (
     Authority,
     CertSubject,
-    _builder,
     init_ca,
     issue_certificate,
     load_authority,
@@ -30,7 +29,6 @@ from wxbackend.ca.service import (
     sign_root_crl,
 )
 from wxbackend.ca.signers import FileSigner
-from wxbackend.ca.x509build import sign_certificate
 from wxbackend.core.times import utcnow
 from wxbackend.core.validation import uscc_check_character
 
@@ -56,15 +54,9 @@ class Pki:
         return x509.load_pem_x509_certificate(record.pem.encode())
 
     def ocsp_signer(self) -> x509.Certificate:
-        """A delegated OCSP responder certificate from the profile the OCSP responder uses."""
-        public_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
-        now = utcnow().replace(microsecond=0)
-        name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.config["CA_NAME"]),
-                          x509.NameAttribute(NameOID.COMMON_NAME, "OCSP 响应服务")])
-        builder = _builder(name, self.authority.issuing.subject, public_key, now, now + timedelta(days=30))
-        extensions = profiles.ocsp_signer_extensions(public_key, self.authority.issuing.public_key())
-        return sign_certificate(profiles.with_extensions(builder, extensions), self.authority.signer)
+        """The delegated OCSP responder certificate, made as the responder makes it (`ensure_ocsp_signer`)."""
+        record = ensure_ocsp_signer(self.config, force=True, authority=self.authority)
+        return x509.load_pem_x509_certificate(record.pem.encode())
 
     def reload(self) -> None:
         self.authority = load_authority(self.config)

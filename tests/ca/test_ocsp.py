@@ -16,7 +16,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import RevokedError
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
@@ -24,8 +24,14 @@ from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationChec
 from tests.ca.test_ca import SUBJECT, make_csr
 from wxbackend.ca.models import IssuedCertificate
 from wxbackend.ca.ocsp import OCSP_CERT
-from wxbackend.ca.service import get_authority, init_ca, issue_certificate, random_serial, revoke_certificate
-from wxbackend.ca.x509build import sign_certificate
+from wxbackend.ca.service import (
+    get_authority,
+    init_ca,
+    issue_certificate,
+    load_root_signer,
+    revoke_certificate,
+    sign_root_crl,
+)
 from wxbackend.core.db import db
 from wxbackend.core.times import utcnow
 
@@ -141,31 +147,18 @@ def test_nonce_is_echoed_and_the_response_is_signed_by_the_delegated_signer(ocsp
 
 
 def issue_with_ocsp_aia(app) -> x509.Certificate:
-    """An end-entity certificate of the issuing CA whose AIA names the live responder, recorded as issued.
-
-    The production profile gets its AIA from the `pki` branch (CA_OCSP_URL); once merged, this can be
-    `issue_certificate` with CA_OCSP_URL set to the live server."""
-    now = utcnow().replace(microsecond=0)
-    key = make_csr()[0]
-    with app.app_context():
-        authority = get_authority()
-        builder = (
-            x509.CertificateBuilder().subject_name(SUBJECT.to_name()).issuer_name(authority.issuing.subject)
-            .public_key(key.public_key()).serial_number(random_serial())
-            .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.issuing.public_key()),
-                           critical=False)
-            .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
-                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(f"{app.base_url}/ca/ocsp"))]),
-                critical=False)
-        )
-        cert = sign_certificate(builder, authority.signer)
-        db.session.add(IssuedCertificate(serial=format(cert.serial_number, "X"), subject=cert.subject.rfc4514_string(),
-                                         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-                                         pem=cert.public_bytes(serialization.Encoding.PEM).decode()))
-        db.session.commit()
-    return cert
+    """An end-entity certificate issued as the product issues it, its AIA naming the live responder (CA_OCSP_URL)."""
+    saved = app.config["CA_OCSP_URL"]
+    app.config["CA_OCSP_URL"] = f"{app.base_url}/ca/ocsp"
+    try:
+        now = utcnow().replace(microsecond=0)
+        with app.app_context():
+            record = issue_certificate(make_csr()[1], SUBJECT, now - timedelta(minutes=1), now + timedelta(days=30))
+            db.session.commit()
+            pem = record.pem
+    finally:
+        app.config["CA_OCSP_URL"] = saved
+    return x509.load_pem_x509_certificate(pem.encode())
 
 
 def test_pyhanko_certvalidator_requires_ocsp_and_refuses_the_revoked_certificate(ocsp_app):
@@ -173,17 +166,19 @@ def test_pyhanko_certvalidator_requires_ocsp_and_refuses_the_revoked_certificate
     revoke_live(ocsp_app, revoked, "superseded")
     with ocsp_app.app_context():
         authority = get_authority()
+        root_crl = sign_root_crl(ocsp_app.config, load_root_signer(ocsp_app.config)).der
+        db.session.commit()
 
     def asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
         return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
     def validate(cert: x509.Certificate):
-        # OCSP only for the end entity, fetched by the validator from the live responder (with its nonce); the
-        # issuing CA's own status comes from the root's CRL, which is not this branch's work
+        # the end entity's status only from OCSP, fetched by the validator from the live responder (with its
+        # nonce); the issuing CA's from the root's CRL; both required
         policy = CertRevTrustPolicy(RevocationCheckingPolicy(ee_certificate_rule=RevocationCheckingRule.OCSP_REQUIRED,
-                                                             intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK))
+                                                             intermediate_ca_cert_rule=RevocationCheckingRule.CRL_REQUIRED))
         context = ValidationContext(trust_roots=[asn1(authority.root)], other_certs=[asn1(authority.issuing)],
-                                    revinfo_policy=policy, allow_fetching=True)
+                                    crls=[root_crl], revinfo_policy=policy, allow_fetching=True)
         return asyncio.run(CertificateValidator(asn1(cert), validation_context=context).async_validate_usage(set()))
 
     path = validate(good)

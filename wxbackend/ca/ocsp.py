@@ -30,10 +30,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 from flask import current_app
 from redis.exceptions import RedisError
 
+from wxbackend.ca import profiles
 from wxbackend.ca.models import IssuedCertificate
 from wxbackend.ca.service import Authority, CaNotInitialised, get_authority, random_serial, serial_hex
 from wxbackend.ca.status import CertificateStatus, RevocationState, certificate_status
@@ -109,16 +110,9 @@ def ensure_ocsp_signer(config, *, force: bool = False, authority: Authority | No
         .serial_number(random_serial())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
-        .add_extension(x509.OCSPNoCheck(), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.issuing.public_key()),
-                       critical=False)
     )
+    builder = profiles.with_extensions(
+        builder, profiles.ocsp_signer_extensions(key.public_key(), authority.issuing.public_key()))
     cert = sign_certificate(builder, authority.signer)
     pem = cert.public_bytes(serialization.Encoding.PEM)
     record = IssuedCertificate(serial=serial_hex(cert.serial_number), subject=cert.subject.rfc4514_string(),

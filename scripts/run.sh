@@ -69,7 +69,9 @@ if [ -z "${SMTP_HOST:-}" ] && ! grep -qs '^SMTP_HOST=.' .env; then
   # Mail (invoice links) goes to an SMTP sink on 127.0.0.1:1025 that keeps each message in var/mail/.
   "$VENV/bin/python" -m fakes.smtp --port 1025 >var/log/smtp.log 2>&1 & pids+=($!)
 fi
-"$VENV/bin/gunicorn" -w 2 -b "127.0.0.1:$PORT" --access-logfile var/log/access.log 'wxbackend:create_app()' \
+# Threaded workers (idle connections cannot stall them), access log without query strings: deploy/gunicorn.conf.py.
+"$VENV/bin/gunicorn" -c deploy/gunicorn.conf.py -b "127.0.0.1:$PORT" --access-logfile var/log/access.log \
+  'wxbackend:create_app()' \
   >var/log/backend.log 2>&1 & pids+=($!)
 "$VENV/bin/python" -m jobs.worker >var/log/worker.log 2>&1 & pids+=($!)
 "$VENV/bin/rq" cron jobs/cron.py -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" >var/log/cron.log 2>&1 & pids+=($!)

@@ -84,7 +84,8 @@ def click_requests(n: int, offset: int) -> list[tuple[str, bytes]]:
     for i in range(n):
         ts = int(time.time()) - (offset + i) % 200  # distinct FromUserName+CreateTime pairs
         xml = wx.event_xml("CLICK", "RENEW_GUIDE", openid=f"oBENCH{offset + i}", create_time=ts)
-        out.append(("/wechat?" + urlencode(wx.signed_query(ts, nonce=f"n{i}")), xml.encode()))
+        query, envelope = wx.safe_push(xml, timestamp=ts)  # safe mode: plaintext is refused with an AES key set
+        out.append(("/wechat?" + urlencode(query), envelope))
     return out
 
 

@@ -81,7 +81,9 @@ if [ -z "${LIVENESS_PROVIDER:-}" ] && ! grep -qs '^LIVENESS_PROVIDER=.' .env; th
   "$VENV/bin/python" -m fakes.liveness --port "$FAKE_LIVENESS_PORT" --secret-id "$LIVENESS_SECRET_ID" \
     --secret-key "$LIVENESS_SECRET_KEY" >var/log/fake-liveness.log 2>&1 & pids+=($!)
 fi
-"$VENV/bin/gunicorn" -w 2 -b "127.0.0.1:$PORT" --access-logfile var/log/access.log 'wxbackend:create_app()' \
+# Threaded workers (idle connections cannot stall them), access log without query strings: deploy/gunicorn.conf.py.
+"$VENV/bin/gunicorn" -c deploy/gunicorn.conf.py -b "127.0.0.1:$PORT" --access-logfile var/log/access.log \
+  'wxbackend:create_app()' \
   >var/log/backend.log 2>&1 & pids+=($!)
 # the worker runs rq's scheduler too (retries); rq cron runs the outbox sweep every minute (README "Durable work")
 "$VENV/bin/python" -m jobs.worker >var/log/worker.log 2>&1 & pids+=($!)

@@ -245,6 +245,15 @@ def client(app, db_session):
     return app.test_client()
 
 
+@pytest.fixture
+def plain_wechat(app):
+    """The official account in plaintext mode for this test (no EncodingAESKey: `/wechat` accepts `post_plain`)."""
+    from tests.support.wechat import plain_mode
+
+    with plain_mode(app):
+        yield
+
+
 @dataclass
 class SoftHsm:
     """A SoftHSM2 store of its own: tokens made here are 'keys plugged in'."""

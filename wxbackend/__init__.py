@@ -76,6 +76,7 @@ from wxbackend.web import auth, console, health, staff_session
 from wxbackend.web.api import api
 from wxbackend.web.errors import register_error_handlers
 from wxbackend.web.limits import init_limiter
+from wxbackend.web.security import register_security_headers
 from wxbackend.wechat import tasks as wechat_tasks
 from wxbackend.wechat import views as wechat_views
 from wxbackend.wechat.cli import wx_cli
@@ -204,12 +205,7 @@ def register_request_hooks(app: Flask) -> None:
             db.session.commit()
         return response
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    register_security_headers(app)
 
     app.add_template_filter(local_day, "local_date")
     app.add_template_filter(local_minute, "local_datetime")

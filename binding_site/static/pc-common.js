@@ -15,8 +15,10 @@ window.CAGJ_PC = (function () {
   }
   // A network failure throws (the caller tells "helper not running" from it); a body that is not JSON becomes a
   // generic error answer.
-  async function call(base, path, body) {
-    const options = body ? {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)} : {};
+  // `headers`: extra request headers (a token goes there, never into the URL).
+  async function call(base, path, body, headers) {
+    const options = body ? {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)} : {headers: {}};
+    Object.assign(options.headers, headers || {});
     const response = await fetch(base + path, options);
     let data = {};
     try { data = await response.json(); } catch (e) { data = {code: "error", message: "服务暂时不可用，请稍后再试"}; }

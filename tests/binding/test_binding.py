@@ -108,7 +108,7 @@ def test_code_after_300s_is_expired(pc, phone, helper):
     time.sleep(0.05)
     refused = phone_claim(phone, phone.csrf, session.code, session.last4)
     assert refused.status_code == 400 and refused.json["message"].startswith("绑定码错误或已过期")
-    gone = pc.get(f"/pc/api/bind/sessions/{session.session_id}?pc_token={session.pc_token}")
+    gone = pc.get(f"/pc/api/bind/sessions/{session.session_id}", headers={"X-PC-Token": session.pc_token})
     assert gone.status_code == 410 and gone.json["code"] == "session_expired"
 
 
@@ -230,6 +230,21 @@ def test_the_pc_token_guards_the_session(pc, phone, helper):
     assert pc_state(pc, session)["state"] == "claimed"
 
 
+def test_the_pc_polls_with_its_token_in_a_header_never_in_the_url(app, pc, phone, helper):
+    """A URL lands in access logs and browser history: the PC token is read from `X-PC-Token` only."""
+    session = pc_get_code(pc, helper)
+    phone_claim(phone, phone.csrf, session.code, session.last4)
+    url = f"/pc/api/bind/sessions/{session.session_id}"
+    polled = pc.get(url, headers={"X-PC-Token": session.pc_token})
+    assert polled.status_code == 200 and polled.json["state"] == "claimed"
+    in_query = pc.get(f"{url}?pc_token={session.pc_token}")
+    assert in_query.status_code == 400 and in_query.json["code"] == "invalid_request"
+    assert "claimant" not in in_query.json
+    script = (app.root_path + "/binding/static/binding/bind.js")
+    with open(script, encoding="utf-8") as source:
+        assert "?pc_token=" not in source.read()
+
+
 def test_user_b_cannot_see_or_unbind_user_a_certificate(app, pc, phone, helper, demo_key, db_session):
     session = pc_get_code(pc, helper)
     phone_claim(phone, phone.csrf, session.code, session.last4)
@@ -309,7 +324,8 @@ def test_scanning_the_qr_claims_without_typing_the_code(pc, phone, helper, db_se
     ("post", "/pc/api/bind/code", {"json": {"ticket_id": "x" * 30, "signature": "%%%"}}, 400, "ticket_invalid"),
     ("post", "/pc/api/bind/code", {"json": {"ticket_id": 5, "signature": None}}, 400, "invalid_request"),
     ("get", "/pc/api/bind/sessions/nope", {}, 400, "invalid_request"),
-    ("get", "/pc/api/bind/sessions/nope?pc_token=abc", {}, 410, "session_expired"),
+    ("get", "/pc/api/bind/sessions/nope", {"headers": {"X-PC-Token": "abc"}}, 410, "session_expired"),
+    ("get", "/pc/api/bind/sessions/nope", {"headers": {"X-PC-Token": "x" * 500}}, 400, "invalid_request"),
     ("post", "/pc/api/bind/sessions/nope/confirm", {"json": {"pc_token": "abc", "accept": "maybe"}}, 400,
      "invalid_request"),
     ("post", "/pc/api/bind/sessions/" + "x" * 500 + "/confirm", {"json": {"pc_token": "abc", "accept": True}}, 410,

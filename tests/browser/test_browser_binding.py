@@ -31,7 +31,7 @@ def test_bind_a_key_to_a_phone_end_to_end(live_app, live_helper, browser):
 
     pc.fill("#pin", "00000000")  # a wrong PIN first: tries left, no code
     pc.click("#btn-get-code")
-    pc.wait_for_function("document.querySelector('#pin-error').textContent.length > 0")
+    pc.wait_for_function("() => document.querySelector('#pin-error').textContent.length > 0")
     assert pc.text_content("#pin-error") == "PIN码错误，还可尝试2次"
     assert pc.is_hidden("#panel-code")
 

@@ -108,7 +108,7 @@ def test_phone_requests_an_invoice_and_the_pc_downloads_it(live_app, browser, sm
     assert "已开具" in card.text_content() and "¥900.00" in card.text_content() and "已发送" in card.text_content()
     assert card.locator(".invoice-link").input_value().startswith(f"{base}/invoices/download/")
     card.locator(".copy-link").click()
-    phone.wait_for_function("document.getElementById('copy-status').textContent.length > 0")
+    phone.wait_for_function("() => document.getElementById('copy-status').textContent.length > 0")
     assert phone.evaluate("navigator.clipboard.readText()") == card.locator(".invoice-link").input_value()
     shot(phone, "phone-invoice-history")
 

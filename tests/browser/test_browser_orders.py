@@ -75,7 +75,7 @@ def test_phone_renews_and_pays_with_wechat_pay(live_app, browser, fake_wechatpay
     assert phone.text_content("#new-not-after") == day(new_validity(not_after, 1))
 
     phone.click("#pay-wechat")
-    phone.wait_for_function("window.__payRequest !== undefined")
+    phone.wait_for_function("() => window.__payRequest !== undefined")
     request = phone.evaluate("window.__payRequest")
     assert request["name"] == "getBrandWCPayRequest" and request["params"]["signType"] == "RSA"
     assert request["params"]["package"].startswith("prepay_id=")

@@ -26,12 +26,12 @@ def test_no_warning_while_the_key_has_tries_left(live_app, live_helper, browser)
     assert pc.is_hidden("#final-try")
     pc.fill("#pin", "00000000")
     pc.click("#btn-get-code")
-    pc.wait_for_function("document.querySelector('#pin-error').textContent.length > 0")
+    pc.wait_for_function("() => document.querySelector('#pin-error').textContent.length > 0")
     assert pc.text_content("#pin-error") == "PIN码错误，还可尝试2次"
     assert pc.is_hidden("#final-try")
     shot(pc, "pc-bind-tries-left")
     pc.goto(f"{live_app.base_url}/pc/renew")
-    pc.wait_for_function("document.querySelector('#detect-status') && "
+    pc.wait_for_function("() => document.querySelector('#detect-status') && "
                          "!document.querySelector('#detect-status').textContent.startsWith('正在检测')")
     assert pc.is_hidden("#final-try")
 
@@ -49,7 +49,7 @@ def test_final_try_shows_the_warning_and_needs_the_confirmation(live_app, browse
         shot(pc, "pc-bind-final-try")
         pc.fill("#pin", "12345678")
         pc.click("#btn-get-code")  # not confirmed: the helper refuses before any login
-        pc.wait_for_function("document.querySelector('#pin-error').textContent.length > 0")
+        pc.wait_for_function("() => document.querySelector('#pin-error').textContent.length > 0")
         assert "最后一次" in pc.text_content("#pin-error") and pc.is_hidden("#panel-code")
         pc.check("#final-try-ok")
         pc.fill("#pin", "12345678")

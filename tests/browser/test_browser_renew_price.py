@@ -90,7 +90,7 @@ def test_each_year_count_charges_what_the_page_showed(live_app, browser, fake_we
         if years == 3:  # follow the amount to what WeChat Pay is asked to charge
             shot(phone, f"phone-renew-{renewing}-3-years-order")
             phone.click("#pay-wechat")
-            phone.wait_for_function("window.__payRequest !== undefined")
+            phone.wait_for_function("() => window.__payRequest !== undefined")
             with live_app.app_context():
                 out_trade_no = db.session.execute(sa.text(
                     "SELECT p.out_trade_no FROM payments p JOIN orders o ON o.id = p.order_id "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 import requests
 import sqlalchemy as sa
 import xmltodict
@@ -33,6 +34,9 @@ from wxbackend.users.models import User
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 ORGANISATION = "广州某某科技有限公司"
+
+# The pushes here are plaintext (the official account without an EncodingAESKey); safe mode: tests/wechat.
+pytestmark = pytest.mark.usefixtures("plain_wechat")
 
 
 def audit_rows(db_session, action: str) -> list[AuditLog]:

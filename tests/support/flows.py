@@ -63,7 +63,7 @@ def phone_claim(client, csrf: str, code: str, last4: str):
 
 
 def pc_state(client, pc: PcSession) -> dict:
-    return client.get(f"/pc/api/bind/sessions/{pc.session_id}?pc_token={pc.pc_token}").json
+    return client.get(f"/pc/api/bind/sessions/{pc.session_id}", headers={"X-PC-Token": pc.pc_token}).json
 
 
 def pc_confirm(client, pc: PcSession, accept: bool = True):

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -54,8 +57,10 @@ def sha1_sorted(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
-def signed_query(timestamp: int | None = None, nonce: str = "n0nce123", token: str = TOKEN, **extra) -> dict:
+def signed_query(timestamp: int | None = None, nonce: str | None = None, token: str = TOKEN, **extra) -> dict:
+    """The query WeChat signs a push with; a fresh nonce each time, as WeChat's (a repeated one is refused)."""
     timestamp = int(time.time()) if timestamp is None else timestamp
+    nonce = nonce or secrets.token_hex(5)
     return {"signature": sha1_sorted(token, str(timestamp), nonce), "timestamp": str(timestamp), "nonce": nonce,
             **extra}
 
@@ -76,20 +81,39 @@ def crypto(app_id: str = APP_ID) -> WeChatCrypto:
     return WeChatCrypto(TOKEN, AES_KEY, app_id)
 
 
+@contextmanager
+def plain_mode(app) -> Iterator[None]:
+    """The official account in plaintext mode (no EncodingAESKey configured), as some accounts run."""
+    kept = app.config["WECHAT_AES_KEY"]
+    app.config["WECHAT_AES_KEY"] = ""
+    try:
+        yield
+    finally:
+        app.config["WECHAT_AES_KEY"] = kept
+
+
 def post_plain(client, xml: str, **query):
+    """A plaintext push: accepted only in plain mode (`plain_mode`); refused once an EncodingAESKey is set."""
     return client.post("/wechat?" + urlencode(signed_query(**query)), data=xml.encode(),
                        content_type="text/xml")
 
 
-def post_safe(client, xml: str, app_id: str = APP_ID, tamper_signature: bool = False, timestamp: int | None = None):
-    """Safe mode: the body is WeChat's encrypted envelope; `msg_signature` signs its Encrypt element."""
+def safe_push(xml: str, app_id: str = APP_ID, tamper_signature: bool = False, timestamp: int | None = None,
+              nonce: str | None = None) -> tuple[dict, bytes]:
+    """The query and body of a safe-mode push: WeChat's encrypted envelope, `msg_signature` over its Encrypt."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    envelope = crypto(app_id).encrypt_message(xml, "n0nce123", str(timestamp))
+    nonce = nonce or secrets.token_hex(5)
+    envelope = crypto(app_id).encrypt_message(xml, nonce, str(timestamp))
     msg_signature = envelope.split("<MsgSignature><![CDATA[")[1].split("]")[0]
     if tamper_signature:
         msg_signature = "0" * 40
-    query = signed_query(timestamp, encrypt_type="aes", msg_signature=msg_signature)
-    return client.post("/wechat?" + urlencode(query), data=envelope.encode(), content_type="text/xml")
+    return signed_query(timestamp, nonce, encrypt_type="aes", msg_signature=msg_signature), envelope.encode()
+
+
+def post_safe(client, xml: str, app_id: str = APP_ID, tamper_signature: bool = False, timestamp: int | None = None):
+    """Safe mode: the body is WeChat's encrypted envelope; `msg_signature` signs its Encrypt element."""
+    query, envelope = safe_push(xml, app_id, tamper_signature, timestamp)
+    return client.post("/wechat?" + urlencode(query), data=envelope, content_type="text/xml")
 
 
 def decrypt_reply(response) -> str:

@@ -6,6 +6,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
+import pytest
 import sqlalchemy as sa
 import xmltodict
 from rq import Queue
@@ -14,6 +15,7 @@ from tests.support.flows import run_jobs
 from tests.support.wechat import (
     decrypt_reply,
     event_xml,
+    plain_mode,
     post_plain,
     post_safe,
     signed_query,
@@ -86,8 +88,8 @@ def test_forged_subscribes_and_handover_requests_are_403_and_leave_nothing(clien
     assert traces(db_session, "oFORGED") == NOTHING
     assert wechat.custom_messages() == []
     # The same pushes, signed: each is handled (the forgeries did not use up their message ids either).
-    assert "欢迎关注数安CA管家" in reply_content(post_plain(client, subscribe).data)
-    assert "人工客服" in reply_content(post_plain(client, handover).data)
+    assert "欢迎关注数安CA管家" in reply_content(decrypt_reply(post_safe(client, subscribe)))
+    assert "人工客服" in reply_content(decrypt_reply(post_safe(client, handover)))
     assert traces(db_session, "oFORGED")["jobs"]["wechat"] == 2
     run_jobs()
     after = traces(db_session, "oFORGED")
@@ -95,6 +97,7 @@ def test_forged_subscribes_and_handover_requests_are_403_and_leave_nothing(clien
     assert {"wechat.follow", "wechat.handover"} <= set(after["audits"])
 
 
+@pytest.mark.usefixtures("plain_wechat")
 def test_plain_text_keywords_get_helpful_replies(client):
     renew = post_plain(client, text_xml("证书怎么续期？", 10))
     assert renew.status_code == 200
@@ -106,6 +109,7 @@ def test_plain_text_keywords_get_helpful_replies(client):
     assert "请点击菜单" in reply_content(post_plain(client, text_xml("随便说点什么", 13)).data)
 
 
+@pytest.mark.usefixtures("plain_wechat")
 def test_click_keys_answer_with_the_matching_page_link(client, app):
     base = app.config["PUBLIC_BASE_URL"]
     guide = reply_content(post_plain(client, event_xml("CLICK", "RENEW_GUIDE")).data)
@@ -118,6 +122,7 @@ def test_click_keys_answer_with_the_matching_page_link(client, app):
     assert "请点击菜单" in unknown
 
 
+@pytest.mark.usefixtures("plain_wechat")
 def test_subscribe_with_a_scene_welcomes_and_records_the_follower(client, wechat, db_session):
     wechat.user("oNEWFAN", unionid="uNEWFAN")
     response = post_plain(client, event_xml("subscribe", "qrscene_renew-2026", openid="oNEWFAN"))
@@ -159,10 +164,11 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file
 <MsgType>text</MsgType><Content>&xxe;</Content><MsgId>31</MsgId></xml>"""
 
 
-def test_billion_laughs_and_external_entities_are_400_quickly_with_nothing_expanded(client):
+def test_billion_laughs_and_external_entities_are_400_quickly_with_nothing_expanded(app, client):
     for body in (BILLION_LAUGHS, EXTERNAL_ENTITY):
         started = time.monotonic()
-        plain = post_plain(client, body)
+        with plain_mode(app):
+            plain = post_plain(client, body)
         assert plain.status_code == 400 and plain.json is None
         assert b"lol" not in plain.data and b"root:" not in plain.data
         safe = post_safe(client, body)  # inside the encrypted envelope too
@@ -175,12 +181,14 @@ def test_body_over_the_cap_is_refused(client):
     assert post_plain(client, huge).status_code == 413
 
 
+@pytest.mark.usefixtures("plain_wechat")
 def test_malformed_xml_is_400_not_500(client):
     assert post_plain(client, "<xml><MsgType>text</MsgType").status_code == 400
     assert post_plain(client, "<xml><Content>no type</Content></xml>").status_code == 400
     assert post_plain(client, "").status_code == 400
 
 
+@pytest.mark.usefixtures("plain_wechat")
 def test_same_msgid_three_times_concurrently_has_one_side_effect(app, wechat, db_session):
     """WeChat retries a message it got no answer for; copies may arrive at different processes at once."""
     results = []
@@ -203,6 +211,7 @@ def test_same_msgid_three_times_concurrently_has_one_side_effect(app, wechat, db
     assert [m.content for m in db_session.scalars(sa.select(SupportMessage))] == ["转人工"]
 
 
+@pytest.mark.usefixtures("plain_wechat")
 def test_two_different_events_in_the_same_second_are_both_handled(client):
     now = int(time.time())
     first = post_plain(client, event_xml("CLICK", "RENEW_GUIDE", openid="oSAME", create_time=now))
@@ -213,6 +222,7 @@ def test_two_different_events_in_the_same_second_are_both_handled(client):
     assert reply_content(again.data) == reply_content(second.data)
 
 
+@pytest.mark.usefixtures("plain_wechat")
 def test_slow_work_goes_to_a_job_and_the_reply_comes_in_time(client, wechat, db_session):
     """Reading the new follower from WeChat takes 4.5 s here; the reply must not wait for it."""
     wechat.user("oSLOW", unionid="uSLOW")

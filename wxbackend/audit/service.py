@@ -15,9 +15,14 @@ import sqlalchemy as sa
 
 from wxbackend.audit.models import AuditLog
 from wxbackend.core.db import db
+from wxbackend.core.redaction import redact_values
 from wxbackend.core.times import local_second
 from wxbackend.core.uow import keep_after_rollback
 
+# Details that carry what a person typed (a staff member's reason, a follower's text, a scene): masked before they
+# are kept (`core.redaction`). Other details are identifiers and amounts the code put there, kept as they are.
+FREE_TEXT_DETAIL_KEYS = {"why", "reason", "note", "text", "content", "message", "scene", "errmsg", "remark",
+                         "comment", "query"}
 FORBIDDEN_DETAIL_KEYS = {"pin", "code", "binding_code", "id_number", "access_token", "key", "password", "secret"}
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000
@@ -35,12 +40,26 @@ def record_audit(actor: str, action: str, *, target: str = "", result: str = "ok
     leaked = FORBIDDEN_DETAIL_KEYS.intersection(k.lower() for k in detail)
     if leaked:
         raise ValueError(f"audit detail must not hold secrets: {sorted(leaked)}")
+    detail = _redacted(detail)
     values = {"actor": actor, "action": action, "target": target, "result": result, "ip": ip, "detail": detail}
     entry = AuditLog(**values)
     db.session.add(entry)
     if result != "ok":
         keep_after_rollback(lambda: db.session.add(AuditLog(**values)))
     return entry
+
+
+def _redacted(detail: dict[str, Any]) -> dict[str, Any]:
+    """Free-text details masked (ID numbers, codes, mobiles), at any depth; everything else as given."""
+    kept: dict[str, Any] = {}
+    for key, value in detail.items():
+        if key.lower() in FREE_TEXT_DETAIL_KEYS:
+            kept[key] = redact_values(value)
+        elif isinstance(value, dict):
+            kept[key] = _redacted(value)
+        else:
+            kept[key] = value
+    return kept
 
 
 # ------------------------------------------------------------------------------------------ reading it back

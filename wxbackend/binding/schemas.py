@@ -54,8 +54,11 @@ class BindCodeResponseSchema(Schema):
     expires_in = fields.Integer()
 
 
-class PcTokenQuerySchema(Schema):
-    pc_token = fields.String(required=True, validate=validate.Length(max=64))
+class PcTokenHeaderSchema(Schema):
+    """The PC token travels in a header, never in the URL (URLs end up in access logs and browser history)."""
+
+    pc_token = fields.String(required=True, data_key="X-PC-Token", validate=validate.Length(max=64),
+                             metadata={"description": "the pc_token from /pc/api/bind/code"})
 
 
 class PcSessionStateSchema(Schema):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import re
 
+import redis
+import sqlalchemy.exc
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -89,6 +91,39 @@ def error_response(code: str, message: str, status: int):
     return render_template("error.html", code=code, message=message, status=status), status
 
 
+# Redis or the database unreachable (refused, timed out, connection lost): the service is down for a while, not
+# broken, and says so with a 503.
+OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, sqlalchemy.exc.OperationalError,
+           sqlalchemy.exc.InterfaceError)
+OUTAGE_MESSAGE = "服务暂时不可用，请稍后再试"
+
+
+def outage_behind(error: BaseException | None) -> BaseException | None:
+    """The Redis or database outage that caused `error` (itself, its cause or context chain), if any."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, OUTAGES) or (isinstance(error, sqlalchemy.exc.DBAPIError)
+                                          and error.connection_invalidated):
+            return error
+        error = getattr(error, "original_exception", None) or error.__cause__ or error.__context__
+        seen += 1
+    return None
+
+
+def outage_response(error: BaseException):
+    log.error("%s %s: service unavailable (%s: %s)", request.method, request.path, type(error).__name__,
+              str(error).splitlines()[0][:200] if str(error) else "")
+    try:
+        uow.rollback()
+    except Exception:  # the database is what is down
+        log.debug("rollback during an outage failed", exc_info=True)
+    response = error_response("service_unavailable", OUTAGE_MESSAGE, 503)
+    if isinstance(response, tuple):
+        body, status = response
+        return body, status, {"Retry-After": "30"}
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):
@@ -101,6 +136,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
         status = error.code or 500
+        outage = outage_behind(error) if status == 500 else None
+        if outage is not None:  # raised where Flask answers 500 itself (an after_request hook: the commit)
+            return outage_response(outage)
         if isinstance(error, CSRFError):
             return error_response("csrf_failed", "页面已过期，请刷新后重试", 400)
         messages = (getattr(error, "data", None) or {}).get("messages")
@@ -112,5 +150,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):
+        outage = outage_behind(error)
+        if outage is not None:
+            return outage_response(outage)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response("internal_error", "系统繁忙，请稍后再试", 500)

@@ -1,17 +1,22 @@
 """What WeChat pushes to `/wechat`: verified before anything is parsed, parsed without a DTD, handled once.
 
-Order of checks for a POST: body size → `signature` and timestamp (403) → any DOCTYPE/ENTITY (400) → in safe
-and compatible mode `msg_signature` over the `Encrypt` element found without an XML parser (403) → decrypt and
-appid (403) → the plain XML, again without DOCTYPE/ENTITY, parsed (400 when malformed).
+Order of checks for a POST: body size → `signature` and timestamp (403) → with an EncodingAESKey configured,
+`encrypt_type=aes` required (403: no plaintext once safe mode is set) → any DOCTYPE/ENTITY (400) → `msg_signature`
+over the `Encrypt` element found without an XML parser (403) → decrypt and appid (403) → the request's
+(timestamp, nonce, signature) not seen before with another body (403) → the plain XML, again without
+DOCTYPE/ENTITY, parsed and its shape checked: one text value per element, the fields every message has, a numeric
+CreateTime (400 otherwise).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import time
 from dataclasses import dataclass
 
+import xmltodict
 from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto, _get_signature
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -19,10 +24,15 @@ from wechatpy.messages import BaseMessage
 from wechatpy.utils import check_signature
 
 from wxbackend.core.errors import DomainError, Forbidden
+from wxbackend.core.redis import get_redis
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_CLOCK_SKEW = 300
 DTD_MARKERS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+# A request's (timestamp, nonce, signature) is remembered this long: its timestamp is accepted for ±300 s around
+# now, so a copy could still pass the clock check up to 600 s after the first arrived.
+REPLAY_SECONDS = 2 * MAX_CLOCK_SKEW
+REQUIRED_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
 ENCRYPT_ELEMENT = re.compile(rb"<Encrypt>\s*(?:<!\[CDATA\[)?([A-Za-z0-9+/=]+)(?:\]\]>)?\s*</Encrypt>")
 
 
@@ -72,6 +82,10 @@ def open_message(endpoint: Endpoint, args, body: bytes) -> tuple[BaseMessage, bo
     check_request_signature(endpoint, args)
     refuse_dtd(body)
     encrypted = args.get("encrypt_type", "raw") == "aes"
+    if endpoint.aes_key and not encrypted:
+        # The plain `signature` covers token, timestamp and nonce, not the body: in safe mode only the encrypted
+        # envelope, signed by `msg_signature`, proves that WeChat sent this message.
+        raise BadSignature("已启用安全模式，只接受加密消息", code="encryption_required")
     if encrypted:
         found = ENCRYPT_ELEMENT.search(body)
         if found is None:
@@ -88,6 +102,8 @@ def open_message(endpoint: Endpoint, args, body: bytes) -> tuple[BaseMessage, bo
             raise BadMessage("无法解密消息") from None
         body = body if isinstance(body, bytes) else body.encode()
         refuse_dtd(body)
+    refuse_replay(args, body)
+    check_shape(body)
     try:
         message = parse_message(body)
     except Exception:  # expat errors, missing MsgType … all mean a malformed message
@@ -95,6 +111,43 @@ def open_message(endpoint: Endpoint, args, body: bytes) -> tuple[BaseMessage, bo
     if message is None:
         raise BadMessage()
     return message, encrypted
+
+
+def refuse_replay(args, body: bytes) -> None:
+    """A request's (timestamp, nonce, signature) is used once. The same triple with the very same body is WeChat
+    resending the request it got no answer for: it goes on (the message's own mark makes it act once); with another
+    body it is someone reusing a genuine push's parameters: BadSignature."""
+    triple = "|".join((args.get("timestamp", ""), args.get("nonce", ""), args.get("signature", ""),
+                       args.get("msg_signature", "")))
+    key = "wechat:request:" + hashlib.sha256(triple.encode()).hexdigest()
+    digest = hashlib.sha256(body).hexdigest()
+    r = get_redis()
+    if r.set(key, digest, nx=True, ex=REPLAY_SECONDS):
+        return
+    seen = r.get(key)
+    if seen is not None and seen.decode() != digest:
+        raise BadSignature("请求参数已被使用", code="replayed_request")
+
+
+def check_shape(body: bytes) -> None:
+    """The message is one `<xml>` element of text-only children, each at most once, with the fields every
+    message has and a numeric CreateTime: anything else is not what WeChat sends (BadMessage)."""
+    try:
+        document = xmltodict.parse(body, disable_entities=True)
+    except Exception:
+        raise BadMessage() from None
+    root = document.get("xml") if isinstance(document, dict) else None
+    if not isinstance(root, dict):
+        raise BadMessage()
+    for name, value in root.items():
+        if value is not None and not isinstance(value, str):  # repeated (a list) or nested/attributed (a dict)
+            raise BadMessage(f"字段 {name[:40]} 格式无效")
+    for name in REQUIRED_FIELDS:
+        if not (root.get(name) or "").strip():
+            raise BadMessage(f"缺少字段 {name}")
+    created = root["CreateTime"].strip()
+    if not (created.isascii() and created.isdigit() and len(created) <= 12):
+        raise BadMessage("CreateTime 格式无效")
 
 
 def dedupe_key(message: BaseMessage) -> str:

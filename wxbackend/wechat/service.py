@@ -11,6 +11,7 @@ conversation with staff is live (a Redis mark: still no database here). The job 
 
 from __future__ import annotations
 
+import logging
 import time
 
 from wechatpy.messages import BaseMessage
@@ -22,6 +23,7 @@ from wxbackend.support.service import MAX_MESSAGE_CHARS, live_conversation, mess
 from wxbackend.wechat import replies
 from wxbackend.wechat.inbound import dedupe_key
 
+log = logging.getLogger(__name__)
 SEEN_SECONDS = 600  # WeChat retries within 15 s; keep the mark well past that
 PENDING = b"\x00pending"
 WAIT_FOR_FIRST = 3.0
@@ -37,8 +39,10 @@ def handle_message(message: BaseMessage, base_url: str) -> str:
     try:
         reply = _answer(message, base_url)
     except Exception:
-        r.delete(key)  # let WeChat's retry try again
-        raise
+        # A message we cannot make sense of gets the help text. Its mark stays: a retry of it must not repeat
+        # whatever side effect was queued before the failure.
+        log.exception("wechat message %s answered with the help text", message.type)
+        reply = _text(message, replies.help_text(base_url))
     r.set(key, reply, xx=True, ex=SEEN_SECONDS)
     return reply
 

@@ -17,7 +17,7 @@ from wxbackend.binding.schemas import (
     ConfirmRequestSchema,
     ConfirmResponseSchema,
     PcSessionStateSchema,
-    PcTokenQuerySchema,
+    PcTokenHeaderSchema,
 )
 from wxbackend.web.schemas import ApiErrorSchema
 
@@ -60,11 +60,11 @@ class BindCode(MethodView):
 
 @bp.route("/bind/sessions/<session_id>")
 class BindSession(MethodView):
-    @bp.arguments(PcTokenQuerySchema, location="query")
+    @bp.arguments(PcTokenHeaderSchema, location="headers")
     @bp.response(200, PcSessionStateSchema)
     @bp.alt_response(410, schema=ApiErrorSchema)
     def get(self, query: dict, session_id: str):
-        """Poll: waiting, claimed by 微信用户 张**, bound, rejected, or gone."""
+        """Poll: waiting, claimed by 微信用户 张**, bound, rejected, or gone. The PC token in `X-PC-Token`."""
         return binding.pc_session_state(session_id, query["pc_token"])
 
 

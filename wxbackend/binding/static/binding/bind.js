@@ -10,7 +10,7 @@
 
   const show = (panel) => showOnly(["panel-detect", "panel-pin", "panel-code", "panel-done"], panel);
   const helper = (path, body) => call(HELPER, path, body);
-  const backend = (path, body) => call("", path, body);
+  const backend = (path, body, headers) => call("", path, body, headers);
 
   async function detect() {
     show("panel-detect"); step(1);
@@ -101,7 +101,7 @@
   async function poll() {
     clearTimeout(state.poller);
     if (!state.session) return;
-    const r = await backend("/pc/api/bind/sessions/" + encodeURIComponent(state.session) + "?pc_token=" + encodeURIComponent(state.pcToken));
+    const r = await backend("/pc/api/bind/sessions/" + encodeURIComponent(state.session), null, {"X-PC-Token": state.pcToken});
     if (!r.ok) { finish(r.body.message || "绑定码已过期，请重新获取", false); return; }
     const s = r.body.state;
     if (s === "claimed") {

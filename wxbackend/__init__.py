@@ -24,6 +24,7 @@ from wxbackend.applications import review as applications_review
 from wxbackend.applications import service as applications_service
 from wxbackend.applications import tasks as application_tasks
 from wxbackend.applications.web import admin as applications_admin
+from wxbackend.applications.web import api as applications_api
 from wxbackend.applications.web import h5 as applications_h5
 from wxbackend.approvals import service as approvals_service
 from wxbackend.approvals.web import admin as approvals_admin
@@ -90,6 +91,7 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, binding_site.bp, binding_pc.pages, r
 PAGE_BLUEPRINTS += (applications_h5.bp, applications_admin.bp)  # reviewed applications (issue 13)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
+API_BLUEPRINTS += (applications_api.bp,)
 TASKS = (certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
 TASKS += (application_tasks,)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)

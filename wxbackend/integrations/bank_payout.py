@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -58,11 +59,27 @@ class PayoutAdapter(Protocol):
     def query(self, idempotency_key: str) -> PayoutResult: ...
 
 
-def _check_pay_arguments(idempotency_key: str, amount_fen: int) -> None:
-    if not idempotency_key or len(idempotency_key) > 64:
-        raise ValueError("idempotency_key must be 1..64 characters")
-    if not isinstance(amount_fen, int) or amount_fen <= 0:
-        raise ValueError("amount_fen must be a positive integer")
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+REMARK_MAX_CHARS = 32  # what a bank statement line shows of a remark (附言)
+
+
+class PayoutRequestInvalid(DomainError, ValueError):
+    """The payout asked for cannot be sent as it is (a caller's mistake); nothing was sent."""
+
+    code, message, status = "payout_request_invalid", "打款请求无效", 400
+
+
+def _check_key(idempotency_key: str) -> None:
+    if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise PayoutRequestInvalid("打款幂等键应为1至64个字母、数字或 _ . : -")
+
+
+def _check_pay_arguments(idempotency_key: str, amount_fen: int, remark: str) -> None:
+    _check_key(idempotency_key)
+    if len(remark) > REMARK_MAX_CHARS:
+        raise PayoutRequestInvalid(f"打款附言不能超过{REMARK_MAX_CHARS}个字符")
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise PayoutRequestInvalid("打款金额应为正整数（分）")
 
 
 class LocalPayouts:
@@ -77,7 +94,7 @@ class LocalPayouts:
 
     def pay(self, *, idempotency_key: str, account_name: str, account_number: str, bank_name: str,
             amount_fen: int, remark: str) -> PayoutResult:
-        _check_pay_arguments(idempotency_key, amount_fen)
+        _check_pay_arguments(idempotency_key, amount_fen, remark)
         reference = "LOCAL" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20].upper()
         result = PayoutResult("succeeded", reference, "")
         if get_redis().set(self._key(idempotency_key), json.dumps(asdict(result)), nx=True, ex=90 * 86400):
@@ -91,6 +108,7 @@ class LocalPayouts:
         return self.query(idempotency_key)
 
     def query(self, idempotency_key: str) -> PayoutResult:
+        _check_key(idempotency_key)
         stored = get_redis().get(self._key(idempotency_key))
         if stored is None:
             raise PayoutUnknown()
@@ -113,7 +131,7 @@ class HttpPayouts:
 
     def pay(self, *, idempotency_key: str, account_name: str, account_number: str, bank_name: str,
             amount_fen: int, remark: str) -> PayoutResult:
-        _check_pay_arguments(idempotency_key, amount_fen)
+        _check_pay_arguments(idempotency_key, amount_fen, remark)
         status, answer = self.client.call("POST", "/payouts", {
             "idempotency_key": idempotency_key, "account_name": account_name, "account_number": account_number,
             "bank_name": bank_name, "amount_fen": amount_fen, "remark": remark})
@@ -124,6 +142,7 @@ class HttpPayouts:
         return self._result(idempotency_key, answer)
 
     def query(self, idempotency_key: str) -> PayoutResult:
+        _check_key(idempotency_key)
         status, answer = self.client.call("GET", f"/payouts/{idempotency_key}")
         if status == 404:
             raise PayoutUnknown()

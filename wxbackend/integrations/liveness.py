@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -25,7 +26,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import requests
 from flask import current_app
 
-from wxbackend.core.errors import UpstreamError
+from wxbackend.core.errors import DomainError, UpstreamError
 from wxbackend.core.redis import get_redis
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class LivenessStart:
 @dataclass(frozen=True)
 class LivenessResult:
     status: str  # "pending" | "passed" | "failed" | "expired"
-    reference: str  # the provider's reference to keep (its request id / BizToken)
+    reference: str  # the provider's reference to keep: the BizToken, stable across result() calls
     similarity: float | None
     reason: str
 
@@ -56,6 +57,26 @@ class LivenessProvider(Protocol):
               extra: str) -> LivenessStart: ...
 
     def result(self, biz_token: str) -> LivenessResult: ...
+
+
+BIZ_TOKEN = re.compile(r"[A-Za-z0-9-]{1,64}")
+MAX_PHOTO_BYTES = 2 * 1024 * 1024  # FaceID takes at most 3 MB of base64
+
+
+class LivenessRequestInvalid(DomainError, ValueError):
+    """What `start` was given is beyond the provider's limits; nothing was sent."""
+
+    code, message, status = "liveness_request_invalid", "人脸核身请求无效", 400
+
+
+def _check_start(name: str, redirect_url: str, extra: str, id_photo: bytes | None) -> None:
+    """FaceID's limits: Name ≤ 32 characters, RedirectUrl and Extra ≤ 1024, the photo ≤ 3 MB as base64."""
+    if not name or len(name) > 32:
+        raise LivenessRequestInvalid("姓名应为1至32个字符")
+    if not redirect_url.startswith(("https://", "http://")) or len(redirect_url) > 1024 or len(extra) > 1024:
+        raise LivenessRequestInvalid("人脸核身的返回地址不正确")
+    if id_photo is not None and len(id_photo) > MAX_PHOTO_BYTES:
+        raise LivenessRequestInvalid("证件照片不能超过2MB")
 
 
 def with_query(url: str, **params: str) -> str:
@@ -72,12 +93,15 @@ class LocalLiveness:
 
     def start(self, *, name: str, id_number: str, id_photo: bytes | None, redirect_url: str,
               extra: str) -> LivenessStart:
+        _check_start(name, redirect_url, extra, id_photo)
         biz_token = "LOCAL-" + secrets.token_hex(16).upper()
         passed = LivenessResult("passed", biz_token, 100.0, "")
         get_redis().set(self._key(biz_token), json.dumps(asdict(passed)), ex=TOKEN_LIFETIME_SECONDS)
         return LivenessStart(biz_token, with_query(redirect_url, BizToken=biz_token))
 
     def result(self, biz_token: str) -> LivenessResult:
+        if not BIZ_TOKEN.fullmatch(biz_token or ""):
+            return LivenessResult("expired", "", None, "核身流程不存在或已过期")
         stored = get_redis().get(self._key(biz_token))
         if stored is None:
             return LivenessResult("expired", biz_token, None, "核身流程不存在或已过期")
@@ -90,9 +114,10 @@ class LocalLiveness:
 
 def tc3_authorization(*, secret_id: str, secret_key: str, service: str, host: str, timestamp: int,
                       payload: bytes, content_type: str = "application/json; charset=utf-8") -> str:
-    """The `Authorization` header of Tencent Cloud API 3.0 (TC3-HMAC-SHA256) for a POST to `/`."""
+    """The `Authorization` header of Tencent Cloud API 3.0 (TC3-HMAC-SHA256) for a POST to `/` signing
+    content-type and host (both lower-case, as the canonical request wants them)."""
     day = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
-    canonical = "\n".join(["POST", "/", "", f"content-type:{content_type}\nhost:{host}\n", "content-type;host",
+    canonical = "\n".join(["POST", "/", "", f"content-type:{content_type.lower()}\nhost:{host}\n", "content-type;host",
                            hashlib.sha256(payload).hexdigest()])
     scope = f"{day}/{service}/tc3_request"
     to_sign = "\n".join(["TC3-HMAC-SHA256", str(timestamp), scope, hashlib.sha256(canonical.encode()).hexdigest()])
@@ -118,6 +143,7 @@ class TencentLiveness:
 
     def start(self, *, name: str, id_number: str, id_photo: bytes | None, redirect_url: str,
               extra: str) -> LivenessStart:
+        _check_start(name, redirect_url, extra, id_photo)
         body = {"RuleId": self.rule_id, "Name": name, "IdCard": id_number, "RedirectUrl": redirect_url,
                 "Extra": extra}
         if id_photo:
@@ -129,13 +155,15 @@ class TencentLiveness:
         return LivenessStart(biz_token, url)
 
     def result(self, biz_token: str) -> LivenessResult:
+        if not BIZ_TOKEN.fullmatch(biz_token or ""):  # it may come from a URL someone typed
+            return LivenessResult("expired", "", None, "核身流程不存在或已过期")
         try:
             answer = self._call("GetDetectInfoEnhanced", {"BizToken": biz_token, "RuleId": self.rule_id,
                                                           "InfoType": "1"})
         except _TokenRefused as refused:
             return LivenessResult("expired", biz_token, None, refused.message)
         text = answer.get("Text") or {}
-        reference = str(answer.get("RequestId") or biz_token)
+        reference = biz_token
         code = text.get("ErrCode")
         similarity = _float(text.get("Sim"))
         if code is None:
@@ -147,7 +175,7 @@ class TencentLiveness:
     def _call(self, action: str, body: dict) -> dict:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = int(time.time())
-        host = urlsplit(self.api_base).netloc
+        host = urlsplit(self.api_base).netloc.lower()
         headers = {"Content-Type": self.content_type, "Host": host, "X-TC-Action": action,
                    "X-TC-Version": self.version, "X-TC-Timestamp": str(timestamp),
                    "Authorization": tc3_authorization(secret_id=self.secret_id, secret_key=self.secret_key,

@@ -38,7 +38,7 @@ class SignedJsonClient:
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         """Send one signed request; returns (HTTP status, JSON answer) for a correctly signed answer of status
-        200 or 4xx. 5xx, timeouts and unsigned or badly signed answers raise UpstreamError."""
+        200 or 4xx. 5xx, 401/403, timeouts and unsigned or badly signed answers raise UpstreamError."""
         url = self.base_url + path
         raw = b"" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
@@ -51,7 +51,7 @@ class SignedJsonClient:
             response = requests.request(method, url, data=raw or None, headers=headers, timeout=self.timeout)
         except requests.RequestException as failed:
             raise UpstreamError(self.unavailable) from failed
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code in (401, 403):  # 401/403: our keys are wrong
             raise UpstreamError(self.unavailable)
         self._check_answer(response)
         try:

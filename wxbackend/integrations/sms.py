@@ -45,13 +45,19 @@ def masked(mobile: str) -> str:
     return mobile[:3] + "****" + mobile[-4:] if len(mobile) >= 7 else "****"
 
 
+class SmsRequestInvalid(DomainError, ValueError):
+    """The message asked for cannot be sent as it is; nothing was sent."""
+
+    code, message, status = "sms_request_invalid", "短信请求无效", 400
+
+
 def _check(mobile: str, template: str, params: dict[str, str], idempotency_key: str) -> None:
-    if not MOBILE.fullmatch(mobile):
-        raise ValueError("mobile must be an 11-digit mainland mobile number")
+    if not isinstance(mobile, str) or not MOBILE.fullmatch(mobile):
+        raise SmsRequestInvalid("手机号码格式不正确")
     if not template or not idempotency_key or len(idempotency_key) > 64:
-        raise ValueError("template and a 1..64 character idempotency_key are required")
+        raise SmsRequestInvalid("短信模板和幂等键（1至64个字符）不能为空")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
-        raise ValueError("params must map str to str")
+        raise SmsRequestInvalid("短信参数应为文字")
 
 
 class LocalSms:

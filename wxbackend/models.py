@@ -1,7 +1,13 @@
 """Every model, imported in one place so that migrations and `create_all` see the whole schema."""
 
 from wxbackend.addresses.models import Address
-from wxbackend.applications.models import Application, ApplicationRevision, ApplicationUpload, FinVerification
+from wxbackend.applications.models import (
+           Application,
+           ApplicationRevision,
+           ApplicationUpload,
+           FinVerification,
+           LivenessCheck,
+)
 from wxbackend.approvals.models import ApprovalDecision, ApprovalRequest
 from wxbackend.audit.models import AuditLog
 from wxbackend.ca.models import IssuedCertificate
@@ -20,4 +26,4 @@ __all__ = ["AuditLog", "BankStatementLine", "Binding", "CertApp", "Certificate",
 __all__ += ["Address", "Invoice", "InvoiceItem", "InvoiceProfile", "StaffMember"]
 __all__ += ["ApprovalDecision", "ApprovalRequest"]
 __all__ += ["SupportConversation", "SupportMessage", "SupportReply"]
-__all__ += ["Application", "ApplicationRevision", "ApplicationUpload", "FinVerification"]
+__all__ += ["Application", "ApplicationRevision", "ApplicationUpload", "FinVerification", "LivenessCheck"]

@@ -1,4 +1,4 @@
-"""Reviewed applications: applications, their revisions and uploads, and 金融认证 attempts
+"""Reviewed applications: applications, their revisions and uploads, liveness checks and 金融认证 attempts
 
 Revision ID: 0019
 Revises: 0012 (the integrator re-chains it)
@@ -67,6 +67,7 @@ def upgrade():
     sa.Column('height', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('replaced_at', sa.DateTime(), nullable=True),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['application_id'], ['applications.id'],
                             name=op.f('fk_application_uploads_application_id_applications')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_application_uploads')),
@@ -103,9 +104,33 @@ def upgrade():
     with op.batch_alter_table('fin_verifications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_fin_verifications_application_id'), ['application_id'], unique=False)
 
+    op.create_table('liveness_checks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('application_id', sa.Integer(), nullable=False),
+    sa.Column('biz_token', sa.String(length=128), nullable=False),
+    sa.Column('provider', sa.String(length=16), nullable=False),
+    sa.Column('agent_id_hash', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('reference', sa.String(length=128), nullable=False),
+    sa.Column('similarity', sa.Float(), nullable=True),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['application_id'], ['applications.id'],
+                            name=op.f('fk_liveness_checks_application_id_applications')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_liveness_checks')),
+    sa.UniqueConstraint('biz_token', name=op.f('uq_liveness_checks_biz_token'))
+    )
+    with op.batch_alter_table('liveness_checks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_liveness_checks_application_id'), ['application_id'], unique=False)
+
 
 
 def downgrade():
+    with op.batch_alter_table('liveness_checks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_liveness_checks_application_id'))
+
+    op.drop_table('liveness_checks')
     with op.batch_alter_table('fin_verifications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fin_verifications_application_id'))
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support.applications import expired_order, jpeg, materials
+from tests.support.applications import expired_order, jpeg, materials, pass_liveness
 from tests.support.factories import make_user
 from tests.support.staff import make_staff
 from wxbackend.applications import finance, service
@@ -48,6 +48,8 @@ def test_the_api_from_the_order_to_the_financial_verification(client, db_session
         up = client.post(f"/api/applications/{a}/uploads", data={"kind": kind, "file": (io.BytesIO(jpeg()), "x.gif")},
                          headers=auth, content_type="multipart/form-data")
         assert up.status_code == 201 and up.json["content_type"] == "image/jpeg"
+    assert client.post(f"/api/applications/{a}/submit", headers=auth).json["code"] == "incomplete"
+    pass_liveness(order.user_id, a)
     assert client.post(f"/api/applications/{a}/submit", headers=auth).json["status"] == "pending_payment"
     mark_paid(order.id, "wechat", "test")
     request = approvals.pending_request(service.REVIEW_KIND, a)

@@ -70,6 +70,17 @@ def test_the_whole_phone_path_up_to_payment(client, db_session, stores):
                             "file": (io.BytesIO(b"<?php echo 1; ?>"), "shell.jpg")},
                       content_type="multipart/form-data", follow_redirects=True)
     assert "只能上传jpg、jpeg、bmp、gif 或 png格式的图片" in php.text
+    for kind in ("id_front", "id_back"):
+        client.post(f"/h5/applications/{application.id}/liveness",
+                    data={"csrf_token": csrf, "kind": kind, "file": (io.BytesIO(jpeg()), "id.jpg")},
+                    content_type="multipart/form-data")
+    handoff = client.get(f"/h5/applications/{application.id}/liveness").text
+    assert "微信“扫一扫”" in handoff and "<svg" in handoff  # the PC's QR code to the phone
+    started = client.post(f"/h5/applications/{application.id}/liveness/start", data={"csrf_token": csrf})
+    assert "/liveness/return?BizToken=" in started.headers["Location"]  # the local provider: straight back
+    back = client.get(started.headers["Location"].split("5000", 1)[-1], follow_redirects=True)
+    assert "活体认证已通过" in back.text
+    assert client.get(f"/h5/applications/{application.id}/liveness/status").json["passed"] is True
     overview = client.get(f"/h5/applications/{application.id}").text
     assert "110***********002X" in overview and "11010519491231002X" not in overview
     submitted = client.post(f"/h5/applications/{application.id}/submit", data={"csrf_token": csrf})
@@ -94,7 +105,10 @@ def test_another_users_application_is_404_on_every_route(client, db_session, sto
                          ("post", f"/h5/applications/{a}/materials"), ("get", f"/h5/applications/{a}/form.pdf"),
                          ("get", f"/h5/applications/{a}/uploads"), ("post", f"/h5/applications/{a}/uploads"),
                          ("post", f"/h5/applications/{a}/submit"), ("get", f"/h5/applications/{a}/verification"),
-                         ("post", f"/h5/applications/{a}/verification"),
+                         ("post", f"/h5/applications/{a}/verification"), ("get", f"/h5/applications/{a}/liveness"),
+                         ("post", f"/h5/applications/{a}/liveness"), ("post", f"/h5/applications/{a}/liveness/start"),
+                         ("get", f"/h5/applications/{a}/liveness/return"),
+                         ("get", f"/h5/applications/{a}/liveness/status"),
                          ("post", f"/h5/orders/{order.id}/application")):
         answer = getattr(client, method)(path, data={"csrf_token": csrf, "agreement": "yes", "consent": "yes",
                                                       "code": "123456", **materials()})

@@ -9,7 +9,7 @@ import struct
 from PIL import Image
 
 from tests.support.factories import bind, make_certificate, make_user
-from wxbackend.applications import service
+from wxbackend.applications import face, service
 from wxbackend.orders.service import create_order, mark_paid
 
 ORGANISATION = "深圳某某科技有限公司"
@@ -67,7 +67,16 @@ def ready_application(order, **changes):
     service.save_materials(order.user_id, application.id, materials(**changes))
     service.add_upload(order.user_id, application.id, "form", jpeg())
     service.add_upload(order.user_id, application.id, "licence", jpeg((800, 600)))
+    pass_liveness(order.user_id, application.id)
     return application
+
+
+def pass_liveness(user_id: int, application_id: int):
+    """ID photos, then the liveness check through the configured provider (`local` passes at once)."""
+    service.add_upload(user_id, application_id, "id_front", jpeg((856, 540)))
+    service.add_upload(user_id, application_id, "id_back", jpeg((856, 540)))
+    face.start_liveness(user_id, application_id)
+    return face.pull_liveness(user_id, application_id)
 
 
 def paid_for_review(order, **changes):
@@ -76,3 +85,16 @@ def paid_for_review(order, **changes):
     service.submit(order.user_id, application.id)
     assert mark_paid(order.id, "wechat", "test")
     return application
+
+
+def make_user_verified(openid: str):
+    """The user the dev sign-in made, identity-verified."""
+    import sqlalchemy as sa
+
+    from wxbackend.core.db import db
+    from wxbackend.users.models import User
+
+    user = db.session.scalar(sa.select(User).where(User.openid == openid))
+    user.identity_verified = True
+    db.session.flush()
+    return user

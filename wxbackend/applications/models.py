@@ -23,9 +23,13 @@ KIND_LABELS = {ApplicationKind.EXPIRED_RENEWAL: "过期证书续期", Applicatio
 class UploadKind(enum.StrEnum):
     FORM = "form"  # the printed application form, signed and sealed
     LICENCE = "licence"  # 营业执照
+    ID_FRONT = "id_front"  # 经办人身份证人像面: deleted once the liveness check is done
+    ID_BACK = "id_back"  # 经办人身份证国徽面: deleted once the liveness check is done
 
 
 UPLOAD_LABELS = {UploadKind.FORM: "申请表（签字盖章扫描件）", UploadKind.LICENCE: "营业执照"}
+ID_PHOTO_LABELS = {UploadKind.ID_FRONT: "经办人身份证人像面", UploadKind.ID_BACK: "经办人身份证国徽面"}
+ALL_UPLOAD_LABELS = {**UPLOAD_LABELS, **ID_PHOTO_LABELS}
 
 
 class Application(db.Model):
@@ -103,12 +107,13 @@ class ApplicationUpload(db.Model):
     height: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # ID photos: the file is gone after liveness
 
     application: Mapped[Application] = relationship(back_populates="uploads")
 
     @property
     def kind_label(self) -> str:
-        return UPLOAD_LABELS[UploadKind(self.kind)]
+        return ALL_UPLOAD_LABELS[UploadKind(self.kind)]
 
 
 class VerificationStatus(enum.StrEnum):
@@ -154,3 +159,38 @@ class FinVerification(db.Model):
     @property
     def status_label(self) -> str:
         return VERIFICATION_LABELS[VerificationStatus(self.status)]
+
+
+class LivenessStatus(enum.StrEnum):
+    PENDING = "pending"  # started: the user is on (or left) the provider's page
+    PASSED = "passed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+LIVENESS_LABELS = {LivenessStatus.PENDING: "认证中", LivenessStatus.PASSED: "已通过", LivenessStatus.FAILED: "未通过",
+                   LivenessStatus.EXPIRED: "已过期"}
+
+
+class LivenessCheck(db.Model):
+    """One 活体认证 of the 经办人 through the provider (a BizToken). Its outcome is only ever what the backend pulled
+    from the provider, never what a redirect said. `agent_id_hash` binds it to the ID number it was made for: a
+    revision naming another 经办人 needs a new one. Only the result and the provider's reference are kept."""
+
+    __tablename__ = "liveness_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(sa.ForeignKey("applications.id"), index=True)
+    biz_token: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    provider: Mapped[str] = mapped_column(sa.String(16))
+    agent_id_hash: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16), default=LivenessStatus.PENDING)
+    reference: Mapped[str] = mapped_column(sa.String(128), default="")
+    similarity: Mapped[float | None] = mapped_column(sa.Float)
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def status_label(self) -> str:
+        return LIVENESS_LABELS[LivenessStatus(self.status)]

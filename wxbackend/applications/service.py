@@ -25,6 +25,8 @@ from wxbackend.applications.models import (
     ApplicationKind,
     ApplicationRevision,
     ApplicationUpload,
+    LivenessCheck,
+    LivenessStatus,
     UploadKind,
 )
 from wxbackend.applications.pdf import application_form
@@ -33,6 +35,7 @@ from wxbackend.approvals import service as approvals
 from wxbackend.approvals.models import ApprovalDecision, ApprovalRequest, Verdict
 from wxbackend.approvals.service import Step
 from wxbackend.audit.service import record_audit
+from wxbackend.core.crypto import lookup_hash
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.files import file_store
@@ -301,6 +304,21 @@ def upload_for_staff(public_id: str) -> tuple[ApplicationUpload, bytes]:
     return upload, file_store().get(upload.store_key)
 
 
+def agent_hash(application: Application) -> str:
+    """The keyed hash of the newest revision's 经办人 ID number (what a liveness check is bound to)."""
+    data = current_materials(application) or {}
+    return lookup_hash(data.get("agent_id_number", ""), "liveness_agent")
+
+
+def passed_for_current_agent(application: Application) -> bool:
+    """Has the 经办人 of the newest revision passed a liveness check?"""
+    if application.current is None:
+        return False
+    return db.session.scalar(sa.select(sa.func.count(LivenessCheck.id)).where(
+        LivenessCheck.application_id == application.id, LivenessCheck.status == LivenessStatus.PASSED,
+        LivenessCheck.agent_id_hash == agent_hash(application))) > 0
+
+
 # --------------------------------------------------------------------------------------------- submitting
 
 
@@ -314,6 +332,8 @@ def missing_parts(application: Application) -> list[str]:
     uploads = current_uploads(application)
     missing += [f"上传{label}" for kind, label in (("form", "签字盖章的申请表"), ("licence", "营业执照"))
                 if kind not in uploads]
+    if not passed_for_current_agent(application):
+        missing.append("上传经办人身份证照片并完成活体认证")
     return missing
 
 

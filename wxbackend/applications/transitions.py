@@ -3,7 +3,8 @@ failed. Nothing moves after that (a new attempt is a new row)."""
 
 from __future__ import annotations
 
-from wxbackend.applications.models import VERIFICATION_LABELS
+from wxbackend.applications.models import LIVENESS_LABELS, VERIFICATION_LABELS
+from wxbackend.applications.models import LivenessStatus as L
 from wxbackend.applications.models import VerificationStatus as V
 from wxbackend.core.states import IllegalTransition, StateMachine
 
@@ -19,3 +20,15 @@ VERIFICATION_STATES = StateMachine({
     V.FAILED: set(),
     V.PAYOUT_FAILED: set(),
 }, noun="金融认证", labels=VERIFICATION_LABELS, error=IllegalVerificationTransition)
+
+
+class IllegalLivenessTransition(IllegalTransition):
+    code = "illegal_liveness_transition"
+
+
+LIVENESS_STATES = StateMachine({
+    L.PENDING: {L.PASSED, L.FAILED, L.EXPIRED},
+    L.PASSED: set(),
+    L.FAILED: set(),
+    L.EXPIRED: set(),
+}, noun="活体认证", labels=LIVENESS_LABELS, error=IllegalLivenessTransition)

@@ -8,9 +8,10 @@ from datetime import date
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from wxbackend.addresses.divisions import tree
-from wxbackend.applications import finance, materials, service
-from wxbackend.applications.models import UPLOAD_LABELS
+from wxbackend.applications import face, finance, materials, service
+from wxbackend.applications.models import ID_PHOTO_LABELS, UPLOAD_LABELS
 from wxbackend.core import uow
+from wxbackend.core.qr import qr_svg
 from wxbackend.core.validation import InvalidFields
 from wxbackend.orders.models import STATUS_LABELS
 from wxbackend.web.auth import current_user_id, page_login_required
@@ -46,7 +47,8 @@ def application(application_id: int):
                            missing=service.missing_parts(found), rejection=service.last_rejection(found),
                            due=service.review_due(found), uploads=service.current_uploads(found),
                            verification=finance.latest(found.id), shown=_shown(found),
-                           fields=materials.FIELDS, editable=found.order.status in service.EDITABLE)
+                           fields=materials.FIELDS, editable=found.order.status in service.EDITABLE,
+                           liveness_passed=service.passed_for_current_agent(found))
 
 
 def _shown(found) -> dict[str, str]:
@@ -127,6 +129,68 @@ def uploads(application_id: int):
         return redirect(url_for("applications_h5.uploads", application_id=found.id))
     return render_template("applications/uploads.html", app=found, uploads=service.current_uploads(found),
                            labels=UPLOAD_LABELS)
+
+
+def liveness_page(application_id: int, **_) -> str:
+    return url_for("applications_h5.liveness", application_id=application_id)
+
+
+@bp.route("/applications/<int:application_id>/liveness", methods=["GET", "POST"])
+@page_login_required
+@refusals_flashed(back=liveness_page)
+def liveness(application_id: int):
+    """经办人身份证照片 and 活体认证. On a PC: a QR code of this page for WeChat's 扫一扫, and the page follows the
+    phone's progress (liveness.js polls the status)."""
+    found = mine(application_id)
+    if request.method == "POST":
+        sent = request.files.get("file")
+        data = sent.read(current_app.config["UPLOAD_MAX_BYTES"] + 1) if sent else b""
+        kind = request.form.get("kind", "")
+        if kind not in ID_PHOTO_LABELS:
+            abort(400)
+        service.add_upload(current_user_id(), found.id, kind, data)
+        flash(f"{ID_PHOTO_LABELS[kind]}已上传", "ok")
+        return redirect(liveness_page(found.id))
+    phone_url = current_app.config["PUBLIC_BASE_URL"] + liveness_page(found.id)
+    return render_template("applications/liveness.html", app=found, check=face.latest(found.id),
+                           passed=service.passed_for_current_agent(found), uploads=service.current_uploads(found),
+                           labels=ID_PHOTO_LABELS, qr=qr_svg(phone_url), phone_url=phone_url)
+
+
+@bp.post("/applications/<int:application_id>/liveness/start")
+@page_login_required
+@refusals_flashed(back=liveness_page)
+def liveness_start(application_id: int):
+    _, url = face.start_liveness(current_user_id(), mine(application_id).id)
+    return redirect(url)
+
+
+@bp.get("/applications/<int:application_id>/liveness/return")
+@page_login_required
+@refusals_flashed(back=liveness_page)
+def liveness_return(application_id: int):
+    """Where the provider's page sends the phone back. The BizToken in the URL proves nothing: the result is
+    pulled from the provider for the check this application started."""
+    check = face.pull_liveness(current_user_id(), mine(application_id).id)
+    if check is not None and check.status == "passed":
+        flash("活体认证已通过", "ok")
+    elif check is not None and check.status == "pending":
+        flash("尚未完成活体认证，请按页面提示完成", "error")
+    else:
+        flash("活体认证未通过，请重新认证", "error")
+    return redirect(liveness_page(application_id))
+
+
+@bp.get("/applications/<int:application_id>/liveness/status")
+@page_login_required
+def liveness_status(application_id: int):
+    """The PC page follows the phone: the current check's status, pulled from the provider while pending."""
+    found = mine(application_id)
+    check = face.latest(found.id)
+    if check is not None and check.status == "pending":
+        check = face.pull_liveness(current_user_id(), found.id)
+    return {"status": check.status if check else "none", "label": check.status_label if check else "未开始",
+            "passed": service.passed_for_current_agent(found)}
 
 
 @bp.post("/applications/<int:application_id>/submit")

@@ -248,7 +248,8 @@ def test_submit_needs_every_part_then_payment_opens_the_review(db_session, store
     application = consented(order)
     with pytest.raises(Conflict) as refused:
         service.submit(order.user_id, application.id)
-    assert refused.value.message == "请先完成：填写申请资料、上传签字盖章的申请表、上传营业执照、上传经办人身份证照片并完成活体认证"
+    assert refused.value.message == ("请先完成：填写申请资料、上传签字盖章的申请表、上传营业执照、"
+                                     "上传经办人身份证照片并完成活体认证")
     application = ready_application(order)
     service.submit(order.user_id, application.id)
     assert order.status == OrderStatus.PENDING_PAYMENT and review_request(application.id) is None

@@ -151,3 +151,33 @@ def test_the_console_review_page_and_staff_only_downloads(app, client, db_sessio
     db_session.expire_all()
     assert db_session.get(Order, order.id).status == OrderStatus.REJECTED
     assert service.last_rejection(application).fields == ["基本户账号"]
+
+
+def test_rejected_after_wechat_pay_the_user_asks_for_the_refund(app, client, db_session, stores, wechatpay):
+    from tests.support.applications import ready_application
+    from tests.support.wechatpay import deliver
+    from wxbackend.payments.models import Payment, Refund
+    from wxbackend.payments.service import start_wechat_payment
+
+    user, csrf = signed_in(client, db_session, "退费人")
+    order = expired_order(user=user)
+    application = ready_application(order)
+    service.submit(user.id, application.id)
+    start_wechat_payment(user.id, order.id, "jsapi")
+    payment = db_session.scalar(sa.select(Payment).where(Payment.order_id == order.id))
+    assert deliver(app.test_client(), wechatpay.pay(payment.out_trade_no)).status_code == 204
+    db_session.expire_all()
+    assert db_session.get(Order, order.id).status == OrderStatus.PENDING_REVIEW  # paid → 待审核, review opened
+    request = service.approvals.pending_request(service.REVIEW_KIND, application.id)
+    auditor = make_staff("refund_aud", "auditor")
+    service.approvals.decide(request.id, auditor.id, "reject", service.approvals.issue_nonce(request.id, auditor.id),
+                             reason="材料不全")
+    page = client.get(f"/h5/applications/{application.id}").text
+    assert "审核未通过" in page and "材料不全" in page
+    listing = client.get("/h5/applications").text
+    assert "申请退费" in listing and "编辑" in listing
+    refunded = client.post(f"/h5/orders/{order.id}/refund", data={"csrf_token": csrf})
+    assert refunded.status_code == 302
+    db_session.expire_all()
+    assert db_session.get(Order, order.id).status == OrderStatus.REFUNDING
+    assert db_session.scalar(sa.select(Refund).where(Refund.order_id == order.id)).amount_fen == order.amount_fen

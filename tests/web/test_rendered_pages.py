@@ -93,7 +93,8 @@ def customer(client, pc, helper, demo_key, db_session, invoice_files):
     bind(user, expired)
     application = paid_for_review(create_order(user.id, expired.id, 1))
     db_session.commit()
-    return {"application_id": application.id, "certificate_id": demo_key.certificate.id, "order_id": [pending.id, paid.id, cancelled.id, completed.id],
+    return {"application_id": application.id,
+            "certificate_id": demo_key.certificate.id, "order_id": [pending.id, paid.id, cancelled.id, completed.id],
             "profile_id": profile.id, "address_id": address.id, "session_id": waiting.session_id,
             "app_renew_url": f"/h5/certificates/{app_cert.id}/renew?app={app_cert.apps[0].id}"}
 

@@ -181,3 +181,24 @@ def test_rejected_after_wechat_pay_the_user_asks_for_the_refund(app, client, db_
     db_session.expire_all()
     assert db_session.get(Order, order.id).status == OrderStatus.REFUNDING
     assert db_session.scalar(sa.select(Refund).where(Refund.order_id == order.id)).amount_fen == order.amount_fen
+
+
+def test_finance_sees_the_fin_verification_queue_without_the_code(app, db_session, stores):
+    from wxbackend.applications import finance
+    from wxbackend.core.crypto import decrypt
+
+    order = expired_order()
+    application = paid_for_review(order)
+    request = service.approvals.pending_request(service.REVIEW_KIND, application.id)
+    for name in ("fq_a", "fq_b"):
+        staff = make_staff(name, "auditor")
+        service.approvals.decide(request.id, staff.id, "approve", service.approvals.issue_nonce(request.id, staff.id))
+    verification = finance.latest(application.id)
+    finance.pay(verification.id)
+    code = decrypt(verification.code_enc, "fin_verification_code")
+    console = app.test_client()
+    sign_in_staff(console, make_staff("caiwu1", "finance"))
+    page = console.get("/admin/applications/fin-verifications").text
+    assert application.application_no in page and "待输入随机码" in page and "6222***********0123" in page
+    assert finance.remark(code) not in page and "6222021234567890123" not in page
+    assert console.get("/admin/applications").status_code in (302, 403)  # 待审核 is the auditors'

@@ -405,3 +405,17 @@ def test_my_applications_filter_by_status_and_day(db_session, stores):
     assert service.user_applications(user_id, since=today + timedelta(days=2)) == []
     assert [a.id for a in service.user_applications(user_id, since=today - timedelta(days=1),
                                                      until=today + timedelta(days=1))] == [application.id]
+
+
+def test_the_sweep_fails_codes_not_entered_in_time_and_is_safe_to_run_twice(db_session, stores):
+    from datetime import timedelta
+
+    order, application, verification = approved(db_session, stores)
+    finance.pay(verification.id)
+    assert finance.expire_overdue() == 0
+    verification.expires_at = verification.paid_at - timedelta(seconds=1)
+    db_session.flush()
+    assert finance.expire_overdue() == 1
+    assert finance.expire_overdue() == 0
+    db_session.expire_all()
+    assert db_session.get(Order, order.id).status == OrderStatus.FIN_VERIFICATION_FAILED

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from wxbackend.applications import materials, service
-from wxbackend.applications.models import ApplicationRevision, FinVerification, VerificationStatus
+from wxbackend.applications.models import Application, ApplicationRevision, FinVerification, VerificationStatus
 from wxbackend.applications.transitions import VERIFICATION_STATES
 from wxbackend.audit.service import record_audit
 from wxbackend.core.crypto import decrypt, encrypt, lookup_hash, mask_bank_account
@@ -29,7 +29,7 @@ from wxbackend.core.validation import InvalidFields, digits_only
 from wxbackend.integrations.bank_payout import PayoutRefused, payout_adapter
 from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
-from wxbackend.orders.models import OrderStatus
+from wxbackend.orders.models import Order, OrderStatus
 
 AMOUNT_FEN = 1
 PAYOUT_JOB = "applications.pay_fin_verification"
@@ -207,3 +207,36 @@ def require_fields(bank_name: str | None, bank_account: str | None) -> None:
         errors["bank_account"] = "请填写基本户账号"
     if errors:
         raise InvalidFields(errors)
+
+
+def expire_overdue() -> int:
+    """The sweep: every attempt still awaiting its code FIN_VERIFICATION_DAYS after the payout fails (金融认证失败),
+    as typing the code then would. Safe to run twice. Returns how many failed now."""
+    overdue = list(db.session.scalars(sa.select(FinVerification.id).where(
+        FinVerification.status == VerificationStatus.AWAITING_CODE, FinVerification.expires_at < utcnow())))
+    failed = 0
+    for verification_id in overdue:
+        verification = db.session.get(FinVerification, verification_id)
+        application = service.lock_application(verification.application_id)
+        verification = db.session.scalar(sa.select(FinVerification).where(FinVerification.id == verification_id)
+                                         .with_for_update().execution_options(populate_existing=True))
+        if verification.status != VerificationStatus.AWAITING_CODE or \
+                application.order.status != OrderStatus.PENDING_FIN_VERIFICATION:
+            continue
+        _fail(application, verification, "超过有效期未输入正确的随机码", "system")
+        failed += 1
+    return failed
+
+
+def waiting(limit: int = 200) -> list[FinVerification]:
+    """待金融认证 for finance staff: attempts not yet verified, oldest first (打款中, 待输入随机码, 打款失败 …)."""
+    return list(db.session.scalars(
+        sa.select(FinVerification).join(Application, Application.id == FinVerification.application_id)
+        .join(Order, Order.id == Application.order_id)
+        .where(Order.status.in_([OrderStatus.PENDING_FIN_VERIFICATION, OrderStatus.FIN_VERIFICATION_FAILED]))
+        .order_by(FinVerification.created_at, FinVerification.id).limit(limit)))
+
+
+def waiting_count() -> int:
+    return db.session.scalar(sa.select(sa.func.count(Application.id)).join(Order, Order.id == Application.order_id)
+                             .where(Order.status == OrderStatus.PENDING_FIN_VERIFICATION))

@@ -156,6 +156,8 @@ class FinVerification(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    application: Mapped[Application] = relationship()
+
     @property
     def status_label(self) -> str:
         return VERIFICATION_LABELS[VerificationStatus(self.status)]

@@ -14,13 +14,22 @@ from wxbackend.web.staff_session import staff_required
 
 bp = Blueprint("applications_admin", __name__, url_prefix="/admin", template_folder="../templates")
 ROLES = (Role.AUDITOR, Role.ADMIN)
-QUEUES = (ConsoleQueue("待审核", "applications_admin.queue", ROLES, count=service.review_count),)
+FINANCE = (Role.FINANCE, Role.ADMIN)
+QUEUES = (ConsoleQueue("待审核", "applications_admin.queue", ROLES, count=service.review_count),
+          ConsoleQueue("待金融认证", "applications_admin.fin_queue", FINANCE, count=finance.waiting_count))
 
 
 @bp.get("/applications")
 @staff_required(*ROLES)
 def queue():
     return render_template("applications/admin_queue.html", rows=service.review_queue())
+
+
+@bp.get("/applications/fin-verifications")
+@staff_required(*FINANCE)
+def fin_queue():
+    """待金融认证: each 0.01-yuan attempt not yet verified (打款中, 待输入随机码, 打款失败, 未通过) — never the code."""
+    return render_template("applications/admin_fin_queue.html", rows=finance.waiting())
 
 
 @bp.get("/applications/<int:application_id>")

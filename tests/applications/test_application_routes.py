@@ -128,7 +128,8 @@ def test_the_console_review_page_and_staff_only_downloads(app, client, db_sessio
     assert application.application_no in queue
     page = console.get(f"/admin/applications/{application.id}")
     assert page.headers["Cache-Control"] == "no-store"
-    for value in ("11010519491231002X", "6222021234567890123", "中国工商银行", "初审", 'id="reject-form"'):
+    for value in ("11010519491231002X", "6222021234567890123", "中国工商银行", "初审", 'id="reject-form"',
+                  "经办人活体认证：已通过", "身份证照片已于核验后删除"):
         assert value in page.text, value
     upload = service.current_uploads(application)["licence"]
     download = console.get(f"/admin/applications/uploads/{upload.public_id}")

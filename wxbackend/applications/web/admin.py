@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template, request
 
-from wxbackend.applications import finance, materials, service
+from wxbackend.applications import face, finance, materials, service
 from wxbackend.approvals import service as approvals
 from wxbackend.staff.models import Role
 from wxbackend.web.console import ConsoleQueue
@@ -44,7 +44,7 @@ def detail(application_id: int):
         nonce=nonce, steps=approvals.steps_of(pending) if pending is not None else [],
         revisions=service.revisions_for_staff(found, g.staff.id, request.remote_addr or ""),
         fields=materials.FIELDS, labels=service.review_field_labels(), uploads=service.current_uploads(found),
-        all_uploads=found.uploads, verification=finance.latest(found.id))
+        all_uploads=found.uploads, verification=finance.latest(found.id), liveness=face.latest(found.id))
     return response, 200, {"Cache-Control": "no-store"}
 
 

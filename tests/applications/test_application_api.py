@@ -44,6 +44,8 @@ def test_the_api_from_the_order_to_the_financial_verification(client, db_session
     assert bad.status_code == 400 and bad.json["errors"]["bank_account"] == "基本户账号应为8至32位数字"
     saved = client.put(f"/api/applications/{a}/materials", json=materials(), headers=auth)
     assert saved.json["materials"]["bank_account"] == "6222***********0123"
+    pdf = client.get(f"/api/applications/{a}/form.pdf", headers=auth)
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF") and pdf.mimetype == "application/pdf"
     for kind in ("form", "licence"):
         up = client.post(f"/api/applications/{a}/uploads", data={"kind": kind, "file": (io.BytesIO(jpeg()), "x.gif")},
                          headers=auth, content_type="multipart/form-data")
@@ -69,6 +71,7 @@ def test_the_api_from_the_order_to_the_financial_verification(client, db_session
     # someone else's token finds nothing
     other = bearer(make_user("别人").id)
     assert client.get(f"/api/applications/{a}", headers=other).status_code == 404
+    assert client.get(f"/api/applications/{a}/form.pdf", headers=other).status_code == 404
     assert client.post(f"/api/applications/{a}/verification/code", json={"code": code},
                        headers=other).status_code == 404
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -93,6 +93,18 @@ class Materials(MethodView):
         found = mine(application_id)
         service.save_materials(api_user_id(), found.id, body)
         return found
+
+
+@bp.route("/applications/<int:application_id>/form.pdf")
+class FormPdf(MethodView):
+    @bp.response(200, content_type="application/pdf", description="申请表 PDF（打印后签字盖章）")
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
+    def get(self, application_id: int):
+        """The printable application form of the newest revision."""
+        found = mine(application_id)
+        return Response(service.form_pdf(api_user_id(), found.id), mimetype="application/pdf", headers={
+            "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{found.application_no}.pdf"'})
 
 
 @bp.route("/applications/<int:application_id>/uploads")

@@ -203,3 +203,21 @@ def test_finance_sees_the_fin_verification_queue_without_the_code(app, db_sessio
     assert application.application_no in page and "待输入随机码" in page and "6222***********0123" in page
     assert finance.remark(code) not in page and "6222021234567890123" not in page
     assert console.get("/admin/applications").status_code in (302, 403)  # 待审核 is the auditors'
+
+
+def test_an_upload_above_the_request_limit_is_refused_without_a_500(client, db_session, stores):
+    user, csrf = signed_in(client, db_session, "大文件")
+    order = expired_order(user=user)
+    application = service.start(user.id, order.id)
+    service.agree(user.id, application.id, True, True)
+    huge = client.post(f"/h5/applications/{application.id}/uploads",
+                       data={"csrf_token": csrf, "kind": "form", "file": (io.BytesIO(b"\xff\xd8\xff" + b"0" * (5 << 20)),
+                                                                          "big.jpg")},
+                       content_type="multipart/form-data")
+    assert huge.status_code == 413
+    three_mb = client.post(f"/h5/applications/{application.id}/uploads",
+                           data={"csrf_token": csrf, "kind": "licence",
+                                 "file": (io.BytesIO(b"\xff\xd8\xff" + b"0" * (3 << 20)), "3mb.jpg")},
+                           content_type="multipart/form-data", follow_redirects=True)
+    assert "图片不能超过2MB" in three_mb.text
+    assert service.current_uploads(application) == {}

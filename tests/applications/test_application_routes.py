@@ -210,9 +210,9 @@ def test_an_upload_above_the_request_limit_is_refused_without_a_500(client, db_s
     order = expired_order(user=user)
     application = service.start(user.id, order.id)
     service.agree(user.id, application.id, True, True)
+    big = io.BytesIO(b"\xff\xd8\xff" + b"0" * (5 << 20))
     huge = client.post(f"/h5/applications/{application.id}/uploads",
-                       data={"csrf_token": csrf, "kind": "form", "file": (io.BytesIO(b"\xff\xd8\xff" + b"0" * (5 << 20)),
-                                                                          "big.jpg")},
+                       data={"csrf_token": csrf, "kind": "form", "file": (big, "big.jpg")},
                        content_type="multipart/form-data")
     assert huge.status_code == 413
     three_mb = client.post(f"/h5/applications/{application.id}/uploads",

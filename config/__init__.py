@@ -133,6 +133,19 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "IDENTITY_PROVIDER": ("local", "local (GB 11643 check character and formats only) | http (verification service)"),
     "IDENTITY_PROVIDER_URL": ("", "The http identity provider's endpoint (IDENTITY_PROVIDER=http)"),
     "IDENTITY_PROVIDER_KEY": ("", "The http identity provider's API key"),
+    # Reviewed applications (DESIGN §11): uploads, the printable form, the review, 金融认证
+    "UPLOAD_MAX_BYTES": (2 * 1024 * 1024, "Largest application upload accepted (bytes; the seed's 2 MB)"),
+    "UPLOAD_MAX_PIXELS": (40_000_000, "Most pixels an uploaded image may declare (refused before decoding: "
+                                      "decompression bombs)"),
+    "APPLICATION_UPLOAD_QUOTA": (20, "Most uploads (replacements included) one application may receive"),
+    "APPLICATION_PDF_FONT": ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+                             "TrueType CJK font embedded in the printable application form (Debian "
+                             "fonts-wqy-microhei)"),
+    "REVIEW_WORKING_DAYS": (3, "The review is promised within this many working days (Asia/Shanghai)"),
+    "PUBLIC_HOLIDAYS": ([], "Public holidays that are not working days, YYYY-MM-DD comma-separated"),
+    "MAKEUP_WORKDAYS": ([], "Weekend days that are working days (调休), YYYY-MM-DD comma-separated"),
+    "FIN_VERIFICATION_MAX_TRIES": (3, "Wrong 金融认证 codes allowed before the attempt fails"),
+    "FIN_VERIFICATION_DAYS": (7, "Days the 金融认证 code may be entered after the 0.01-yuan payout"),
     # Outside services of the reviewed applications (liveness, bank payout, SMS, express); `local` adapters work
     # with no outside service in development and refuse to run in production
     "LIVENESS_PROVIDER": ("local", "local (development: every liveness check passes, no outside service) | tencent "

@@ -2,6 +2,7 @@
 
 from rq import cron
 
+from wxbackend.applications.tasks import expire_fin_verifications
 from wxbackend.ca.tasks import renew_ocsp_signer
 from wxbackend.certificates.tasks import mark_expired
 from wxbackend.core.jobs import sweep_outbox
@@ -14,3 +15,4 @@ cron.register(query_unconfirmed_refunds, "default", interval=300, name="query-un
 cron.register(alert_overdue_invoices, "default", interval=1800, name="alert-overdue-invoices")
 cron.register(sweep_outbox, "default", interval=60, name="sweep-outbox")
 cron.register(renew_ocsp_signer, "default", interval=86400, name="renew-ocsp-signer")
+cron.register(expire_fin_verifications, "default", interval=3600, name="expire-fin-verifications")

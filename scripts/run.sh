@@ -2,7 +2,7 @@
 # `make run`: the whole system on one machine with embedded defaults (SQLite, local CA, demo key on SoftHSM2):
 # backend, worker, cron, key helper, and Redis when it is not running. Ctrl-C stops everything.
 source "$(dirname "$0")/bootstrap.sh"
-ensure_apt softhsm2 redis-server openssl
+ensure_apt softhsm2 redis-server openssl fonts-wqy-microhei  # the application form PDF embeds its CJK font
 ensure_venv
 ensure_divisions
 ensure_redis

@@ -2,7 +2,7 @@
 # `make test`: install what is missing, start PostgreSQL and Redis, lint, run the whole suite.
 # Extra pytest arguments pass through: make test ARGS="-k binding".
 source "$(dirname "$0")/bootstrap.sh"
-ensure_apt softhsm2 redis-server postgresql chromium fonts-noto-cjk openssl
+ensure_apt softhsm2 redis-server postgresql chromium fonts-noto-cjk fonts-wqy-microhei openssl
 ensure_venv
 ensure_divisions
 ensure_redis

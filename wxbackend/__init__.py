@@ -20,6 +20,12 @@ import config as config_module
 from wxbackend import models
 from wxbackend.addresses.web import api as addresses_api
 from wxbackend.addresses.web import h5 as addresses_h5
+from wxbackend.applications import review as applications_review
+from wxbackend.applications import service as applications_service
+from wxbackend.applications import tasks as application_tasks
+from wxbackend.applications.web import admin as applications_admin
+from wxbackend.applications.web import api as applications_api
+from wxbackend.applications.web import h5 as applications_h5
 from wxbackend.approvals import service as approvals_service
 from wxbackend.approvals.web import admin as approvals_admin
 from wxbackend.audit.service import record_audit
@@ -50,6 +56,7 @@ from wxbackend.invoices.web import admin as invoices_admin
 from wxbackend.invoices.web import api as invoices_api
 from wxbackend.invoices.web import h5 as invoices_h5
 from wxbackend.notices import tasks as notice_tasks
+from wxbackend.orders.service import register_review_openers
 from wxbackend.orders.web import admin as orders_admin
 from wxbackend.orders.web import admin_fulfilment as orders_fulfilment_admin
 from wxbackend.orders.web import api as orders_api
@@ -87,18 +94,20 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, ca_ocsp.bp, binding_site.bp, binding
                    identity_h5.bp, payments_h5.bp, invoices_h5.bp, invoices_h5.download_bp, addresses_h5.bp,
                    wechat_views.bp, payments_notify.bp, staff_admin.bp, payments_admin.bp, approvals_admin.bp,
                    payments_staff_refund.bp, support_admin.bp, invoices_admin.bp, orders_fulfilment_admin.bp,
-                   orders_admin.bp, audit_admin.bp, certificates_admin.bp)
+                   orders_admin.bp, audit_admin.bp, certificates_admin.bp, applications_h5.bp, applications_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
-                  payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp)
-TASKS = (ca_tasks, certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks)
+                  payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp, applications_api.bp)
+TASKS = (ca_tasks, certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks, application_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
 CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,
-           invoices_admin, orders_fulfilment_admin, audit_admin, certificates_admin)
+           invoices_admin, orders_fulfilment_admin, audit_admin, certificates_admin, applications_admin)
 # Every kind of four-eyes request and its effect, named by the domain that owns it (nothing registers on import).
-APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL,)
+APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL, applications_review.REVIEW_APPROVAL)
 # What other domains end, in the same unit of work, when a certificate goes on hold or is revoked.
 CERTIFICATE_OUT_OF_USE = (renewal_service.void_unconfirmed,)
+# What opens the review once a reviewed order is paid (the order domain knows no application).
+ORDER_REVIEW_OPENERS = (applications_service.open_review,)
 # No cookie authenticates these: the key's signature and the PC token (PC API), WeChat's and WeChat Pay's signatures.
 CSRF_EXEMPT_BLUEPRINTS = {binding_pc.bp.name, renewal_pc.bp.name, wechat_views.bp.name, payments_notify.bp.name,
                           ca_ocsp.bp.name}
@@ -190,6 +199,7 @@ def register_console(app: Flask) -> None:
     staff_session.set_refusal_recorder(app, record_staff_refusal)
     app.extensions["console_queues"] = console.collect(CONSOLE)
     approvals_service.register_kinds(app, APPROVAL_KINDS)
+    register_review_openers(app, ORDER_REVIEW_OPENERS)
     app.add_template_global(staff_session.csrf_token, "staff_csrf_token")
     app.add_template_global(staff_session.totp_is_fresh, "staff_totp_is_fresh")
     app.add_template_global(console.queues_for, "console_queues")

@@ -1,6 +1,13 @@
 """Every model, imported in one place so that migrations and `create_all` see the whole schema."""
 
 from wxbackend.addresses.models import Address
+from wxbackend.applications.models import (
+           Application,
+           ApplicationRevision,
+           ApplicationUpload,
+           FinVerification,
+           LivenessCheck,
+)
 from wxbackend.approvals.models import ApprovalDecision, ApprovalRequest
 from wxbackend.audit.models import AuditLog
 from wxbackend.ca.models import IssuedCertificate
@@ -20,3 +27,4 @@ __all__ += ["Address", "Invoice", "InvoiceItem", "InvoiceProfile", "StaffMember"
 __all__ += ["ApprovalDecision", "ApprovalRequest"]
 __all__ += ["SupportConversation", "SupportMessage", "SupportReply"]
 __all__ += ["CertificateHold"]
+__all__ += ["Application", "ApplicationRevision", "ApplicationUpload", "FinVerification", "LivenessCheck"]

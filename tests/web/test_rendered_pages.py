@@ -8,6 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from tests.support.applications import ORGANISATION, paid_for_review
 from tests.support.factories import bind, make_certificate
 from tests.support.flows import pc_confirm, pc_get_code, phone_claim, sign_in
 from wxbackend.addresses.service import AddressInput, create_address
@@ -21,6 +22,8 @@ SKIPPED = {  # GET rules under /h5 and /pc that are not pages
     "users_h5.dev_sign_in": "the development sign-in form, shown before signing in (checked below)",
     "binding_pc_api.BindSession": "JSON for the PC page",
     "helper_releases_pc.download_file": "a helper build, not HTML",
+    "applications_h5.form_pdf": "the printable application form, a PDF (read back in tests/applications)",
+    "applications_h5.liveness_status": "JSON the PC's liveness page polls",
 }
 TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#", "#}")
 
@@ -53,7 +56,7 @@ def problems_in(html: str) -> list[str]:
 
 
 @pytest.fixture
-def customer(client, pc, helper, demo_key, db_session):
+def customer(client, pc, helper, demo_key, db_session, invoice_files):
     """A signed-in customer with everything the pages show: the demo key bound for real (PC and phone, with its
     应用), orders in several statuses, an invoice profile, an address, and a binding session just claimed."""
     csrf = sign_in(client, NAME)
@@ -86,8 +89,12 @@ def customer(client, pc, helper, demo_key, db_session):
     waiting = pc_get_code(pc, helper)  # a second claim, left waiting for the PC: the wait page shows it
     claim = phone_claim(client, csrf, waiting.code, waiting.last4)
     assert claim.status_code in (200, 201), claim.json
+    expired = make_certificate(ORGANISATION, expires_in_days=-10)  # the reviewed path: an application, 待审核
+    bind(user, expired)
+    application = paid_for_review(create_order(user.id, expired.id, 1))
     db_session.commit()
-    return {"certificate_id": demo_key.certificate.id, "order_id": [pending.id, paid.id, cancelled.id, completed.id],
+    return {"application_id": application.id,
+            "certificate_id": demo_key.certificate.id, "order_id": [pending.id, paid.id, cancelled.id, completed.id],
             "profile_id": profile.id, "address_id": address.id, "session_id": waiting.session_id,
             "app_renew_url": f"/h5/certificates/{app_cert.id}/renew?app={app_cert.apps[0].id}"}
 

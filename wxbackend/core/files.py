@@ -30,6 +30,8 @@ class FileStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> None: ...
+
 
 def content_key(data: bytes, suffix: str = "") -> str:
     digest = hashlib.sha256(data).hexdigest()
@@ -80,6 +82,10 @@ class LocalFileStore:
             return self._path(key).is_file()
         except FileMissing:
             return False
+
+    def delete(self, key: str) -> None:
+        """Remove the file under `key` (personal data kept no longer than needed); absent is fine."""
+        self._path(key).unlink(missing_ok=True)
 
 
 def file_store() -> FileStore:

@@ -28,6 +28,13 @@ from wxbackend.orders.eligibility import (
 from wxbackend.orders.models import CLOSED_STATUSES, Order, OrderKind, OrderStatus, RenewalPath
 from wxbackend.users.models import User
 
+REVIEW_OPENERS = "order_review_openers"  # app.extensions: what runs when a paid order becomes 待审核
+
+
+def register_review_openers(app, openers) -> None:
+    """create_app names what opens the review of a paid reviewed order (the applications domain's review)."""
+    app.extensions[REVIEW_OPENERS] = tuple(openers)
+
 
 class IdentityRequired(DomainError):
     code, message, status = "identity_required", "首次办理业务前需完成身份鉴别认证", 403
@@ -208,6 +215,8 @@ def mark_paid(order_id: int, channel: str, actor: str, note: str = "") -> bool:
         transitions.move(order, OrderStatus.READY_TO_WRITE, "system", "请在电脑上插入U-KEY，打开续期页面写入新证书")
     else:
         transitions.move(order, OrderStatus.PENDING_REVIEW, "system", "等待管理员审核申请资料")
+        for open_review in current_app.extensions.get(REVIEW_OPENERS, ()):
+            open_review(order.id)
     queue_notice(order.user_id, "payment_received", {"order_no": order.order_no, "amount": order.amount_yuan})
     if order.status == OrderStatus.READY_TO_WRITE:
         queue_notice(order.user_id, "ready_to_write", {"order_no": order.order_no,
@@ -255,6 +264,12 @@ def todo_items(user_id: int) -> list[Todo]:
     for order in orders:
         if order.status == OrderStatus.PENDING_PAYMENT:
             items.append(Todo("待支付", f"{order.subject} {order.kind_label} {order.amount_yuan}元",
+                              f"/h5/orders/{order.id}"))
+        elif order.status == OrderStatus.DRAFT and order.path == RenewalPath.REVIEWED:
+            items.append(Todo("待提交申请资料", f"{order.subject}：过期证书续期需提交资料并经审核",
+                              f"/h5/orders/{order.id}"))
+        elif order.status in (OrderStatus.REJECTED, OrderStatus.FIN_VERIFICATION_FAILED):
+            items.append(Todo(order.status_label, f"{order.subject}：请查看原因并修改后重新提交",
                               f"/h5/orders/{order.id}"))
         elif order.status == OrderStatus.READY_TO_WRITE:
             items.append(Todo("待写入新证书", f"{order.subject}：请在电脑上插入U-KEY完成续期",

@@ -1,0 +1,102 @@
+"""JSON shapes of the reviewed applications (the mini-program's API; OpenAPI from these)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from wxbackend.applications import finance, materials, service
+from wxbackend.orders.models import STATUS_LABELS
+
+
+class ConsentSchema(Schema):
+    agreement = fields.Boolean(required=True, metadata={"description": "同意《电子认证服务协议》"})
+    consent = fields.Boolean(required=True, metadata={"description": "单独同意《敏感个人信息处理授权书》"})
+
+
+class AgreementSchema(Schema):
+    agreement_version = fields.String()
+    agreement = fields.String()
+    consent_version = fields.String()
+    consent = fields.String()
+
+
+MaterialsSchema = Schema.from_dict(
+    {f.name: fields.String(load_default="", metadata={"description": f.label + ("（加密保存，留空保持不变）"
+                                                                               if f.sensitive else "")})
+     for f in materials.FIELDS}, name="MaterialsSchema")
+
+
+class ListQuerySchema(Schema):
+    status = fields.String(load_default=None)
+    date_from = fields.Date(load_default=None, data_key="from")
+    date_to = fields.Date(load_default=None, data_key="to")
+
+
+class UploadSchema(Schema):
+    kind = fields.String()
+    kind_label = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    width = fields.Integer()
+    height = fields.Integer()
+    created_at = fields.DateTime()
+
+
+class VerificationSchema(Schema):
+    attempt = fields.Integer()
+    status = fields.String()
+    status_label = fields.String()
+    bank_name = fields.String()
+    account_masked = fields.String()
+    wrong_tries = fields.Integer()
+    expires_at = fields.DateTime(allow_none=True)
+
+
+class ApplicationSchema(Schema):
+    id = fields.Integer()
+    application_no = fields.String()
+    kind = fields.String()
+    kind_label = fields.String()
+    order_id = fields.Integer()
+    order_no = fields.Function(lambda a: a.order.order_no)
+    status = fields.Function(lambda a: a.order.status)
+    status_label = fields.Function(lambda a: STATUS_LABELS[a.order.status])
+    organisation = fields.Function(lambda a: a.certificate.subject_o)
+    revision = fields.Integer()
+    agreement_version = fields.String(allow_none=True)
+    agreed_at = fields.DateTime(allow_none=True)
+    consent_version = fields.String(allow_none=True)
+    consented_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class RejectionSchema(Schema):
+    reason = fields.String()
+    fields_ = fields.List(fields.String(), data_key="fields", attribute="fields")
+    revision = fields.Integer()
+
+
+class ApplicationDetailSchema(ApplicationSchema):
+    materials = fields.Function(lambda a: materials.masked(a.current.fields) if a.current else None,
+                                metadata={"description": "最新版资料，敏感字段脱敏"})
+    missing = fields.Function(service.missing_parts)
+    rejection = fields.Function(lambda a: RejectionSchema().dump(r) if (r := service.last_rejection(a)) else None)
+    review_due = fields.Function(lambda a: d.isoformat() if (d := service.review_due(a)) else None)
+    uploads = fields.Function(lambda a: UploadSchema(many=True).dump(list(service.current_uploads(a).values())))
+    verification = fields.Function(lambda a: VerificationSchema().dump(v) if (v := finance.latest(a.id)) else None)
+
+
+class CodeSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "交易附言中的6位随机码"})
+
+
+class CodeResultSchema(Schema):
+    ok = fields.Boolean()
+    code = fields.String()
+    message = fields.String()
+    tries_left = fields.Integer()
+
+
+class RetrySchema(Schema):
+    bank_name = fields.String(load_default="")
+    bank_account = fields.String(load_default="")

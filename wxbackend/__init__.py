@@ -68,6 +68,7 @@ from wxbackend.users.web import api as users_api
 from wxbackend.users.web import h5 as users_h5
 from wxbackend.web import auth, console, health, staff_session
 from wxbackend.web.api import api
+from wxbackend.web.bounds import register_converters
 from wxbackend.web.errors import register_error_handlers
 from wxbackend.web.limits import init_limiter
 from wxbackend.wechat import tasks as wechat_tasks
@@ -135,6 +136,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     init_limiter(app)
     app.extensions["jobs"] = jobs.collect(TASKS)
     register_csrf(app)
+    register_converters(app)  # before any route: every <int:…> is a bounded row id
     api.init_app(app)
     for blueprint in PAGE_BLUEPRINTS:
         app.register_blueprint(blueprint)

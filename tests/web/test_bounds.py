@@ -29,7 +29,8 @@ def bearer(app, db_session):
 
 def test_every_int_route_uses_the_bounded_converter(app):
     plain = [rule.rule for rule in app.url_map.iter_rules() if "<int:" in rule.rule
-             and not all(isinstance(c, IdConverter) for c in rule._converters.values() if "Integer" in type(c).__name__)]
+             and not all(isinstance(converter, IdConverter) for converter in rule._converters.values()
+                         if "Integer" in type(converter).__name__)]
     assert plain == []
     assert len(int_routes(app)) >= 40
 

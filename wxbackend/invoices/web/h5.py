@@ -19,6 +19,7 @@ from wxbackend.invoices.service import LinkRefused, ProfileInput
 from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.bounds import id_or_none
 from wxbackend.web.forms import ConfirmForm, show_errors
+from wxbackend.web.limits import by_user, limited
 from wxbackend.web.refusals import refusals_flashed
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def order_choices(user_id: int) -> list[SelectChoice]:
 
 
 @bp.route("/invoices", methods=["GET", "POST"])
+@limited("INVOICE_REQUEST_LIMIT", scope="invoice_request", key_func=by_user, methods=["POST"])
 @page_login_required
 @refusals_flashed()
 def invoices():

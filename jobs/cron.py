@@ -3,6 +3,7 @@
 from rq import cron
 
 from wxbackend.certificates.tasks import mark_expired
+from wxbackend.core.jobs import sweep_outbox
 from wxbackend.invoices.tasks import alert_overdue_invoices
 from wxbackend.payments.tasks import query_unconfirmed_payments, query_unconfirmed_refunds
 
@@ -10,3 +11,4 @@ cron.register(mark_expired, "default", interval=3600, name="mark-expired-certifi
 cron.register(query_unconfirmed_payments, "default", interval=300, name="query-unconfirmed-payments")
 cron.register(query_unconfirmed_refunds, "default", interval=300, name="query-unconfirmed-refunds")
 cron.register(alert_overdue_invoices, "default", interval=1800, name="alert-overdue-invoices")
+cron.register(sweep_outbox, "default", interval=60, name="sweep-outbox")

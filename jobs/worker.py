@@ -1,6 +1,8 @@
 """Worker entry point: `python -m jobs.worker [--burst]` listens on the configured queues.
 
-Jobs run inside the app this process builds once (`core.jobs.worker_app`), so each has an app context.
+Jobs run inside the app this process builds once (`core.jobs.worker_app`), so each has an app context. The worker
+also runs rq's scheduler (retries with an interval wait in it; any number of workers may run it, one at a time
+holds each queue's scheduler lock). Job descriptions are not logged: a job's log line names its queue and id.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     with app.app_context():
         connection = get_redis()
         queues = [Queue(name, connection=connection) for name in app.config["RQ_QUEUES"]]
-        Worker(queues, connection=connection).work(burst=args.burst, with_scheduler=False)
+        Worker(queues, connection=connection, log_job_description=False).work(burst=args.burst,
+                                                                          with_scheduler=True)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ fi
 if ! ls "$ROOT"/var/softhsm/tokens/*/token.object >/dev/null 2>&1; then
   log "demo key"
   "$FLASK" demo make-key --org "广州某某科技有限公司" --expires-in-days 30 --email "it@example.cn" \
+    --credit-code 91440101MA59TEXK0J \
     --app "广东省政府采购网:$(date -d '+60 days' +%F)" --app "广州公共资源交易中心:$(date -d '+20 days' +%F)"
 fi
 
@@ -69,8 +70,20 @@ if [ -z "${SMTP_HOST:-}" ] && ! grep -qs '^SMTP_HOST=.' .env; then
   # Mail (invoice links) goes to an SMTP sink on 127.0.0.1:1025 that keeps each message in var/mail/.
   "$VENV/bin/python" -m fakes.smtp --port 1025 >var/log/smtp.log 2>&1 & pids+=($!)
 fi
+if [ -z "${LIVENESS_PROVIDER:-}" ] && ! grep -qs '^LIVENESS_PROVIDER=.' .env; then
+  # 人脸核身: a fake FaceID on 127.0.0.1 plays Tencent Cloud's API and hosted page (通过 / 不通过 buttons), so the
+  # liveness step runs through the same `tencent` adapter as in production. Without it, LIVENESS_PROVIDER=local
+  # passes every check at once. Bank payouts (the 金融认证 code) and SMS stay `local`: var/log/bank-payouts.log and
+  # var/log/sms.log; express tracking stays `local`: a made-up waybill that moves every 10 minutes.
+  FAKE_LIVENESS_PORT="${FAKE_LIVENESS_PORT:-5104}"
+  export LIVENESS_PROVIDER=tencent LIVENESS_API_BASE="http://127.0.0.1:$FAKE_LIVENESS_PORT/" LIVENESS_RULE_ID=1
+  export LIVENESS_SECRET_ID=dev-faceid-id LIVENESS_SECRET_KEY=dev-faceid-key
+  "$VENV/bin/python" -m fakes.liveness --port "$FAKE_LIVENESS_PORT" --secret-id "$LIVENESS_SECRET_ID" \
+    --secret-key "$LIVENESS_SECRET_KEY" >var/log/fake-liveness.log 2>&1 & pids+=($!)
+fi
 "$VENV/bin/gunicorn" -w 2 -b "127.0.0.1:$PORT" --access-logfile var/log/access.log 'wxbackend:create_app()' \
   >var/log/backend.log 2>&1 & pids+=($!)
+# the worker runs rq's scheduler too (retries); rq cron runs the outbox sweep every minute (README "Durable work")
 "$VENV/bin/python" -m jobs.worker >var/log/worker.log 2>&1 & pids+=($!)
 "$VENV/bin/rq" cron jobs/cron.py -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" >var/log/cron.log 2>&1 & pids+=($!)
 "$VENV/bin/python" -m ukey_helper >var/log/helper.log 2>&1 & pids+=($!)
@@ -89,6 +102,8 @@ cat <<MSG
     staff console:              http://127.0.0.1:$PORT/admin/   (user admin; its one-time password is in
                                 var/admin-first-sign-in.txt; enrol TOTP with an authenticator app at first sign-in)
     API document:               http://127.0.0.1:$PORT/api/openapi.json
+    liveness (人脸核身):        ${LIVENESS_API_BASE:-local: every check passes}
+    bank payouts and SMS:       var/log/bank-payouts.log   var/log/sms.log   (codes and PINs sent, development only)
     CA chain and CRL:           http://127.0.0.1:$PORT/ca/chain.pem   http://127.0.0.1:$PORT/ca/crl
     key helper:                 curl -H "Origin: http://127.0.0.1:$PORT" http://127.0.0.1:$HELPER_PORT/v1/token
     demo key PIN:               12345678

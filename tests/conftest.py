@@ -31,7 +31,7 @@ from wxbackend import create_app
 from wxbackend.core.db import db
 from wxbackend.demo import softhsm
 
-pytest_plugins = ["tests.support.live", "tests.support.helper_build"]
+pytest_plugins = ["tests.support.live", "tests.support.helper_build", "tests.support.outside"]
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_SERVER_URL = os.environ.get("TEST_REDIS_SERVER_URL", "redis://127.0.0.1:6379")

@@ -1,16 +1,20 @@
 """The issuing CA key inside a PKCS#11 HSM (SoftHSM2)."""
 
+import ctypes
 from datetime import timedelta
 
+import pkcs11
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute, KeyType, ObjectClass
 
 from tests.conftest import PKCS11_MODULE
 from tests.support.x509check import verify_chain
 from wxbackend.ca.service import CertSubject, init_ca, issue_certificate, load_authority
+from wxbackend.ca.signers import Pkcs11Signer
 from wxbackend.core.times import utcnow
 
 
@@ -40,3 +44,26 @@ def test_hsm_signer_issues_a_certificate_that_verifies(app, db_session, softhsm_
         private = session.get_key(object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA, label="issuing-ca")
         assert private[Attribute.SENSITIVE] is True
         assert private[Attribute.EXTRACTABLE] is False
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dead session's finaliser
+def test_hsm_signer_opens_a_new_session_once_when_the_hsm_lost_its_own(app, db_session, softhsm_store):
+    """What a token rescan or an HSM restart does: every session of the process closed behind the signer's back
+    (C_CloseAllSessions through a second handle on the module); the next signature still works."""
+    softhsm_store.make_token(label="ca-hsm", pin="hsm-pin-1234")
+    lib = softhsm_store.lib()
+    signer = Pkcs11Signer.generate(PKCS11_MODULE, "ca-hsm", "hsm-pin-1234", "issuing-ca", bits=2048)
+    public_key = signer.public_key()
+    public_key.verify(signer.sign(b"before"), b"before", padding.PKCS1v15(), hashes.SHA256())
+    lost_session = signer._session
+
+    slot_id = lib.get_token(token_label="ca-hsm").slot.slot_id
+    assert ctypes.CDLL(PKCS11_MODULE).C_CloseAllSessions(ctypes.c_ulong(slot_id)) == 0  # CKR_OK
+    with pytest.raises(pkcs11.exceptions.SessionHandleInvalid):  # the failure is real
+        lost_session.get_key(object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA, label="issuing-ca")
+
+    signature = signer.sign(b"after the HSM restarted")
+    public_key.verify(signature, b"after the HSM restarted", padding.PKCS1v15(), hashes.SHA256())
+    assert signer.reopened == 1
+    assert signer.public_key() == public_key and signer.reopened == 1  # the new session goes on working
+

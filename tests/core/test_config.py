@@ -34,7 +34,9 @@ def test_production_names_every_missing_secret():
 def production_env(**extra):
     env = {key: "x" * 32 for key in config.REQUIRED_IN_PRODUCTION}
     env.update(APP_ENV="production", DATABASE_URL="postgresql://db/ca", REDIS_URL="redis://r:6379/0",
-               PUBLIC_BASE_URL="https://ca.example.cn")
+               PUBLIC_BASE_URL="https://ca.example.cn", CA_CRL_URL="http://crl.ca.example.cn/issuing.crl",
+               CA_ROOT_CRL_URL="http://crl.ca.example.cn/root.crl", CA_ISSUER_URL="http://crl.ca.example.cn/issuing.cer",
+               CA_OCSP_URL="http://ocsp.ca.example.cn/")
     env.update(extra)
     return env
 
@@ -76,3 +78,12 @@ def test_notice_templates_must_name_a_kind():
     with pytest.raises(ConfigError) as refused:
         load_config(environ={"WECHAT_NOTICE_TEMPLATES": "binding_success=TPL1,TPL2"})
     assert refused.value.problems == ["WECHAT_NOTICE_TEMPLATES: 'TPL2' is not kind=template_id"]
+
+
+def test_production_wants_plain_http_public_addresses_for_revocation_data():
+    with pytest.raises(config.ConfigError) as refused:
+        load_config(environ=production_env(CA_CRL_URL="https://ca.example.cn/ca/crl",
+                                           CA_OCSP_URL="http://127.0.0.1:5000/ca/ocsp"))
+    assert "CA_CRL_URL must be an http (not https) URL in production" in refused.value.problems
+    assert "CA_OCSP_URL must be the CA's public address in production, not 127.0.0.1" in refused.value.problems
+    assert not any(p.startswith(("CA_ROOT_CRL_URL", "CA_ISSUER_URL")) for p in refused.value.problems)

@@ -12,7 +12,7 @@ import xmltodict
 from rq import Queue
 
 from tests.support.factories import bind, make_certificate, make_user, pending_order
-from tests.support.flows import run_jobs
+from tests.support.flows import queued_work, run_jobs
 from tests.support.staff import make_staff, sign_in_staff
 from tests.support.wechat import post_plain, text_xml
 from wxbackend.audit.models import AuditLog
@@ -329,8 +329,7 @@ def test_undelivered_invoices_show_why_and_one_is_requeued(app, client, db_sessi
     requeued = console.post(f"/admin/invoices/{invoice.id}/requeue", data={"csrf_token": csrf},
                             follow_redirects=True)
     assert "已重新排队" in requeued.text
-    [job] = mail.get_jobs()
-    assert job.func_name == "wxbackend.invoices.tasks.email_invoice" and job.args == (invoice.id,)
+    assert queued_work(mail) == [("invoices.email_invoice", [invoice.id])]
     [row] = audit_rows(db_session, "invoice.requeued")
     assert row.actor == f"staff:{staff.id}" and row.target == f"invoice:{invoice.id}"
     assert row.detail["job"] == "invoices.email_invoice"
@@ -355,8 +354,7 @@ def test_an_invoice_the_platform_could_not_issue_is_listed_and_requeued_for_issu
     page = console.get("/admin/invoices/undelivered")
     assert "开具失败" in page.text and "电子发票平台暂时不可用" in page.text
     console.post(f"/admin/invoices/{invoice.id}/requeue", data={"csrf_token": csrf})
-    [job] = Queue("mail", connection=get_redis()).get_jobs()
-    assert job.func_name == "wxbackend.invoices.tasks.issue_invoice"
+    assert queued_work(Queue("mail", connection=get_redis())) == [("invoices.issue_invoice", [invoice.id])]
     run_jobs()
     db_session.refresh(invoice)
     assert invoice.status == "issued" and invoice.emailed_at is not None and invoice.last_error == ""

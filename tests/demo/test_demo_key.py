@@ -17,13 +17,14 @@ from wxbackend.certificates.models import Certificate
 def test_make_key_command_creates_a_token_like_a_customers(app, db_session, softhsm_store):
     result = app.test_cli_runner().invoke(args=[
         "demo", "make-key", "--org", "广州某某科技有限公司", "--expires-in-days", "30", "--legal-rep", "李四",
-        "--city", "广州市", "--province", "广东省", "--email", "it@example.cn",
+        "--city", "广州市", "--province", "广东省", "--email", "it@example.cn", "--credit-code", "91440101MA59TEXK0J",
         "--app", "广东省政府采购网:2027-03-01", "--app", "中国招标投标公共服务平台:2026-12-31",
     ])
     assert result.exit_code == 0, result.output
     record = db_session.scalar(sa.select(Certificate).where(Certificate.subject_o == "广州某某科技有限公司"))
     assert record.medium_number in result.output
     assert record.legal_representative == "李四"
+    assert record.credit_code == "91440101MA59TEXK0J"
     shanghai = ZoneInfo("Asia/Shanghai")
     assert [(a.name, a.expires_at.astimezone(shanghai).isoformat()) for a in record.apps] == [
         ("广东省政府采购网", "2027-03-01T23:59:59+08:00"), ("中国招标投标公共服务平台", "2026-12-31T23:59:59+08:00")]
@@ -46,6 +47,7 @@ def test_make_key_command_creates_a_token_like_a_customers(app, db_session, soft
     assert format(cert.serial_number, "X") == record.serial
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "广州某某科技有限公司"
     assert cert.subject.get_attributes_for_oid(NameOID.LOCALITY_NAME)[0].value == "广州市"
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)[0].value == "NTRCN-91440101MA59TEXK0J"
     days_left = (record.not_after - record.not_before).days
     assert days_left == 365
     authority = get_authority()

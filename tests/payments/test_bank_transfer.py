@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from rq import SimpleWorker
 
 from tests.support.factories import pending_order
-from tests.support.flows import sign_in
+from tests.support.flows import queued_work, sign_in
 from wxbackend.core.crypto import decrypt
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
@@ -71,7 +71,7 @@ def transfer_order(organisation: str = ORG, user=None):
 
 
 def notice_kinds() -> list[str]:
-    return [job.args[1] for job in get_queue("notices").jobs]
+    return [args[1] for _, args in queued_work(get_queue("notices"))]
 
 
 # --- the code --------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pkcs11 import Attribute, Mechanism, ObjectClass
 from helper_protocol.tickets import unb64url
 from tests.support.factories import bind, make_user
 from tests.support.flows import run_jobs
+from tests.support.pkilint_check import lint_certificate, lint_chain
 from tests.support.x509check import verify_chain
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
 from wxbackend.ca.service import build_crl, get_authority
@@ -127,6 +128,7 @@ def test_paid_order_is_renewed_onto_the_key(pc, helper, demo_key, paid_order, so
     assert "OK" in verify_chain(new, authority.issuing, authority.root)
     assert new.subject == old.subject
     assert new.not_valid_after_utc == new_validity(old.not_valid_after_utc, 1)
+    assert lint_certificate(new) == "" and lint_chain(authority.issuing, new) == ""  # pkilint: no warning, no error
 
     db_session.refresh(paid_order)
     assert paid_order.status == OrderStatus.COMPLETED

@@ -81,4 +81,17 @@ def run_jobs():
     SimpleWorker(queues, connection=get_redis()).work(burst=True)
 
 
+def queued_work(queue) -> list[tuple[str, list]]:
+    """What the jobs waiting in rq `queue` will do, as (job name, arguments): each carries only the id of its
+    outbox row (`core.outbox`), where the job and its arguments are recorded."""
+    from wxbackend.core.db import db
+    from wxbackend.core.outbox import OutboxEntry
+
+    work = []
+    for queued in queue.jobs:
+        entry = db.session.get(OutboxEntry, queued.args[0])
+        work.append((entry.job, entry.args))
+    return work
+
+
 __all__ = ["PC_ORIGIN"]

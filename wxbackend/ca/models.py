@@ -36,3 +36,39 @@ class IssuedCertificate(db.Model):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revocation_reason: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class CrlNumber(db.Model):
+    """The last CRL number each CA used (RFC 5280 §5.2.3: monotonically increasing). Taken with a row lock in
+    the unit of work that signs the CRL, so a number is only ever spent by a CRL that was committed."""
+
+    __tablename__ = "ca_crl_numbers"
+
+    issuer: Mapped[str] = mapped_column(sa.String(16), primary_key=True)  # "issuing" | "root"
+    last_number: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class RootCrl(db.Model):
+    """A CRL the root CA signed (at a key ceremony when its key is offline); the newest is served at
+    /ca/root.crl until the next one."""
+
+    __tablename__ = "ca_root_crls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    crl_number: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
+    this_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    der: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class RevokedAuthority(db.Model):
+    """A CA certificate the root revoked (an issuing CA certificate); listed on the root's CRL. Rows are only
+    added: revoking a CA certificate is final."""
+
+    __tablename__ = "ca_revoked_authorities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    subject: Mapped[str] = mapped_column(sa.String(500))
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revocation_reason: Mapped[str | None] = mapped_column(sa.String(32))

@@ -6,14 +6,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import pkcs11
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Signer(Protocol):
@@ -51,8 +56,16 @@ class FileSigner:
         return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
 
+# A token rescan, an HSM restart or a pulled token kills every session of the process: open a new one, once.
+SESSION_LOST = (pkcs11.exceptions.SessionHandleInvalid, pkcs11.exceptions.SessionClosed,
+                pkcs11.exceptions.DeviceRemoved, pkcs11.exceptions.TokenNotPresent,
+                pkcs11.exceptions.TokenNotRecognised, pkcs11.exceptions.UserNotLoggedIn)
+
+
 class Pkcs11Signer:
-    """RSA key on a PKCS#11 token found by token label and key label. One session per signer, used under a lock."""
+    """RSA key on a PKCS#11 token found by token label and key label. One session per signer, used under a lock;
+    when the HSM has lost it (SessionHandleInvalid, DeviceRemoved, TokenNotPresent…) the signer opens a new
+    session and tries once more, so a restarted HSM does not need a restarted process."""
 
     def __init__(self, module: str, token_label: str, pin: str, key_label: str):
         self._pkcs11 = pkcs11
@@ -62,6 +75,7 @@ class Pkcs11Signer:
         self._key_label = key_label
         self._lock = threading.Lock()
         self._session = None
+        self.reopened = 0  # sessions opened again after a loss (for logs and tests)
 
     def _open(self):
         if self._session is None:
@@ -73,19 +87,40 @@ class Pkcs11Signer:
                 self._session = token.open()
         return self._session
 
-    def _private_key(self):
-        return self._open().get_key(object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA, label=self._key_label)
+    def _forget_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                session.close()
+            except pkcs11.exceptions.PKCS11Error:
+                pass  # the handle is dead already: that is why we are here
+
+    def _with_session(self, operation: Callable[[Any], T]) -> T:
+        with self._lock:
+            try:
+                return operation(self._open())
+            except SESSION_LOST as lost:
+                log.warning("HSM session lost (%s); opening a new session and trying once more",
+                            type(lost).__name__)
+                self._forget_session()
+                self.reopened += 1
+                return operation(self._open())
 
     def public_key(self) -> rsa.RSAPublicKey:
-        with self._lock:
-            pub = self._open().get_key(object_class=ObjectClass.PUBLIC_KEY, key_type=KeyType.RSA,
-                                       label=self._key_label)
+        def read(session) -> rsa.RSAPublicKey:
+            pub = session.get_key(object_class=ObjectClass.PUBLIC_KEY, key_type=KeyType.RSA, label=self._key_label)
             return rsa.RSAPublicNumbers(int.from_bytes(pub[Attribute.PUBLIC_EXPONENT], "big"),
                                         int.from_bytes(pub[Attribute.MODULUS], "big")).public_key()
 
+        return self._with_session(read)
+
     def sign(self, data: bytes) -> bytes:
-        with self._lock:
-            return self._private_key().sign(data, mechanism=Mechanism.SHA256_RSA_PKCS)
+        def sign(session) -> bytes:
+            private = session.get_key(object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.RSA,
+                                      label=self._key_label)
+            return private.sign(data, mechanism=Mechanism.SHA256_RSA_PKCS)
+
+        return self._with_session(sign)
 
     @staticmethod
     def generate(module: str, token_label: str, pin: str, key_label: str, bits: int = 3072) -> Pkcs11Signer:

@@ -46,6 +46,8 @@ class Certificate(db.Model):
     subject_st: Mapped[str] = mapped_column(sa.String(100), default="")
     email: Mapped[str] = mapped_column(sa.String(200), default="")
     legal_representative: Mapped[str] = mapped_column(sa.String(100), default="")
+    # 统一社会信用代码 (GB 32100), in the subject as organizationIdentifier "NTRCN-<code>"; empty when none
+    credit_code: Mapped[str] = mapped_column(sa.String(18), default="", server_default="")
     cert_type: Mapped[str] = mapped_column(sa.String(32), default="org_sign")
     not_before: Mapped[datetime] = mapped_column(UTCDateTime)
     not_after: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

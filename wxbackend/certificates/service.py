@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from wxbackend.audit.service import record_audit
-from wxbackend.ca.service import get_authority
+from wxbackend.ca.service import credit_code_of, get_authority
 from wxbackend.certificates import transitions
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, CertAppStatus, Certificate, CertificateStatus
 from wxbackend.core.db import db
@@ -59,6 +59,7 @@ def record_certificate(cert: x509.Certificate, *, medium_number: str, legal_repr
         subject_st=field(NameOID.STATE_OR_PROVINCE_NAME),
         email=field(NameOID.EMAIL_ADDRESS),
         legal_representative=legal_representative,
+        credit_code=credit_code_of(cert.subject),
         cert_type=cert_type,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,

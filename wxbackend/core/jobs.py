@@ -3,6 +3,12 @@ retry; run inside an app context with one commit at the end; enqueued by name, a
 that asks for them has committed (`enqueue_after_commit`), so a request that rolls back enqueues nothing. A job
 that fails rolls back like a refused request, keeping only what was registered to outlive it.
 
+Durable work goes through the outbox (`core.outbox`, DESIGN §16): `enqueue_after_commit` records the job and its
+arguments in the unit of work, and rq gets only the row's id (`run_outbox`); the run marks the row done in its own
+commit, a failure sets when the next attempt is due, and `sweep_outbox` (cron, every minute) hands rq again what is
+overdue, so a flushed Redis or a killed worker loses nothing. rq's scheduler (the worker runs it) carries out
+the retries. Job descriptions name the job and the row, never the arguments.
+
 Jobs take ids and re-check state, so running one twice is harmless."""
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 from rq import Queue, Retry
 
-from wxbackend.core import uow
+from wxbackend.core import outbox, uow
 from wxbackend.core.db import db
 from wxbackend.core.redis import get_redis
 from wxbackend.core.uow import after_commit
@@ -35,6 +41,7 @@ class JobSpec:
     queue: str
     timeout: int
     retry: tuple[int, ...]  # seconds before each retry; empty: no retry
+    body: Callable[..., Any]  # the function as written: runs in the caller's app context and commits nothing
 
 
 def job(queue: str, *, timeout: int = 60, retry: Sequence[int] = ()) -> Callable:
@@ -49,7 +56,7 @@ def job(queue: str, *, timeout: int = 60, retry: Sequence[int] = ()) -> Callable
                 return _run(func, args, kwargs)
 
         domain = func.__module__.removeprefix("wxbackend.").removesuffix(".tasks")
-        run.spec = JobSpec(f"{domain}.{func.__name__}", run, queue, timeout, tuple(retry))
+        run.spec = JobSpec(f"{domain}.{func.__name__}", run, queue, timeout, tuple(retry), func)
         return run
 
     return declare
@@ -102,24 +109,98 @@ def get_queue(name: str = "default") -> Queue:
     return Queue(name, connection=get_redis())
 
 
+def _retry(intervals: Sequence[int]) -> Retry | None:
+    return Retry(max=len(intervals), interval=list(intervals)) if intervals else None
+
+
 def enqueue_now(name: str, *args: Any) -> None:
-    """Enqueue job `name` at once: for edges whose work is already committed (cron fan-out, CLI requeue)."""
+    """Enqueue job `name` at once, outside the outbox: for edges whose work is already committed and found again
+    from the database when lost (cron fan-out). Arguments are ids; the description names only the job."""
     declared = spec(name)
-    retry = Retry(max=len(declared.retry), interval=list(declared.retry)) if declared.retry else None
     get_queue(declared.queue).enqueue(declared.func, *args, job_timeout=declared.timeout, failure_ttl=FAILURE_TTL,
-                                      retry=retry)
+                                      retry=_retry(declared.retry), description=name)
 
 
-def enqueue_after_commit(name: str, *args: Any) -> None:
-    """Enqueue job `name` once the current unit of work commits; never if it rolls back."""
-    spec(name)  # an unknown name fails here, in the service that asked
+def enqueue_after_commit(name: str, *args: Any, dedupe_key: str | None = None) -> None:
+    """Record job `name(*args)` in the outbox in the current unit of work, and hand it to rq once that commits;
+    never if it rolls back. `args` are JSON (ids, short strings); they stay in the database, encrypted, and rq
+    carries only the row's id. With `dedupe_key`, an open row of that key is reused and a done one means done."""
+    declared = spec(name)  # an unknown name fails here, in the service that asked
+    entry = outbox.record(name, args, dedupe_key=dedupe_key)
+    if entry is None:
+        return
     app = current_app._get_current_object()
+    entry_id, retry = entry.id, outbox.remaining_retries(entry, declared.retry)
 
     def enqueue() -> None:
         with app.app_context():
-            enqueue_now(name, *args)
+            send_to_rq(entry_id, name, retry)
 
     after_commit(enqueue)
+
+
+def send_to_rq(entry_id: int, job_name: str | None = None, retry: Sequence[int] | None = None) -> None:
+    """Hand outbox row `entry_id` to rq (its queue, timeout and the retries it has left). A failure is the
+    sweep's to repair: the row stays due."""
+    if job_name is None or retry is None:
+        entry = db.session.get(outbox.OutboxEntry, entry_id)
+        if entry is None:
+            return
+        declared = spec(entry.job)
+        job_name, retry = entry.job, outbox.remaining_retries(entry, declared.retry)
+    declared = spec(job_name)
+    get_queue(declared.queue).enqueue(run_outbox, entry_id, job_timeout=declared.timeout, failure_ttl=FAILURE_TTL,
+                                      retry=_retry(retry), description=f"{job_name} outbox:{entry_id}")
+
+
+def run_outbox(entry_id: int) -> Any:
+    """The rq job of every outbox row: run its job with its arguments and mark it done, in one commit. A row
+    missing, done, or being run by another worker right now is left alone."""
+    if has_app_context():
+        return _run_outbox(entry_id)
+    with worker_app().app_context():
+        return _run_outbox(entry_id)
+
+
+def _run_outbox(entry_id: int) -> Any:
+    entry = outbox.claim(entry_id)
+    if entry is None:
+        db.session.rollback()
+        return "nothing to do"
+    declared = spec(entry.job)
+    try:
+        result = declared.body(*entry.args)
+        outbox.mark_done(entry)
+        db.session.commit()
+        return result
+    except Exception as failed:
+        log.exception("job %s (outbox %s) failed", declared.name, entry_id)
+        uow.keep_after_rollback(lambda error=failed: outbox.note_failure(entry_id, error, declared.retry))
+        _keep_what_outlives_the_failure()
+        raise
+
+
+def sweep_outbox() -> int:
+    """Cron, every minute: hand rq again each outbox row due for longer than a lease and not done (Redis lost it,
+    its worker was killed, or its enqueue failed after the commit). Returns how many."""
+    if has_app_context():
+        return _sweep()
+    with worker_app().app_context():
+        return _sweep()
+
+
+def _sweep() -> int:
+    overdue = outbox.take_overdue()
+    db.session.commit()
+    for entry_id in overdue:
+        try:
+            send_to_rq(entry_id)
+        except Exception:
+            log.exception("outbox %s not handed to rq; the next sweep tries again", entry_id)
+    if overdue:
+        log.warning("outbox sweep handed %d overdue job(s) to rq again", len(overdue))
+    db.session.rollback()
+    return len(overdue)
 
 
 def set_app_factory(factory: Callable[[], Flask]) -> None:

@@ -32,17 +32,19 @@ def parse_app(value: str) -> tuple[str, datetime]:
 @click.option("--city", "locality", default="广州市", show_default=True)
 @click.option("--province", default="广东省", show_default=True)
 @click.option("--email", default="", help="电子邮件")
+@click.option("--credit-code", default="", help="统一社会信用代码 (18 characters, GB 32100)")
 @click.option("--app", "apps", multiple=True, help="应用名称:到期日 (YYYY-MM-DD); repeatable")
 @click.option("--label", default="DEMO UKEY", show_default=True, help="token label")
 @click.option("--pin", default="12345678", show_default=True)
 @click.option("--so-pin", default="87654321", show_default=True)
-def make_key_command(organisation, expires_in_days, legal_representative, locality, province, email, apps, label,
-                     pin, so_pin):
+def make_key_command(organisation, expires_in_days, legal_representative, locality, province, email, credit_code,
+                     apps, label, pin, so_pin):
     """Create a demo U-KEY on SoftHSM2 with a certificate from the local CA."""
     parsed_apps = [parse_app(a) for a in apps] or None
     key = make_demo_key(organisation=organisation, expires_in_days=expires_in_days,
                         legal_representative=legal_representative, locality=locality, province=province,
-                        email=email, label=label, pin=pin, so_pin=so_pin, apps=parsed_apps)
+                        email=email, credit_code=credit_code, label=label, pin=pin, so_pin=so_pin,
+                        apps=parsed_apps)
     db.session.commit()
     cert = key.certificate
     click.echo(f"demo key: medium number {key.serial} (PIN {key.pin})")

@@ -24,7 +24,8 @@ class DemoKey:
 
 
 def make_demo_key(*, organisation: str, expires_in_days: int, legal_representative: str = "张三",
-                  locality: str = "广州市", province: str = "广东省", email: str = "", label: str = "DEMO UKEY",
+                  locality: str = "广州市", province: str = "广东省", email: str = "", credit_code: str = "",
+                  label: str = "DEMO UKEY",
                   pin: str = "12345678", so_pin: str = "87654321",
                   apps: list[tuple[str, datetime]] | None = None) -> DemoKey:
     """Create a token in the configured SoftHSM2 store that looks like a customer's key: an RSA key pair made on
@@ -37,7 +38,7 @@ def make_demo_key(*, organisation: str, expires_in_days: int, legal_representati
     not_after = (utcnow() + timedelta(days=expires_in_days)).replace(microsecond=0)
     not_before = not_after - timedelta(days=365)
     subject = CertSubject(organisation=organisation, common_name=organisation, locality=locality,
-                          province=province, email=email)
+                          province=province, email=email, credit_code=credit_code)
     with demo_token.open(rw=True, user_pin=pin) as session:
         cka_id, csr_pem = token.make_key_pair(session, label="signing key", common_name=serial)
         issued = issue_certificate(csr_pem, subject, not_before, not_after)

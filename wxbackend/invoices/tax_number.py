@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import re
 
-# GB 32100-2015: digits and upper-case letters without I, O, Z, S, V; each character's value is its index here.
-USCC_CHARACTERS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28
-USCC_SHAPE = re.compile(r"[0-9A-HJ-NP-RTUW-Y]{2}\d{6}[0-9A-HJ-NP-RTUW-Y]{10}")
+from wxbackend.core.validation import USCC_CHARACTERS as USCC_CHARACTERS  # re-exported
+from wxbackend.core.validation import USCC_SHAPE, uscc_check_character
+
 OLDER_SHAPE = re.compile(r"[0-9A-Z]{15}|[0-9A-Z]{20}")
-
-
-def uscc_check_character(first17: str) -> str:
-    """The 18th character of a unified social credit code whose first 17 characters are `first17`."""
-    total = sum(USCC_CHARACTERS.index(char) * weight for char, weight in zip(first17, USCC_WEIGHTS, strict=True))
-    return USCC_CHARACTERS[(31 - total % 31) % 31]
 
 
 def normalise_tax_number(value: str) -> str:

@@ -140,7 +140,7 @@ def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) ->
         record_audit("pc", "renewal.issue", target=f"order:{order.id}", result="old_key_reused", ip=ip)
         raise RenewalRefused("新证书必须使用新生成的密钥")
     subject = CertSubject(organisation=old.subject_o, common_name=old.subject_cn, locality=old.subject_l,
-                          province=old.subject_st, email=old.email)
+                          province=old.subject_st, email=old.email, credit_code=old.credit_code)
     issued = issue_certificate(csr_pem, subject, utcnow(), order.new_not_after)
     order.issued_certificate_id = issued.id
     transitions.move(order, OrderStatus.ISSUED, "system", f"新证书已签发（序列号 {issued.serial}），待写入介质")

@@ -16,7 +16,7 @@ import time
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 
-from wxbackend.core.jobs import enqueue_now
+from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.core.redis import get_redis
 from wxbackend.support.service import MAX_MESSAGE_CHARS, live_conversation, message_key
 from wxbackend.wechat import replies
@@ -70,10 +70,10 @@ def _answer(message: BaseMessage, base_url: str) -> str:
         event = message.event
         if event in ("subscribe", "subscribe_scan"):
             scene = getattr(message, "scene_id", None)
-            enqueue_now("wechat.follow", message.source, scene)
+            enqueue_after_commit("wechat.follow", message.source, scene)
             return _text(message, replies.welcome(base_url))
         if event == "unsubscribe":
-            enqueue_now("wechat.unfollow", message.source)
+            enqueue_after_commit("wechat.unfollow", message.source)
             return EMPTY
         if event == "scan":
             return _text(message, replies.welcome(base_url))
@@ -83,9 +83,9 @@ def _answer(message: BaseMessage, base_url: str) -> str:
     if message.type == "text":
         content = message.content or ""
         if replies.wants_staff(message):
-            enqueue_now("wechat.hand_over_to_staff", *_for_staff(message, content))
+            enqueue_after_commit("wechat.hand_over_to_staff", *_for_staff(message, content))
         elif live_conversation(message.source):
-            enqueue_now("wechat.pass_on_to_staff", *_for_staff(message, content))
+            enqueue_after_commit("wechat.pass_on_to_staff", *_for_staff(message, content))
             return _text(message, replies.conversation_reply(base_url, content))
         return _text(message, replies.text_reply(base_url, content))
     return _text(message, replies.help_text(base_url))

@@ -119,6 +119,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "HELPER_TICKET_PUBLIC_KEYS": ([], "base64 Ed25519 public keys the helper accepts tickets from, comma-separated"),
     "HELPER_SESSION_HOLD_SECONDS": (120, "How long the helper keeps a renewal flow's logged-in key session "
                                          "after the PIN (seconds, at most 120; never the PIN)"),
+    "HELPER_DATA_DIR": ("", "Where the helper keeps used ticket ids and wrong-PIN counts across restarts; empty: the "
+                            "PC user's application data directory (%LOCALAPPDATA%\\CAGJHelper, ~/.local/share/…)"),
     "HELPER_MIN_VERSION": ("1.0.0", "Oldest key helper version the PC pages work with (x.y.z); an older one is asked "
                                     "to upgrade from /pc/download"),
     "HELPER_RELEASE_DIR": (str(VAR / "helper-releases"), "Directory of the helper packages offered on /pc/download "
@@ -182,7 +184,19 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     # Binding (DESIGN §4)
     "BIND_FAILURES_PER_USER": (10, "Wrong binding codes a user may enter per 15 minutes"),
     "BIND_FAILURES_PER_IP": (30, "Wrong binding codes one IP may enter per 15 minutes"),
-    "BIND_FAILURES_GLOBAL": (500, "Wrong binding codes the whole service accepts per 15 minutes"),
+    "BIND_FAILURES_GLOBAL": (500, "Wrong binding codes the whole service accepts per 15 minutes; past it the "
+                                  "service slows down and alerts, serving accounts and addresses with no failure"),
+    "BIND_SLOWDOWN_SECONDS": (60, "While BIND_FAILURES_GLOBAL is spent: seconds an account or address with a "
+                                  "failure in the window waits after its last failure"),
+    # Rate limits (Flask-Limiter notation, counted in Redis; per client IP unless noted)
+    "IDENTITY_CHECK_LIMIT": ("50 per day", "身份鉴别认证 checks per signed-in user (API and H5 together)"),
+    "IDENTITY_CHECK_LIMIT_PER_IP": ("200 per day", "身份鉴别认证 checks per client IP, whoever is signed in"),
+    "PC_START_LIMIT": ("30 per 15 minutes", "/pc/api/bind/start and /pc/api/renew/start calls, each"),
+    "PC_SIGNATURE_LIMIT": ("30 per 15 minutes", "/pc/api/bind/code, /pc/api/renew/issue and /confirm calls, each"),
+    "BIND_CLAIM_LIMIT": ("60 per 15 minutes", "Binding claims (code or QR, API and H5 together)"),
+    "SIGN_IN_LIMIT": ("30 per 15 minutes", "Mini-program logins and WeChat OAuth callbacks, each"),
+    "PAYMENT_START_LIMIT": ("30 per 15 minutes", "微信支付 starts and 对公打款 codes per signed-in user"),
+    "INVOICE_REQUEST_LIMIT": ("20 per hour", "开票 requests per signed-in user (API and H5 together)"),
     # Invoices (DESIGN §10), the file store and mail
     "INVOICE_ADAPTER": ("local", "local (a PDF made here, numbered here) | http (an e-invoice platform: "
                                  "INVOICE_PLATFORM_*)"),

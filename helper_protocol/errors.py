@@ -20,12 +20,13 @@ NEW_CERTIFICATE_MISSING = "new_certificate_missing"  # cleanup refused: the new 
 BUSY = "busy"  # another token operation is running
 FORBIDDEN_HOST = "forbidden_host"  # unexpected Host header (DNS rebinding)
 FORBIDDEN_ORIGIN = "forbidden_origin"  # Origin not one of the configured binding-site origins
-BAD_REQUEST = "bad_request"
+BAD_REQUEST = "bad_request"  # a field of the request is not acceptable (a PIN's format, a certificate's)
+INVALID_REQUEST = "invalid_request"  # the body is not a JSON object (malformed, nested too deep, another type)
 NOT_FOUND = "not_found"
 TOKEN_ERROR = "token_error"  # the PKCS#11 module failed otherwise
 
 ERROR_CODES = frozenset({
     TOKEN_ABSENT, MULTIPLE_TOKENS, PIN_INCORRECT, PIN_LOCKED, PIN_FINAL_TRY, PIN_ATTEMPTS_EXCEEDED, PIN_REQUIRED,
     TICKET_INVALID, TICKET_EXPIRED, KEY_MISMATCH, WRITE_FAILED, CHAIN_INVALID, NEW_CERTIFICATE_MISSING, BUSY,
-    FORBIDDEN_HOST, FORBIDDEN_ORIGIN, BAD_REQUEST, NOT_FOUND, TOKEN_ERROR,
+    FORBIDDEN_HOST, FORBIDDEN_ORIGIN, BAD_REQUEST, INVALID_REQUEST, NOT_FOUND, TOKEN_ERROR,
 })

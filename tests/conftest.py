@@ -330,7 +330,9 @@ def start_helper(tmp_path, softhsm_store):
         log_path = tmp_path / f"helper-{port}.log"
         env = {**os.environ, "SOFTHSM2_CONF": str(softhsm_store.conf), "PKCS11_MODULE": PKCS11_MODULE,
                "HELPER_PORT": str(port), "HELPER_ALLOWED_ORIGINS": PC_ORIGIN,
-               "HELPER_TICKET_PUBLIC_KEYS": TICKET_PUBLIC_KEY, **env_overrides}
+               "HELPER_TICKET_PUBLIC_KEYS": TICKET_PUBLIC_KEY,
+               "HELPER_DATA_DIR": str(tmp_path / "helper-data"),  # one per test, kept across its restarts
+               **env_overrides}
         process = subprocess.Popen([sys.executable, "-m", "ukey_helper"], cwd=ROOT, env=env,
                                    stdout=log_path.open("w"), stderr=subprocess.STDOUT)
         helper = Helper(url=f"http://127.0.0.1:{port}", port=port, process=process, log_path=log_path,

@@ -16,6 +16,7 @@ from waitress import serve
 from ukey_helper import __version__
 from ukey_helper.app import create_helper_app
 from ukey_helper.config import KEYS, HelperConfig
+from ukey_helper.store import default_data_dir
 
 CONFIG_NAME = "helper.json"
 
@@ -45,10 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     cfg = HelperConfig.load(config_path)
     if args.port:
         cfg.port = args.port
+    cfg.data_dir = cfg.data_dir or str(default_data_dir())
     app = create_helper_app(cfg)
-    logging.getLogger("ukey_helper").info("helper %s listening on http://127.0.0.1:%d (config: %s; modules: %s)",
-                                          __version__, cfg.port, config_path or "defaults and environment",
-                                          ", ".join(cfg.modules))
+    logging.getLogger("ukey_helper").info("helper %s listening on http://127.0.0.1:%d (config: %s; modules: %s; "
+                                          "data: %s)", __version__, cfg.port,
+                                          config_path or "defaults and environment", ", ".join(cfg.modules),
+                                          cfg.data_dir)
     # One token operation at a time is enforced by the token lock; a few threads keep health checks answering.
     serve(app, host="127.0.0.1", port=cfg.port, threads=4, ident="ukey-helper")
 

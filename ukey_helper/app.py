@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from contextlib import contextmanager
 
@@ -27,6 +28,7 @@ from ukey_helper.renewal import (
     remove_old_certificate,
     verify_chain,
 )
+from ukey_helper.store import HelperStore
 from ukey_helper.tickets import TicketVerifier
 from ukey_helper.token import PresentToken, TokenLayer, pin_state, read_certificates, read_key_ids
 from ukey_helper.token import sign as token_sign
@@ -42,9 +44,16 @@ TOKEN_FAILURES = {"write_failed", "token_error", "token_absent", "multiple_token
 
 
 def json_body() -> dict:
-    body = request.get_json(silent=True)
+    """The request's JSON object, or invalid_request: not JSON, malformed, nested too deep for the parser (a
+    RecursionError), or not an object. Never a token error: the key was not touched."""
+    if not request.is_json:
+        raise HelperError("invalid_request")
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise HelperError("invalid_request") from None
     if not isinstance(body, dict):
-        raise HelperError("bad_request", "请求格式无效（需要 JSON）")
+        raise HelperError("invalid_request")
     return body
 
 
@@ -108,8 +117,9 @@ def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None,
     app = Flask("ukey_helper")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     tokens = tokens or TokenLayer(cfg.modules)
-    verifier = verifier or TicketVerifier(cfg.ticket_public_keys)
-    attempts = attempts or PinAttempts()
+    store = HelperStore(cfg.data_dir) if verifier is None or attempts is None else None
+    verifier = verifier or TicketVerifier(cfg.ticket_public_keys, store=store)
+    attempts = attempts or PinAttempts(store)
     held = HeldSession(tokens, cfg.session_hold_seconds)
     app.extensions["helper_config"] = cfg
     app.extensions["tokens"] = tokens

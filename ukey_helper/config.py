@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "HELPER_ALLOWED_ORIGINS": ["http://127.0.0.1:5000", "http://localhost:5000"],  # binding-site origins, exact
     "HELPER_TICKET_PUBLIC_KEYS": [],  # base64 Ed25519 public keys the helper accepts tickets from
     "HELPER_SESSION_HOLD_SECONDS": MAX_SESSION_HOLD_SECONDS,  # a renewal flow's logged-in session, never the PIN
+    "HELPER_DATA_DIR": "",  # used tickets and PIN attempts (`store`); "" = the user's application data directory
 }
 KEYS = tuple(DEFAULTS)
 
@@ -57,6 +58,7 @@ class HelperConfig:
     allowed_origins: list[str]
     ticket_public_keys: list[Ed25519PublicKey] = field(default_factory=list)
     session_hold_seconds: int = MAX_SESSION_HOLD_SECONDS
+    data_dir: str | None = None  # None: the store lives in memory (the entry point sets the default directory)
 
     @property
     def allowed_hosts(self) -> set[str]:
@@ -93,4 +95,5 @@ class HelperConfig:
         if problems:
             raise HelperConfigError(problems)
         return cls(modules=[m for m in modules if m], port=int(values["HELPER_PORT"]), allowed_origins=origins,
-                   ticket_public_keys=keys, session_hold_seconds=hold)
+                   ticket_public_keys=keys, session_hold_seconds=hold,
+                   data_dir=str(values["HELPER_DATA_DIR"]) or None)

@@ -23,6 +23,7 @@ MESSAGES = {
     codes.FORBIDDEN_HOST: (403, "请求地址不被允许"),
     codes.FORBIDDEN_ORIGIN: (403, "请求来源不被允许"),
     codes.BAD_REQUEST: (400, "请求无效"),
+    codes.INVALID_REQUEST: (400, "请求格式无效（需要 JSON 对象）"),
     codes.NOT_FOUND: (404, "接口不存在"),
     codes.TOKEN_ERROR: (502, "读取证书介质失败，请重新插拔后再试"),
 }

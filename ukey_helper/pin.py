@@ -1,13 +1,14 @@
 """PIN rules on the helper's side (DESIGN §7): state read before login, FINAL_TRY only with the user's explicit
 confirmation, LOCKED refused, and at most 3 wrong PINs per token per 15 minutes so that a hostile page cannot burn
-the token's own counter. The PIN itself is used for C_Login and dropped: never returned, logged or stored."""
+the token's own counter (kept in the helper's store, so a restart does not reset it). The PIN itself is used for
+C_Login and dropped: never returned, logged or stored."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 from ukey_helper.errors import HelperError
+from ukey_helper.store import HelperStore
 
 MAX_FAILURES = 3
 WINDOW_SECONDS = 15 * 60
@@ -20,24 +21,17 @@ def check_pin_format(pin: object) -> str:
 
 
 class PinAttempts:
-    """Wrong-PIN failures per token serial in a sliding window."""
+    """Wrong-PIN failures per token serial in a sliding window (wall-clock time: it must hold across restarts)."""
 
-    def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW_SECONDS, clock=time.monotonic):
+    def __init__(self, store: HelperStore | None = None, max_failures: int = MAX_FAILURES,
+                 window: float = WINDOW_SECONDS, clock=time.time):
+        self.store = store or HelperStore()
         self.max_failures = max_failures
         self.window = window
         self.clock = clock
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, serial: str) -> list[float]:
-        cutoff = self.clock() - self.window
-        recent = [t for t in self._failures.get(serial, []) if t > cutoff]
-        self._failures[serial] = recent
-        return recent
 
     def remaining(self, serial: str) -> int:
-        with self._lock:
-            return max(self.max_failures - len(self._recent(serial)), 0)
+        return max(self.max_failures - self.store.pin_failures(serial, self.clock() - self.window), 0)
 
     def check(self, serial: str) -> None:
         if self.remaining(serial) == 0:
@@ -45,13 +39,12 @@ class PinAttempts:
 
     def fail(self, serial: str) -> int:
         """Record a wrong PIN; returns how many tries remain in the window."""
-        with self._lock:
-            self._recent(serial).append(self.clock())
-            return max(self.max_failures - len(self._failures[serial]), 0)
+        now = self.clock()
+        self.store.add_pin_failure(serial, now, forget_before=now - self.window)
+        return self.remaining(serial)
 
     def succeed(self, serial: str) -> None:
-        with self._lock:
-            self._failures.pop(serial, None)
+        self.store.clear_pin_failures(serial)
 
 
 def guard_pin_state(state: str, confirmed_final_try: bool) -> None:

@@ -2,12 +2,12 @@
 
 The wire format, the operation names and the lifetime limit are `helper_protocol.tickets`; the backend signs with
 its `encode_ticket`. `TicketVerifier` refuses anything not signed by a configured key, expired, for another
-operation, or seen before.
+operation, seen before (used ids are kept in the helper's store until they expire, across restarts), or issued
+in the future beyond a small clock skew.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 
 from cryptography.exceptions import InvalidSignature
@@ -22,16 +22,18 @@ from helper_protocol.tickets import (
     split_ticket,
 )
 from ukey_helper.errors import HelperError
+from ukey_helper.store import HelperStore
+
+MAX_CLOCK_SKEW = 30  # seconds a ticket's iat may lie ahead of this PC's clock
 
 
 class TicketVerifier:
     """Checks tickets against the configured public keys and remembers used ones until they expire."""
 
-    def __init__(self, public_keys: list[Ed25519PublicKey], clock=time.time):
+    def __init__(self, public_keys: list[Ed25519PublicKey], clock=time.time, store: HelperStore | None = None):
         self.public_keys = public_keys
         self.clock = clock
-        self._used: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self.store = store or HelperStore()
 
     def verify(self, ticket: object, op: str) -> Ticket:
         """The ticket's content, or HelperError ticket_invalid / ticket_expired. Does not consume it."""
@@ -47,23 +49,19 @@ class TicketVerifier:
             raise HelperError("ticket_invalid") from None
         if parsed.op != op or parsed.op not in OPERATIONS or parsed.exp - parsed.iat > MAX_TICKET_LIFETIME:
             raise HelperError("ticket_invalid")
-        if parsed.exp <= self.clock():
+        now = self.clock()
+        if parsed.iat > now + MAX_CLOCK_SKEW:
+            raise HelperError("ticket_invalid", "操作凭证的签发时间晚于本机时间，请核对电脑的日期和时间后刷新页面重试")
+        if parsed.exp <= now:
             raise HelperError("ticket_expired")
-        with self._lock:
-            if parsed.jti in self._used:
-                raise HelperError("ticket_invalid", "操作凭证已使用，请刷新页面后重试")
+        if self.store.ticket_used(parsed.jti):
+            raise HelperError("ticket_invalid", "操作凭证已使用，请刷新页面后重试")
         return parsed
 
     def consume(self, ticket: Ticket) -> None:
         """Mark the ticket used; a second use is refused. Raises ticket_invalid if it was used meanwhile."""
-        now = self.clock()
-        with self._lock:
-            for jti, exp in list(self._used.items()):
-                if exp <= now:
-                    del self._used[jti]
-            if ticket.jti in self._used:
-                raise HelperError("ticket_invalid", "操作凭证已使用，请刷新页面后重试")
-            self._used[ticket.jti] = ticket.exp
+        if not self.store.use_ticket(ticket.jti, ticket.exp, self.clock()):
+            raise HelperError("ticket_invalid", "操作凭证已使用，请刷新页面后重试")
 
     @staticmethod
     def _signed_by(key: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:

@@ -81,6 +81,7 @@ from wxbackend.users.web import api as users_api
 from wxbackend.users.web import h5 as users_h5
 from wxbackend.web import auth, console, health, staff_session
 from wxbackend.web.api import api
+from wxbackend.web.bounds import register_converters
 from wxbackend.web.errors import register_error_handlers
 from wxbackend.web.limits import init_limiter
 from wxbackend.web.security import register_security_headers
@@ -155,6 +156,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions["jobs"] = jobs.collect(TASKS)
     certificate_revocation.register_out_of_use_listeners(app, CERTIFICATE_OUT_OF_USE)
     register_csrf(app)
+    register_converters(app)  # before any route: every <int:…> is a bounded row id
     api.init_app(app)
     for blueprint in PAGE_BLUEPRINTS:
         app.register_blueprint(blueprint)

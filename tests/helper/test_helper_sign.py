@@ -105,7 +105,7 @@ def test_foreign_origin_cannot_use_the_pin_path(pc, helper):
 
 
 @pytest.mark.parametrize("body,status,code", [
-    (None, 400, "bad_request"), ([], 400, "bad_request"), ({}, 403, "ticket_invalid"),
+    (None, 400, "invalid_request"), ([], 400, "invalid_request"), ({}, 403, "ticket_invalid"),
     ({"ticket": "x"}, 403, "ticket_invalid"), ({"ticket": 1, "pin": PIN}, 403, "ticket_invalid"),
     ({"pin": PIN}, 403, "ticket_invalid"),
 ])

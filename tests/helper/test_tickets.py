@@ -54,6 +54,12 @@ def test_tampered_payload_is_refused():
     refused(b64url(json.dumps(changed).encode()) + "." + signature)
 
 
+def test_a_ticket_issued_in_the_future_is_refused_beyond_30_seconds():
+    now = int(time.time())
+    assert "时间" in refused(encode_ticket(payload(iat=now + 120, exp=now + 400), BACKEND_KEY)).message
+    assert verifier().verify(encode_ticket(payload(iat=now + 20, exp=now + 300), BACKEND_KEY), "sign").iat == now + 20
+
+
 def test_expired_ticket_is_refused():
     now = int(time.time())
     refused(encode_ticket(payload(iat=now - 400, exp=now - 100), BACKEND_KEY), code="ticket_expired")

@@ -383,10 +383,13 @@ def _cursor(request: ApprovalRequest) -> str:
 def _after(cursor: str | None):
     try:
         micros, last_id = (int(part) for part in (cursor or "").split("-"))
-    except ValueError:
+        created_at = datetime.fromtimestamp(micros / 1_000_000, UTC)
+    except (ValueError, OverflowError, OSError):
         return None
+    if not 0 <= last_id < 2**31:
+        return None  # an `integer` id column: no row past it
     return sa.tuple_(ApprovalRequest.created_at, ApprovalRequest.id) > (
-        datetime.fromtimestamp(micros / 1_000_000, UTC), last_id)
+        created_at, last_id)
 
 
 def staff_names(staff_ids: Iterable[int | None]) -> dict[int, str]:

@@ -69,7 +69,7 @@ class AuditSearchForm(Form):
             raise ValidationError("结束时间不能早于开始时间")
 
     def validate_before(self, field):
-        if field.data and not (field.data.isdigit() and len(field.data) <= 18):
+        if field.data and not (field.data.isdigit() and int(field.data) < 2**31):  # an `integer` id column
             raise ValidationError("分页位置无效，请重新查询")
 
     def query(self) -> AuditQuery:

@@ -209,9 +209,9 @@ def claimant_label(user: User) -> str:
     return f"微信用户 {who}（{utcnow().astimezone(SHANGHAI):%H:%M}）"
 
 
-def _claim(user: User, code_key: str, last4: str, ip: str) -> str:
+def _claim(user: User, code_key: str, last4: str, ip: str, *, by_qr: bool = False) -> str:
     scopes = scopes_for(user.id, ip)
-    check_budget(scopes)
+    check_budget(scopes, proven=by_qr)
     result = [item.decode() if isinstance(item, bytes) else item for item in get_redis().eval(
         CLAIM_SCRIPT, 1, code_key, last4, str(user.id), claimant_label(user), MAX_WRONG_TRIES)]
     outcome = result[0]
@@ -269,7 +269,7 @@ def claim_by_qr(user_id: int, qr_token: object, ip: str) -> str:
         record_failure(scopes)
         raise CodeInvalid("二维码无效或已过期，请在电脑上重新获取")
     session = _load_session(session_id.decode())
-    return _claim(user, session["code_key"], "", ip)
+    return _claim(user, session["code_key"], "", ip, by_qr=True)
 
 
 def phone_session_state(user_id: int, session_id: object) -> dict:

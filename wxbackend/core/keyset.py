@@ -37,10 +37,12 @@ def decode(cursor: str | None) -> tuple[datetime | None, int] | None:
     head, _, tail = cursor.partition(".")
     try:
         if not tail:
-            return None, int(head)
-        return datetime.fromtimestamp(int(head) / 1_000_000, UTC), int(tail)
+            at, row_id = None, int(head)
+        else:
+            at, row_id = datetime.fromtimestamp(int(head) / 1_000_000, UTC), int(tail)
     except (ValueError, OverflowError, OSError):
         return None
+    return (at, row_id) if 0 <= row_id < 2**31 else None  # an `integer` id column: no row past it
 
 
 def page(query: sa.Select, key: sa.ColumnElement | None, row_id: sa.ColumnElement, cursor: str | None,

@@ -4,6 +4,7 @@ service checks every field at once and its messages are put back on the fields, 
 from wtforms import BooleanField, RadioField, SelectChoice, SelectMultipleField, StringField
 
 from wxbackend.invoices.models import TITLE_TYPE_LABELS, TitleType
+from wxbackend.web.bounds import coerce_id, ids_in_range
 from wxbackend.web.forms import Form
 
 
@@ -28,5 +29,5 @@ class InvoiceProfileForm(Form):
 class InvoiceRequestForm(InvoiceProfileForm):
     """开票: the orders chosen, and a profile chosen (its id) or filled in here ("new")."""
 
-    order_ids = SelectMultipleField("受理单", coerce=int, validate_choice=False)
+    order_ids = SelectMultipleField("受理单", coerce=coerce_id, validate_choice=False, validators=[ids_in_range])
     profile_id = RadioField("发票信息", validate_choice=False)

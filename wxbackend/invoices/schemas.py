@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from wxbackend.invoices import service
 from wxbackend.invoices.models import InvoiceStatus, TitleType
+from wxbackend.web.bounds import Id
 
 
 def _text(maximum: int, **kwargs) -> fields.String:
@@ -63,8 +64,8 @@ class InvoiceableOrderSchema(Schema):
 
 
 class InvoiceRequestSchema(Schema):
-    order_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(max=50))
-    profile_id = fields.Integer(load_default=None, allow_none=True)
+    order_ids = fields.List(Id(), required=True, validate=validate.Length(max=50))
+    profile_id = Id(load_default=None, allow_none=True)
     profile = fields.Nested(InvoiceProfileCreateSchema, load_default=None, allow_none=True,
                             metadata={"description": "a profile filled in now instead of profile_id (saved too)"})
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from wxbackend.orders import service as orders
+from wxbackend.web.bounds import Id, Int32
 
 
 class QuoteQuerySchema(Schema):
-    years = fields.Integer(load_default=1, validate=validate.Range(1, 5))
-    app_id = fields.Integer(load_default=None)
+    years = Int32(load_default=1, validate=validate.Range(1, 5))
+    app_id = Id(load_default=None)
 
 
 class EligibilitySchema(Schema):
@@ -30,10 +31,10 @@ class QuoteSchema(Schema):
 
 
 class OrderCreateSchema(Schema):
-    certificate_id = fields.Integer(required=True)
-    years = fields.Integer(required=True, validate=validate.Range(1, 5))
-    app_id = fields.Integer(load_default=None)
-    shown_amount_fen = fields.Integer(load_default=None, metadata={
+    certificate_id = Id(required=True)
+    years = Int32(required=True, validate=validate.Range(1, 5))
+    app_id = Id(load_default=None, allow_none=True)
+    shown_amount_fen = Int32(load_default=None, allow_none=True, metadata={
         "description": "the amount (fen) the user was shown; when given, the order is created only for that amount"})
 
 

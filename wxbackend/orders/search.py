@@ -75,9 +75,12 @@ class Cursor:
     def decode(cls, text: str) -> Cursor | None:
         """The cursor in `text`, or None when it is not one."""
         matched = CURSOR.fullmatch(text or "")
-        if matched is None:
+        if matched is None or int(matched[2]) >= 2**31:  # an `integer` id column: no order past it
             return None
-        return cls(EPOCH + timedelta(microseconds=int(matched[1])), int(matched[2]))
+        try:
+            return cls(EPOCH + timedelta(microseconds=int(matched[1])), int(matched[2]))
+        except OverflowError:  # past the year 9999
+            return None
 
 
 @dataclass(frozen=True)

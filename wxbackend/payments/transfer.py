@@ -621,6 +621,8 @@ def _cursor(column, after: tuple[str, int] | None) -> tuple[object, int] | None:
     if after is None:
         return None
     key, last_id = after
+    if len(str(key)) > 18 or not str(last_id).isdigit() or int(last_id) >= 2**31:
+        return None  # past the amount's bigint or the id's integer column: no such line
     try:
         if column is None:
             return None, int(last_id)

@@ -12,6 +12,7 @@ from wxbackend.core.errors import DomainError
 from wxbackend.integrations.wechat import CODE_INVALID, CODE_USED, WeChatError, oauth, wechat_call
 from wxbackend.users.service import user_for_wechat
 from wxbackend.web.auth import safe_next, sign_in, start_oauth
+from wxbackend.web.limits import limited
 from wxbackend.wechat import inbound
 from wxbackend.wechat.service import EMPTY, handle_message
 
@@ -56,6 +57,7 @@ def receive():
 
 
 @bp.get("/oauth/callback")
+@limited("SIGN_IN_LIMIT")
 def oauth_callback():
     """Back from WeChat's authorize page: state checked, the code exchanged once, the user signed in."""
 

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from wxbackend.binding import service as binding
 from wxbackend.binding.schemas import ClaimRequestSchema, ClaimResponseSchema, ClaimStateSchema
 from wxbackend.web.auth import api_user_id
+from wxbackend.web.limits import limited
 from wxbackend.web.schemas import ApiErrorSchema
 
 bp = Blueprint("binding_api", __name__, url_prefix="/api", description="证书绑定 (phone)")
@@ -29,6 +30,7 @@ class CertificateBinding(MethodView):
 
 @bp.route("/binding/claims")
 class Claims(MethodView):
+    @limited("BIND_CLAIM_LIMIT", scope="binding_claim")
     @bp.arguments(ClaimRequestSchema)
     @bp.response(201, ClaimResponseSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)

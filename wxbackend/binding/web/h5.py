@@ -8,12 +8,14 @@ from wxbackend.binding import service as binding
 from wxbackend.binding.forms import BindForm, QrBindForm
 from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.forms import ConfirmForm
+from wxbackend.web.limits import limited
 from wxbackend.web.refusals import refusals_flashed
 
 bp = Blueprint("binding_h5", __name__, url_prefix="/h5", template_folder="../templates")
 
 
 @bp.route("/bind", methods=["GET", "POST"])
+@limited("BIND_CLAIM_LIMIT", scope="binding_claim", methods=["POST"])
 @page_login_required
 @refusals_flashed()
 def bind():

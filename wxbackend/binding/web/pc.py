@@ -19,6 +19,7 @@ from wxbackend.binding.schemas import (
     PcSessionStateSchema,
     PcTokenHeaderSchema,
 )
+from wxbackend.web.limits import limited
 from wxbackend.web.schemas import ApiErrorSchema
 
 pages = PageBlueprint("binding_pc", __name__, url_prefix="/pc", template_folder="../templates",
@@ -34,10 +35,12 @@ def bind():
 
 @bp.route("/bind/start")
 class BindStart(MethodView):
+    @limited("PC_START_LIMIT")
     @bp.arguments(BindStartRequestSchema)
     @bp.response(200, BindStartResponseSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
     def post(self, body: dict):
         """Check the key's certificate; a `sign` ticket for the helper. 409 helper_outdated for a helper older than
         HELPER_MIN_VERSION (a courtesy: the page is not trusted; the helper's ticket rules guard the key)."""
@@ -47,9 +50,11 @@ class BindStart(MethodView):
 
 @bp.route("/bind/code")
 class BindCode(MethodView):
+    @limited("PC_SIGNATURE_LIMIT")
     @bp.arguments(BindCodeRequestSchema)
     @bp.response(201, BindCodeResponseSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
     def post(self, body: dict):
         """Verify the key's signature; the 8-digit binding code, valid 300 s."""
         opened = binding.open_binding_session(body["ticket_id"], body["signature"], request.remote_addr or "")

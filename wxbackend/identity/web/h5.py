@@ -7,12 +7,15 @@ from flask import Blueprint, flash, redirect, render_template, request
 from wxbackend.identity.forms import IdentityForm
 from wxbackend.identity.service import InvalidIdentity, verify_identity
 from wxbackend.web.auth import current_user, current_user_id, page_login_required, safe_next
+from wxbackend.web.limits import by_user, limited
 from wxbackend.web.refusals import field_refused
 
 bp = Blueprint("identity_h5", __name__, url_prefix="/h5", template_folder="../templates")
 
 
 @bp.route("/identity", methods=["GET", "POST"])
+@limited("IDENTITY_CHECK_LIMIT", scope="identity_check", key_func=by_user, methods=["POST"])
+@limited("IDENTITY_CHECK_LIMIT_PER_IP", scope="identity_check_ip", methods=["POST"])
 @page_login_required
 def identity():
     """身份鉴别认证, with its separate consent, before the first order."""

@@ -19,6 +19,7 @@ from wxbackend.invoices.schemas import (
 )
 from wxbackend.invoices.service import ProfileInput
 from wxbackend.web.auth import api_user_id
+from wxbackend.web.limits import by_user, limited
 from wxbackend.web.schemas import ApiErrorSchema, FieldErrorsSchema
 
 bp = Blueprint("invoices_api", __name__, url_prefix="/api", description="发票信息管理 and 我的发票")
@@ -89,11 +90,13 @@ class Invoices(MethodView):
         """开票历史: my invoices, newest first, with download links once issued."""
         return service.user_invoices(api_user_id())
 
+    @limited("INVOICE_REQUEST_LIMIT", scope="invoice_request", key_func=by_user)
     @bp.arguments(InvoiceRequestSchema)
     @bp.response(201, InvoiceSchema)
     @bp.alt_response(400, schema=FieldErrorsSchema)
     @bp.alt_response(404, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
     def post(self, body: dict):
         """开票: one invoice for the chosen orders, to a profile of mine (`profile_id`) or one filled in now
         (`profile`). 409 when an order is already on an invoice or no longer invoiceable. The invoice is issued

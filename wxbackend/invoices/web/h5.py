@@ -17,7 +17,9 @@ from wxbackend.invoices.forms import InvoiceProfileForm, InvoiceRequestForm
 from wxbackend.invoices.models import InvoiceStatus
 from wxbackend.invoices.service import LinkRefused, ProfileInput
 from wxbackend.web.auth import current_user_id, page_login_required
+from wxbackend.web.bounds import id_or_none
 from wxbackend.web.forms import ConfirmForm, show_errors
+from wxbackend.web.limits import by_user, limited
 from wxbackend.web.refusals import refusals_flashed
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ def order_choices(user_id: int) -> list[SelectChoice]:
 
 
 @bp.route("/invoices", methods=["GET", "POST"])
+@limited("INVOICE_REQUEST_LIMIT", scope="invoice_request", key_func=by_user, methods=["POST"])
 @page_login_required
 @refusals_flashed()
 def invoices():
@@ -59,7 +62,7 @@ def invoices():
         try:
             invoice = service.request_invoice(
                 user_id, form.order_ids.data or [],
-                profile_id=int(choice) if choice.isdigit() else None,
+                profile_id=id_or_none(choice),
                 new_profile=profile_input(form) if choice == NEW_PROFILE else None)
             flash(f"开票申请已提交（申请编号{invoice.request_no}），电子发票将在24小时内发送到{invoice.email}", "ok")
             return redirect(url_for("invoices_h5.invoice_history"))

@@ -8,6 +8,7 @@ from wxbackend.orders import service as orders
 from wxbackend.orders.forms import RenewForm
 from wxbackend.orders.service import BeyondIssuer, IdentityRequired
 from wxbackend.web.auth import current_user_id, page_login_required
+from wxbackend.web.bounds import id_or_none
 from wxbackend.web.forms import ConfirmForm
 from wxbackend.web.refusals import refusals_flashed
 
@@ -18,7 +19,7 @@ bp = Blueprint("orders_h5", __name__, url_prefix="/h5", template_folder="../temp
 def renew_page(certificate_id: int) -> str:
     """The renew page as it was asked for (?app=, ?years=), with the years just posted when there were any."""
     years = request.form.get("years", request.args.get("years"), type=int)
-    return url_for("orders_h5.renew", certificate_id=certificate_id, app=request.args.get("app", type=int),
+    return url_for("orders_h5.renew", certificate_id=certificate_id, app=request.args.get("app", type=id_or_none),
                    years=years)
 
 
@@ -32,12 +33,12 @@ def identity_first(certificate_id: int) -> str:
 def renew(certificate_id: int):
     """续期 (or 应用续期 with ?app=): eligibility, years, price and the new validity shown before the order; the
     order is created only for the amount the page showed."""
-    app_id = request.args.get("app", type=int)
+    app_id = request.args.get("app", type=id_or_none)
     form = RenewForm(years=request.args.get("years", 1, type=int))
     if form.validate_on_submit():
         shown = form.shown_amount_fen.data or ""
         order = orders.create_order(current_user_id(), certificate_id, form.years.data, app_id,
-                                    shown_amount_fen=int(shown) if shown.isdigit() else -1)
+                                    shown_amount_fen=int(shown) if shown.isdigit() and len(shown) <= 12 else -1)
         return redirect(url_for("orders_h5.order", order_id=order.id))
     if form.is_submitted() and "years" in form.errors:
         flash("续期年限为1至5年，请从列表中选择", "error")

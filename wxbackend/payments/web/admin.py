@@ -42,7 +42,7 @@ def refunds_page(**_view_args) -> str:
 
 
 def _after_id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 12 else None
+    return int(value) if value and value.isdigit() and int(value) < 2**31 else None
 
 
 # --- importing a statement ------------------------------------------------------------------------------------

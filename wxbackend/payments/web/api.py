@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from wxbackend.payments.schemas import WeChatPayParamsSchema, WeChatPayRequestSchema
 from wxbackend.payments.service import start_wechat_payment
 from wxbackend.web.auth import api_user_id
+from wxbackend.web.limits import by_user, limited
 from wxbackend.web.schemas import ApiErrorSchema
 
 bp = Blueprint("payments_api", __name__, url_prefix="/api", description="微信支付")
@@ -15,10 +16,12 @@ bp = Blueprint("payments_api", __name__, url_prefix="/api", description="微信�
 
 @bp.route("/orders/<int:order_id>/wechat-pay")
 class OrderWeChatPay(MethodView):
+    @limited("PAYMENT_START_LIMIT", scope="payment_start", key_func=by_user)
     @bp.arguments(WeChatPayRequestSchema)
     @bp.response(200, WeChatPayParamsSchema)
     @bp.alt_response(404, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
     @bp.alt_response(502, schema=ApiErrorSchema)
     def post(self, body: dict, order_id: int):
         """微信支付: the parameters to pay one of the user's orders waiting for payment. The order's status (GET the

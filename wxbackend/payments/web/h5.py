@@ -10,6 +10,7 @@ from wxbackend.payments.service import refund_order as refund
 from wxbackend.payments.transfer import choose_transfer, payee_account
 from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.forms import ConfirmForm
+from wxbackend.web.limits import by_user, limited
 from wxbackend.web.refusals import refusals_flashed
 
 bp = Blueprint("payments_h5", __name__, url_prefix="/h5", template_folder="../templates",
@@ -25,6 +26,7 @@ def order_page(order_id: int) -> str:
 
 
 @bp.route("/orders/<int:order_id>/transfer", methods=["GET", "POST"])
+@limited("PAYMENT_START_LIMIT", scope="payment_start", key_func=by_user, methods=["POST"])
 @page_login_required
 @refusals_flashed(back=transfer_page)
 def transfer(order_id: int):

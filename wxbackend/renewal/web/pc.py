@@ -17,6 +17,7 @@ from wxbackend.renewal.schemas import (
     RenewStartRequestSchema,
     RenewStepSchema,
 )
+from wxbackend.web.limits import limited
 from wxbackend.web.schemas import ApiErrorSchema
 
 pages = PageBlueprint("renewal_pc", __name__, url_prefix="/pc", template_folder="../templates",
@@ -36,10 +37,12 @@ def client_ip() -> str:
 
 @bp.route("/renew/start")
 class RenewStart(MethodView):
+    @limited("PC_START_LIMIT")
     @bp.arguments(RenewStartRequestSchema)
     @bp.response(200, RenewStepSchema)
     @bp.alt_response(404, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
     def post(self, body: dict):
         """The paid order for the key's certificate and a `keygen` ticket (or `install` to resume). 409
         helper_outdated for a helper older than HELPER_MIN_VERSION (a courtesy check, as for binding)."""
@@ -49,10 +52,12 @@ class RenewStart(MethodView):
 
 @bp.route("/renew/issue")
 class RenewIssue(MethodView):
+    @limited("PC_SIGNATURE_LIMIT")
     @bp.arguments(RenewIssueRequestSchema)
     @bp.response(200, RenewStepSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
     def post(self, body: dict):
         """Issue the renewed certificate from the helper's CSR; an `install` ticket."""
         return renewal.issue(body["ticket_id"], body["old_signature"], body["csr"], client_ip())
@@ -60,9 +65,11 @@ class RenewIssue(MethodView):
 
 @bp.route("/renew/confirm")
 class RenewConfirm(MethodView):
+    @limited("PC_SIGNATURE_LIMIT")
     @bp.arguments(RenewConfirmRequestSchema)
     @bp.response(200, RenewConfirmedSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
     def post(self, body: dict):
         """The new key signed the install challenge: order completed; a `cleanup` ticket."""
         return renewal.confirm(body["ticket_id"], body["signature"], client_ip())

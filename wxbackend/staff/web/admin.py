@@ -74,6 +74,7 @@ def totp():
 
 @bp.route("/enrol", methods=["GET", "POST"])
 @staff_required(stage=PASSWORD)
+@limiter.limit(sign_in_limit, methods=["POST"])
 @refusals_flashed(back=second_factor_page)
 def enrol():
     """First sign-in: scan the QR code with an authenticator app, then confirm with its first code."""
@@ -102,6 +103,7 @@ def home():
 
 @bp.route("/reauth", methods=["GET", "POST"])
 @staff_required()
+@limiter.limit(sign_in_limit, methods=["POST"])
 @refusals_flashed()
 def reauth():
     """A fresh TOTP code, asked before a sensitive action."""
@@ -117,6 +119,7 @@ def reauth():
 
 @bp.route("/password", methods=["GET", "POST"])
 @staff_required()
+@limiter.limit(sign_in_limit, methods=["POST"])
 @refusals_flashed()
 def password():
     if request.method == "POST":

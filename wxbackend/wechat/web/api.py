@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from wxbackend.web.auth import issue_api_token
+from wxbackend.web.limits import limited
 from wxbackend.web.schemas import ApiErrorSchema
 from wxbackend.wechat.jssdk import jssdk_config
 from wxbackend.wechat.login import mini_program_login
@@ -16,9 +17,11 @@ bp = Blueprint("wechat_api", __name__, url_prefix="/api", description="WeChat: m
 
 @bp.route("/auth/mini-program")
 class MiniProgramLogin(MethodView):
+    @limited("SIGN_IN_LIMIT")
     @bp.arguments(MiniProgramLoginSchema)
     @bp.response(200, ApiTokenSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
     @bp.alt_response(502, schema=ApiErrorSchema)
     def post(self, body: dict):
         """Mini-program login: the code from wx.login() for an API token (the session_key stays here)."""

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from wxbackend.core.db import db
 from wxbackend.audit.service import record_audit
+from wxbackend.core.db import db
 from wxbackend.core.errors import DomainError
 from wxbackend.core.redis import get_redis
 from wxbackend.core.times import utcnow

@@ -194,6 +194,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "PC_START_LIMIT": ("30 per 15 minutes", "/pc/api/bind/start and /pc/api/renew/start calls, each"),
     "PC_SIGNATURE_LIMIT": ("30 per 15 minutes", "/pc/api/bind/code, /pc/api/renew/issue and /confirm calls, each"),
     "BIND_CLAIM_LIMIT": ("60 per 15 minutes", "Binding claims (code or QR, API and H5 together)"),
+    "PC_LOGIN_LIMIT": ("20 per 15 minutes", "扫码登录 QR codes one IP may ask for on the PC (/pc/api/login)"),
     "SIGN_IN_LIMIT": ("30 per 15 minutes", "Mini-program logins and WeChat OAuth callbacks, each"),
     "PAYMENT_START_LIMIT": ("30 per 15 minutes", "微信支付 starts and 对公打款 codes per signed-in user"),
     "INVOICE_REQUEST_LIMIT": ("20 per hour", "开票 requests per signed-in user (API and H5 together)"),
@@ -230,6 +231,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
                                "two commands)"),
     "SUPPORT_HOTLINE": ("400-000-0000", "The customer-service phone number every page and reply shows"),
     "SUPPORT_HOURS": ("工作日 9:00-18:00", "When customer service answers (shown beside the hotline)"),
+    "PC_SESSION_IDLE_MINUTES": (30, "A customer's PC session (扫码登录) ends after this long without a request"),
     # The staff console (/admin, DESIGN §15)
     "STAFF_SESSION_IDLE_MINUTES": (30, "A staff session ends after this long without a request"),
     "STAFF_SESSION_MAX_HOURS": (10, "A staff session ends this long after sign-in, whatever happens"),

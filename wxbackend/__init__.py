@@ -79,6 +79,7 @@ from wxbackend.tickets.cli import tickets_cli
 from wxbackend.users.service import get_user
 from wxbackend.users.web import api as users_api
 from wxbackend.users.web import h5 as users_h5
+from wxbackend.users.web import pc as users_pc
 from wxbackend.web import auth, console, health, staff_session
 from wxbackend.web.api import api
 from wxbackend.web.bounds import register_converters
@@ -95,7 +96,8 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, ca_ocsp.bp, binding_site.bp, binding
                    identity_h5.bp, payments_h5.bp, invoices_h5.bp, invoices_h5.download_bp, addresses_h5.bp,
                    wechat_views.bp, payments_notify.bp, staff_admin.bp, payments_admin.bp, approvals_admin.bp,
                    payments_staff_refund.bp, support_admin.bp, invoices_admin.bp, orders_fulfilment_admin.bp,
-                   orders_admin.bp, audit_admin.bp, certificates_admin.bp, applications_h5.bp, applications_admin.bp)
+                   orders_admin.bp, audit_admin.bp, certificates_admin.bp, applications_h5.bp, applications_admin.bp,
+                   users_pc.pages, users_pc.api)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp, applications_api.bp)
 TASKS = (ca_tasks, certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks, application_tasks)

@@ -16,6 +16,7 @@ from wxbackend.invoices.service import ProfileInput, create_profile
 from wxbackend.orders.models import OrderStatus
 from wxbackend.orders.service import cancel_order, create_order, mark_paid
 from wxbackend.users.models import User
+from wxbackend.users.service import open_pc_login, scan_pc_login
 
 NAME = "页面检查"
 SKIPPED = {  # GET rules under /h5 and /pc that are not pages
@@ -24,6 +25,7 @@ SKIPPED = {  # GET rules under /h5 and /pc that are not pages
     "helper_releases_pc.download_file": "a helper build, not HTML",
     "applications_h5.form_pdf": "the printable application form, a PDF (read back in tests/applications)",
     "applications_h5.liveness_status": "JSON the PC's liveness page polls",
+    "users_h5.pc_login_scan": "the 扫码登录 QR link: claims the login and redirects (tests/users)",
 }
 TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#", "#}")
 
@@ -92,8 +94,10 @@ def customer(client, pc, helper, demo_key, db_session, invoice_files):
     expired = make_certificate(ORGANISATION, expires_in_days=-10)  # the reviewed path: an application, 待审核
     bind(user, expired)
     application = paid_for_review(create_order(user.id, expired.id, 1))
+    pc_login = open_pc_login("203.0.113.7", "Mozilla/5.0 (Windows NT 10.0) Chrome/120.0")  # 扫码登录, just scanned
+    scan_pc_login(user.id, pc_login.qr_token)
     db_session.commit()
-    return {"application_id": application.id,
+    return {"application_id": application.id, "login_id": pc_login.login_id,
             "certificate_id": demo_key.certificate.id, "order_id": [pending.id, paid.id, cancelled.id, completed.id],
             "profile_id": profile.id, "address_id": address.id, "session_id": waiting.session_id,
             "app_renew_url": f"/h5/certificates/{app_cert.id}/renew?app={app_cert.apps[0].id}"}
@@ -113,7 +117,8 @@ def test_every_page_renders_without_template_syntax_or_none(app, client, custome
     endpoints = {r.endpoint for r in rules}
     assert {"users_h5.home", "certificates_h5.certificate", "orders_h5.order", "orders_h5.renew",
             "payments_h5.transfer", "invoices_h5.edit_profile", "addresses_h5.edit_address", "binding_h5.bind_wait",
-            "renewal_pc.renew", "binding_pc.bind", "helper_releases_pc.download", "binding_site.index"} <= endpoints
+            "renewal_pc.renew", "binding_pc.bind", "helper_releases_pc.download", "binding_site.index",
+            "users_pc.home", "users_pc.login", "users_h5.pc_login_question"} <= endpoints
     checked, failures = [], {}
     for rule in rules:
         for url in urls_for(rule, customer):

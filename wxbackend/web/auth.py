@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -72,9 +73,25 @@ def current_user() -> Any | None:
         if token:
             g.current_user = _user_from_token(token)
         else:
-            user_id = session.get("user_id")
-            g.current_user = _load(user_id)
+            g.current_user = _load(session.get("user_id")) if _pc_session_alive() else None
     return g.current_user
+
+
+PC_SEEN = "pc_seen"  # a session signed in on the PC (扫码登录): when it last made a request
+
+
+def _pc_session_alive() -> bool:
+    """A PC session ends after PC_SESSION_IDLE_MINUTES without a request (a phone's session is not affected)."""
+    seen = session.get(PC_SEEN)
+    if seen is None:
+        return True
+    now = int(time.time())
+    if not isinstance(seen, int) or now - seen > current_app.config["PC_SESSION_IDLE_MINUTES"] * 60:
+        session.clear()
+        return False
+    if now - seen >= 30:  # refresh the mark, not on every request
+        session[PC_SEEN] = now
+    return True
 
 
 def current_user_id() -> int | None:
@@ -87,6 +104,17 @@ def sign_in(user_id: int) -> None:
     session.clear()
     session["user_id"] = user_id
     session.permanent = True
+
+
+def sign_in_pc(user_id: int) -> None:
+    """The customer session on a PC (扫码登录): the same as the phone's, with the shorter idle timeout."""
+    sign_in(user_id)
+    session[PC_SEEN] = int(time.time())
+
+
+def sign_out() -> None:
+    session.clear()
+    g.pop("current_user", None)
 
 
 def api_user_id() -> int:

@@ -1,12 +1,14 @@
-"""H5 pages of the signed-in user: the home page and the development sign-in."""
+"""H5 pages of the signed-in user: the home page, the development sign-in, and 扫码登录's question to the phone."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
+from wxbackend.users import service
 from wxbackend.users.forms import SignInForm
 from wxbackend.users.service import dev_user
-from wxbackend.web.auth import current_user, page_login_required, safe_next, sign_in
+from wxbackend.web.auth import current_user, current_user_id, page_login_required, safe_next, sign_in
+from wxbackend.web.forms import ConfirmForm
 
 bp = Blueprint("users_h5", __name__, url_prefix="/h5", template_folder="../templates")
 
@@ -38,3 +40,26 @@ def dev_sign_in():
 @page_login_required
 def home():
     return render_template("users/home.html", tiles=TILES, user=current_user())
+
+
+@bp.get("/pc-login")
+@page_login_required
+def pc_login_scan():
+    """What 微信扫一扫 opens from the PC's QR code: the first user to open it claims the login, then sees the
+    question (the link's token leaves the address bar)."""
+    login_id = service.scan_pc_login(current_user_id(), request.args.get("t"))
+    return redirect(url_for("users_h5.pc_login_question", login_id=login_id))
+
+
+@bp.route("/pc-login/<login_id>", methods=["GET", "POST"])
+@page_login_required
+def pc_login_question(login_id: str):
+    """在电脑上登录数安CA管家？ with the PC's network, browser and time; 确认登录 or 取消 (POST, CSRF)."""
+    form = ConfirmForm()
+    answered = None
+    if form.validate_on_submit():
+        answered = service.answer_pc_login(current_user_id(), login_id, request.form.get("answer") == "confirm",
+                                           request.remote_addr or "")
+    found = service.pc_login_request(current_user_id(), login_id)
+    return render_template("users/pc_login_question.html", login=found, login_id=login_id, form=form,
+                           answered=answered or (found["state"] if found["state"] != "scanned" else None))

@@ -3,28 +3,11 @@ customer's certificate and the CA's record of it are revoked together (one statu
 
 from __future__ import annotations
 
-import functools
-
 import click
 
+from wxbackend.ca.cli import refusal_is_an_error
 from wxbackend.certificates.revocation import REVOCATION_REASONS, revoke
-from wxbackend.core import uow
 from wxbackend.core.db import db
-from wxbackend.core.errors import DomainError
-
-
-def refusal_is_an_error(command):
-    """A refusal (unknown serial…) ends the command with its Chinese message and exit code 1, nothing committed."""
-
-    @functools.wraps(command)
-    def run(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except DomainError as refused:
-            uow.rollback()
-            raise click.ClickException(refused.message) from None
-
-    return run
 
 
 @click.command("revoke")

@@ -221,3 +221,33 @@ def test_an_upload_above_the_request_limit_is_refused_without_a_500(client, db_s
                            content_type="multipart/form-data", follow_redirects=True)
     assert "图片不能超过2MB" in three_mb.text
     assert service.current_uploads(application) == {}
+
+
+def test_a_missing_pdf_font_answers_503_in_chinese_on_the_page_and_the_api(app, client, db_session, stores,
+                                                                          monkeypatch):
+    from wxbackend.web.auth import issue_api_token
+
+    user, _ = signed_in(client, db_session, "无字体")
+    application = paid_for_review(expired_order(user=user))
+    monkeypatch.setitem(app.config, "APPLICATION_PDF_FONT", str(stores / "no-such-font.ttc"))
+    refused = client.get(f"/h5/applications/{application.id}/form.pdf")
+    assert refused.status_code == 302 and refused.location.endswith(f"/h5/applications/{application.id}")
+    assert "申请表暂时无法生成" in client.get(refused.location).text  # flashed on the application's page
+    api = client.get(f"/api/applications/{application.id}/form.pdf",
+                     headers={"Authorization": f"Bearer {issue_api_token(user.id)[0]}"})
+    assert api.status_code == 503 and api.json == {"code": "form_unavailable",
+                                                  "message": "申请表暂时无法生成，请稍后再试；如持续出现请联系客服"}
+
+
+def test_the_console_queue_has_a_next_page(app, db_session, stores, monkeypatch):
+    from wxbackend.core import keyset
+
+    monkeypatch.setattr(keyset, "PAGE_SIZE", 2)
+    numbers = [paid_for_review(expired_order()).application_no for _ in range(3)]
+    console = app.test_client()
+    sign_in_staff(console, make_staff("paging1", "auditor"))
+    first = console.get("/admin/applications").text
+    assert numbers[0] in first and numbers[1] in first and numbers[2] not in first
+    next_url = re.search(r'id="next-page" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = console.get(next_url).text
+    assert numbers[2] in second and numbers[0] not in second and 'id="next-page"' not in second

@@ -31,9 +31,14 @@ from wxbackend.applications.materials import credit_code_problem
 from wxbackend.applications.models import ApplicationRevision, FinVerification
 from wxbackend.approvals import service as approvals
 from wxbackend.approvals.models import ApprovalRequest
+from wxbackend.audit.models import AuditLog
+from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, NotFound
 from wxbackend.core.files import file_store
+from wxbackend.core.outbox import OutboxEntry
 from wxbackend.core.validation import InvalidFields
+from wxbackend.invoices import service as invoice_service
+from wxbackend.invoices.models import Invoice, InvoiceItem
 from wxbackend.orders.models import Order, OrderStatus
 
 
@@ -262,7 +267,7 @@ def test_submit_needs_every_part_then_payment_opens_the_review(db_session, store
     request = review_request(application.id)
     assert request.revision == 1 and [s["title"] for s in request.steps] == ["初审", "复审"]
     assert service.review_due(application) is not None
-    assert [a.id for a in service.review_queue()] == [application.id]
+    assert [a.id for a in service.review_queue().rows] == [application.id]
 
 
 def test_reject_naming_the_account_then_resubmit_makes_revision_2_and_two_others_approve(db_session, stores):
@@ -419,3 +424,85 @@ def test_the_sweep_fails_codes_not_entered_in_time_and_is_safe_to_run_twice(db_s
     assert finance.expire_overdue() == 0
     db_session.expire_all()
     assert db_session.get(Order, order.id).status == OrderStatus.FIN_VERIFICATION_FAILED
+
+
+# --- the invoice the materials asked for ---------------------------------------------------------------------------
+
+
+def approve_both(application_id: int, *names: str) -> None:
+    request = review_request(application_id)
+    for name in names:
+        decide(request.id, make_staff(name, "auditor"), "approve")
+
+
+def invoices_of(order_id: int) -> list[Invoice]:
+    return list(db.session.scalars(sa.select(Invoice).join(InvoiceItem).where(InvoiceItem.order_id == order_id)))
+
+
+def test_an_electronic_invoice_is_requested_when_the_review_approves_and_issued_by_the_outbox(db_session, stores):
+    order = expired_order()
+    application = paid_for_review(order, invoice_type="electronic", invoice_title=ORGANISATION,
+                                  invoice_tax_number="91350100M000100Y43")
+    assert invoices_of(order.id) == []  # paid but not approved: a rejection would refund it
+    approve_both(application.id, "inv_a", "inv_b")
+    [invoice] = invoices_of(order.id)
+    assert (invoice.title, invoice.tax_number, invoice.email) == (ORGANISATION, "91350100M000100Y43",
+                                                                  "zhangsan@example.com")
+    assert invoice.amount_fen == db_session.get(Order, order.id).amount_fen
+    issuing = db_session.scalars(sa.select(OutboxEntry).where(OutboxEntry.job == "invoices.issue_invoice")).all()
+    assert [entry.args for entry in issuing] == [[invoice.id]]
+    # the profile is the user's now, and a second application for the same 抬头 reuses it
+    assert [p.title for p in invoice_service.user_profiles(order.user_id)] == [ORGANISATION]
+
+
+def test_no_invoice_without_the_choice_or_after_a_rejection_and_one_already_requested_is_left_alone(
+        db_session, stores):
+    plain = expired_order()
+    approve_both(paid_for_review(plain).id, "inv_c", "inv_d")
+    assert invoices_of(plain.id) == []  # 无需发票
+    rejected = expired_order()
+    application = paid_for_review(rejected, invoice_type="electronic", invoice_title=ORGANISATION,
+                                  invoice_tax_number="91350100M000100Y43")
+    decide(review_request(application.id).id, make_staff("inv_e", "auditor"), "reject", "营业执照不清晰", ["org_name"])
+    assert invoices_of(rejected.id) == []
+    early = expired_order()
+    application = paid_for_review(early, invoice_type="electronic", invoice_title=ORGANISATION,
+                                  invoice_tax_number="91350100M000100Y43")
+    profile = invoice_service.create_profile(early.user_id, invoice_service.ProfileInput(
+        title=ORGANISATION, title_type="enterprise", email="caiwu@example.com", tax_number="91350100M000100Y43"))
+    invoice_service.request_invoice(early.user_id, [early.id], profile.id)  # the user invoiced it on 开票 already
+    approve_both(application.id, "inv_f", "inv_g")
+    assert len(invoices_of(early.id)) == 1  # approval goes on, nothing invoiced twice
+    assert db_session.get(Order, early.id).status == OrderStatus.PENDING_FIN_VERIFICATION
+    refused = db_session.scalar(sa.select(AuditLog).where(AuditLog.action == "application.invoice_request"))
+    assert refused.result == "refused" and refused.detail["refusal"] == "already_invoiced"
+
+
+def test_the_invoice_tax_number_is_checked_as_the_invoice_pages_check_it(db_session, stores):
+    order = expired_order()
+    application = consented(order)
+    with pytest.raises(InvalidFields) as refused:
+        service.save_materials(order.user_id, application.id, materials(
+            invoice_type="electronic", invoice_title=ORGANISATION, invoice_tax_number="91350100M000100Y44"))
+    assert refused.value.errors["invoice_tax_number"] == "统一社会信用代码校验位不正确，请核对"
+
+
+# --- the form without its font, and the queues in pages ------------------------------------------------------------
+
+
+def test_a_missing_pdf_font_is_a_chinese_refusal_not_a_server_error(app, db_session, stores, monkeypatch):
+    order = expired_order()
+    application = ready_application(order)
+    monkeypatch.setitem(app.config, "APPLICATION_PDF_FONT", str(stores / "no-such-font.ttc"))
+    with pytest.raises(service.FormUnavailable) as refused:
+        service.form_pdf(order.user_id, application.id)
+    assert refused.value.status == 503 and "申请表暂时无法生成" in refused.value.message
+
+
+def test_the_review_queue_pages_oldest_payment_first(db_session, stores):
+    waiting = [paid_for_review(expired_order()).id for _ in range(5)]
+    first = service.review_queue(size=2)
+    second = service.review_queue(first.next_cursor, size=2)
+    third = service.review_queue(second.next_cursor, size=2)
+    assert [a.id for page in (first, second, third) for a in page.rows] == waiting
+    assert third.next_cursor is None

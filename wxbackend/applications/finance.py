@@ -20,6 +20,7 @@ from wxbackend.applications import materials, service
 from wxbackend.applications.models import Application, ApplicationRevision, FinVerification, VerificationStatus
 from wxbackend.applications.transitions import VERIFICATION_STATES
 from wxbackend.audit.service import record_audit
+from wxbackend.core import keyset
 from wxbackend.core.crypto import decrypt, encrypt, lookup_hash, mask_bank_account
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict
@@ -228,13 +229,15 @@ def expire_overdue() -> int:
     return failed
 
 
-def waiting(limit: int = 200) -> list[FinVerification]:
-    """待金融认证 for finance staff: attempts not yet verified, oldest first (打款中, 待输入随机码, 打款失败 …)."""
-    return list(db.session.scalars(
+def waiting(cursor: str | None = None, size: int | None = None) -> keyset.Page:
+    """待金融认证 for finance staff, one page: attempts not yet verified, oldest first (打款中, 待输入随机码,
+    打款失败 …), keyset-paged on (created_at, id)."""
+    return keyset.page(
         sa.select(FinVerification).join(Application, Application.id == FinVerification.application_id)
         .join(Order, Order.id == Application.order_id)
-        .where(Order.status.in_([OrderStatus.PENDING_FIN_VERIFICATION, OrderStatus.FIN_VERIFICATION_FAILED]))
-        .order_by(FinVerification.created_at, FinVerification.id).limit(limit)))
+        .where(Order.status.in_([OrderStatus.PENDING_FIN_VERIFICATION, OrderStatus.FIN_VERIFICATION_FAILED])),
+        FinVerification.created_at, FinVerification.id, cursor,
+        lambda verification: (verification.created_at, verification.id), size=size or keyset.PAGE_SIZE)
 
 
 def waiting_count() -> int:

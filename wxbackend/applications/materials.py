@@ -12,14 +12,12 @@ from pathlib import Path
 
 from wxbackend.addresses.divisions import tree
 from wxbackend.core.crypto import decrypt, encrypt, mask_bank_account, mask_id_number, mask_mobile
-from wxbackend.core.validation import EMAIL, MOBILE, InvalidFields, clean, digits_only
+from wxbackend.core.validation import EMAIL, MOBILE, USCC_SHAPE, InvalidFields, clean, digits_only, uscc_check_character
 from wxbackend.identity.service import NAME, id_number_problem
+from wxbackend.invoices.tax_number import tax_number_problem
 
 HERE = Path(__file__).parent
-CREDIT_CODE_CHARACTERS = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015: no I, O, S, V, Z
-CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 ACCOUNT = re.compile(r"\d{8,32}")
-TAX_NUMBER = re.compile(r"[0-9A-Z]{15}|[0-9A-Z]{17,20}")
 PURPOSE = "application_materials"
 
 
@@ -68,10 +66,9 @@ def bank_names() -> tuple[str, ...]:
 
 def credit_code_problem(code: str) -> str | None:
     """Why an 18-character 统一社会信用代码 (GB 32100-2015) is invalid, or None."""
-    if len(code) != 18 or any(c not in CREDIT_CODE_CHARACTERS for c in code):
+    if len(code) != 18 or not USCC_SHAPE.fullmatch(code):
         return "统一社会信用代码应为18位数字或大写字母（不含I、O、S、V、Z）"
-    total = sum(CREDIT_CODE_CHARACTERS.index(c) * w for c, w in zip(code[:17], CREDIT_CODE_WEIGHTS, strict=True))
-    if CREDIT_CODE_CHARACTERS[(31 - total % 31) % 31] != code[17]:
+    if uscc_check_character(code[:17]) != code[17]:
         return "统一社会信用代码校验位不正确，请核对"
     return None
 
@@ -136,8 +133,10 @@ def problems(data: dict[str, str], organisation: str) -> dict[str, str]:
             errors["invoice_title"] = "请填写发票抬头"
         elif len(data["invoice_title"]) > 100:
             errors["invoice_title"] = "发票抬头最多100个字"
-        if not TAX_NUMBER.fullmatch(data["invoice_tax_number"]):
-            errors["invoice_tax_number"] = "请填写15、17至20位的纳税人识别号"
+        if not data["invoice_tax_number"]:
+            errors["invoice_tax_number"] = "请填写纳税人识别号（统一社会信用代码）"
+        elif problem := tax_number_problem(data["invoice_tax_number"]):
+            errors["invoice_tax_number"] = problem
     return errors
 
 

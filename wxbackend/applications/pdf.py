@@ -25,9 +25,10 @@ class FontMissing(RuntimeError):
 
 
 def _font(path: str) -> str:
+    # checked on every form, not only the first: a server whose configured font went missing says so at once
+    if not Path(path).is_file():
+        raise FontMissing(f"CJK font {path} missing: apt-get install fonts-wqy-microhei")
     if FONT not in pdfmetrics.getRegisteredFontNames():
-        if not Path(path).is_file():
-            raise FontMissing(f"CJK font {path} missing: apt-get install fonts-wqy-microhei")
         pdfmetrics.registerFont(TTFont(FONT, path, subfontIndex=0))
     return FONT
 

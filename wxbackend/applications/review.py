@@ -1,7 +1,8 @@
 """The 待审核 review as a four-eyes approval kind ("application_review", registered from create_app): an auditor's
 初审 and another's 复审 approve the application's revision; one rejection, naming fields and a reason, sends it
 back to the user (未通过). An application's revision is its `revision` number: a resubmission voids a pending
-review of an older one. Approving starts the financial verification (金融认证)."""
+review of an older one. Approving starts the financial verification (金融认证) and requests the electronic invoice
+the materials asked for."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def approved(request: ApprovalRequest) -> None:
     transitions.move(order, OrderStatus.APPROVED, actor, f"申请资料（第{request.revision}版）审核通过")
     queue_notice(application.user_id, "audit_result", {"order_no": order.order_no, "result": "审核通过，等待金融认证"})
     finance.start_verification(application.id, actor)
+    service.request_invoice(application.id)
 
 
 def rejected(request: ApprovalRequest) -> None:

@@ -29,19 +29,21 @@ from wxbackend.applications.models import (
     LivenessStatus,
     UploadKind,
 )
-from wxbackend.applications.pdf import application_form
+from wxbackend.applications.pdf import FontMissing, application_form
 from wxbackend.applications.workdays import add_working_days
 from wxbackend.approvals import service as approvals
 from wxbackend.approvals.models import ApprovalDecision, ApprovalRequest, Verdict
 from wxbackend.approvals.service import Step
 from wxbackend.audit.service import record_audit
+from wxbackend.core import keyset
 from wxbackend.core.crypto import lookup_hash
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.files import file_store
 from wxbackend.core.times import SHANGHAI, local_day_end, local_day_start, utcnow
 from wxbackend.core.validation import InvalidFields
-from wxbackend.invoices.models import InvoiceProfile
+from wxbackend.invoices import service as invoices
+from wxbackend.invoices.models import Invoice, InvoiceProfile, TitleType
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderKind, OrderStatus, RenewalPath
 from wxbackend.orders.service import lock_order
@@ -58,6 +60,13 @@ REVIEW_STEPS = (Step("初审", ("auditor",)), Step("复审", ("auditor", "admin"
 
 class NotEditable(DomainError):
     code, status = "not_editable", 409
+
+
+class FormUnavailable(DomainError):
+    """The printable form cannot be made on this server (its CJK font is not installed): the engineer is told in
+    the log, the user in Chinese, and nothing is lost."""
+
+    code, message, status = "form_unavailable", "申请表暂时无法生成，请稍后再试；如持续出现请联系客服", 503
 
 
 class ConsentRequired(DomainError):
@@ -253,9 +262,14 @@ def render_pdf(application: Application) -> bytes:
     if data is None:
         raise Conflict("请先填写并保存申请资料，再打印申请表", code="no_materials")
     link = f"{current_app.config['PUBLIC_BASE_URL']}/h5/applications/{application.id}"
-    return application_form(application_no=application.application_no, kind_label=application.kind_label,
-                            data=data, declaration=declaration_text(), link=link,
-                            font_path=current_app.config["APPLICATION_PDF_FONT"], revision=application.revision)
+    try:
+        return application_form(application_no=application.application_no, kind_label=application.kind_label,
+                                data=data, declaration=declaration_text(), link=link,
+                                font_path=current_app.config["APPLICATION_PDF_FONT"], revision=application.revision)
+    except FontMissing:
+        current_app.logger.exception("application form %s: APPLICATION_PDF_FONT is not installed",
+                                     application.application_no)
+        raise FormUnavailable() from None
 
 
 # ------------------------------------------------------------------------------------------------- uploads
@@ -405,6 +419,31 @@ def last_rejection(application: Application) -> Rejection | None:
     return Rejection(decision.reason, [labels.get(f, f) for f in decision.fields], revision)
 
 
+def request_invoice(application_id: int) -> Invoice | None:
+    """The electronic invoice the materials asked for, requested once the review has approved them (a rejected
+    application is refunded, so nothing is invoiced before): for the invoice profile of the user with the same
+    抬头 and 税号, or a new one sent to the 经办人's email. None when no invoice was asked for, or when it cannot be
+    requested now (the order already on an invoice the user requested on the 开票 page, say): the user can still
+    request one there, and the refusal is in the audit trail."""
+    application = get_application(application_id)
+    data = current_materials(application) or {}
+    if data.get("invoice_type") != "electronic":
+        return None
+    title, tax_number = data["invoice_title"], data["invoice_tax_number"]
+    profile = db.session.scalar(sa.select(InvoiceProfile).where(
+        InvoiceProfile.user_id == application.user_id, InvoiceProfile.title == title,
+        InvoiceProfile.tax_number == tax_number).order_by(InvoiceProfile.id.desc()).limit(1))
+    new_profile = None if profile is not None else invoices.ProfileInput(
+        title=title, title_type=TitleType.ENTERPRISE, email=data["agent_email"], tax_number=tax_number)
+    try:
+        return invoices.request_invoice(application.user_id, [application.order_id],
+                                        profile.id if profile is not None else None, new_profile)
+    except DomainError as refused:
+        record_audit("system", "application.invoice_request", target=f"application:{application.id}", result="refused",
+                     detail={"refusal": refused.code, "message": refused.message})
+        return None
+
+
 def review_field_labels() -> dict[str, str]:
     """What an auditor may name in a rejection: every field and each upload."""
     return {**materials.FIELD_LABELS, "upload_form": "申请表扫描件", "upload_licence": "营业执照"}
@@ -437,11 +476,12 @@ def user_applications(user_id: int, status: str | None = None, since: date | Non
 # ------------------------------------------------------------------------------------------------ for staff
 
 
-def review_queue(limit: int = 100) -> list[Application]:
-    """待审核: applications whose order waits for review, oldest payment first."""
-    return list(db.session.scalars(
-        sa.select(Application).join(Order, Order.id == Application.order_id)
-        .where(Order.status == OrderStatus.PENDING_REVIEW).order_by(Order.paid_at, Application.id).limit(limit)))
+def review_queue(cursor: str | None = None, size: int | None = None) -> keyset.Page:
+    """待审核, one page: applications whose order waits for review, the oldest payment first (keyset on the
+    order's paid_at and the application id, so the hundredth page costs what the first does)."""
+    return keyset.page(sa.select(Application).join(Order, Order.id == Application.order_id)
+                       .where(Order.status == OrderStatus.PENDING_REVIEW), Order.paid_at, Application.id, cursor,
+                       lambda application: (application.order.paid_at, application.id), size=size or keyset.PAGE_SIZE)
 
 
 def review_count() -> int:

@@ -4,7 +4,7 @@ four-eyes decision forms (`approvals`: a one-time nonce, a fresh TOTP code; reje
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, g, render_template, request, url_for
 
 from wxbackend.applications import face, finance, materials, service
 from wxbackend.approvals import service as approvals
@@ -22,14 +22,18 @@ QUEUES = (ConsoleQueue("待审核", "applications_admin.queue", ROLES, count=ser
 @bp.get("/applications")
 @staff_required(*ROLES)
 def queue():
-    return render_template("applications/admin_queue.html", rows=service.review_queue())
+    found = service.review_queue(request.args.get("after"))
+    next_url = url_for("applications_admin.queue", after=found.next_cursor) if found.next_cursor else None
+    return render_template("applications/admin_queue.html", rows=found.rows, next_url=next_url)
 
 
 @bp.get("/applications/fin-verifications")
 @staff_required(*FINANCE)
 def fin_queue():
     """待金融认证: each 0.01-yuan attempt not yet verified (打款中, 待输入随机码, 打款失败, 未通过) — never the code."""
-    return render_template("applications/admin_fin_queue.html", rows=finance.waiting())
+    found = finance.waiting(request.args.get("after"))
+    next_url = url_for("applications_admin.fin_queue", after=found.next_cursor) if found.next_cursor else None
+    return render_template("applications/admin_fin_queue.html", rows=found.rows, next_url=next_url)
 
 
 @bp.get("/applications/<int:application_id>")

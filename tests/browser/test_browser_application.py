@@ -1,7 +1,8 @@
 """Browser test of the reviewed application (issue 13), as far as submission: an expired certificate's order, the
 agreement and the separate consent, the materials (an error under its field, then saved), the printable PDF read
-back with pypdf, the two scans, the ID photos and the liveness check on the phone reached from the PC's QR code
-(the fake FaceID's hosted page), the PC page following the phone's result, then 提交申请 → 待支付."""
+back with pypdf, the two scans, the ID photos and the liveness check on the phone reached from the QR code of the
+PC (signed in by 扫码登录 with the same phone, sharing nothing else with it; the fake FaceID's hosted page), the PC
+page following the phone's result, then 提交申请 → 待支付; and on to payment, review, 金融认证 and the PC renewal."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from pypdf import PdfReader
 
 from tests.support.applications import ORGANISATION, jpeg, materials
-from tests.support.live import shot, wechat_phone
+from tests.support.live import pc_signed_in_by_qr, shot, wechat_phone
 from wxbackend.core.db import db
 
 pytestmark = pytest.mark.browser
@@ -43,8 +44,9 @@ def test_phone_and_pc_fill_in_the_application_up_to_payment(live_app, browser, f
     fill_in_and_submit(live_app, browser, wechat_phone(browser, live_app, OPENID), order_id)
 
 
-def fill_in_and_submit(live_app, browser, phone, order_id: int) -> tuple[int, str]:
-    """The phone (and the PC for the QR hand-off) from the 编辑中 order to 提交申请; (application id, number)."""
+def fill_in_and_submit(live_app, browser, phone, order_id: int, **choices: str) -> tuple[int, str]:
+    """The phone (and the PC for the QR hand-off) from the 编辑中 order to 提交申请, the materials changed by
+    `choices`; (application id, number)."""
     base = live_app.base_url
     phone.goto(f"{base}/h5/orders/{order_id}")
     phone.click("#open-application")
@@ -58,7 +60,7 @@ def fill_in_and_submit(live_app, browser, phone, order_id: int) -> tuple[int, st
     shot(phone, "application-agreement")
     phone.click("#agreement-submit")
     phone.wait_for_selector("#materials-form")
-    values = materials(credit_code="91350100M000100Y44")
+    values = materials(credit_code="91350100M000100Y44", **choices)
     for name, value in values.items():
         if name == "invoice_type":
             phone.select_option("#f-invoice_type", value)
@@ -85,10 +87,9 @@ def fill_in_and_submit(live_app, browser, phone, order_id: int) -> tuple[int, st
         phone.click(f"#upload-{kind}-submit")
         phone.wait_for_selector(f"#uploaded-{kind}")
 
-    # the PC shows a QR code of the phone's liveness page and follows it
-    pc = wechat_phone(browser, live_app, OPENID)
-    pc.set_viewport_size({"width": 1280, "height": 900})
-    pc.goto(f"{base}/h5/applications/{application_id}/liveness")
+    # the customer's PC, signed in by scanning its QR login with the phone, shows a QR code of the phone's
+    # liveness page and follows it
+    pc = pc_signed_in_by_qr(browser, live_app, phone, f"/h5/applications/{application_id}/liveness")
     assert pc.locator("#handoff-qr svg").count() == 1
     phone_url = pc.text_content("#handoff .mono").strip()
     shot(pc, "application-pc-qr")
@@ -180,7 +181,8 @@ def decide_in_console(browser, live_app, staff, application_id: int, verdict: st
 
 
 def test_expired_key_from_application_to_the_pc_renewal(live_app, live_helper, browser, fake_liveness,
-                                                         fake_payouts, fake_wechatpay_server, monkeypatch, tmp_path):
+                                                         fake_payouts, fake_wechatpay_server, smtp_sink_server,
+                                                         monkeypatch, tmp_path):
     import requests
 
     from tests.support.flows import run_jobs
@@ -196,7 +198,13 @@ def test_expired_key_from_application_to_the_pc_renewal(live_app, live_helper, b
     base = live_app.base_url
     phone = wechat_phone(browser, live_app, OPENID)
     phone.context.add_init_script(WEIXIN_JS_BRIDGE)
-    application_id, application_no = fill_in_and_submit(live_app, browser, phone, order_id)
+    sink = smtp_sink_server.start()
+    sink.clear()
+    for key, value in sink.settings.items():
+        monkeypatch.setitem(live_app.config, key, value)
+    application_id, application_no = fill_in_and_submit(
+        live_app, browser, phone, order_id, invoice_type="electronic", invoice_title=ORGANISATION,
+        invoice_tax_number="91350100M000100Y43")
 
     # payment, as the phone pays inside WeChat; WeChat Pay notifies our endpoint
     phone.click("#pay-wechat")
@@ -235,8 +243,13 @@ def test_expired_key_from_application_to_the_pc_renewal(live_app, live_helper, b
     desk.context.close()
 
     with live_app.app_context():
-        run_jobs()  # the payout job (and the notices)
+        run_jobs()  # the payout job, the invoice asked for in the materials (issued, mailed) and the notices
     [payout] = fake_payouts.payouts()
+    [mail] = sink.messages
+    assert mail.rcpt_to == ["zhangsan@example.com"]
+    phone.goto(f"{base}/h5/invoices/history")
+    assert phone.get_attribute(".invoice", "data-status") == "issued"
+    assert ORGANISATION in phone.text_content(".invoice")
     assert payout["amount_fen"] == 1 and payout["account_number"] == "6222020000111122223"
     code = payout["remark"][-6:]
     wrong = "000000" if code != "000000" else "111111"

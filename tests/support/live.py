@@ -149,6 +149,22 @@ def wechat_phone(browser, live_app, openid: str):
     return phone
 
 
+def pc_signed_in_by_qr(browser, live_app, phone, path: str):
+    """A desktop browser that opens `path` (an H5 page), is sent to 扫码登录, and is signed in by `phone` scanning
+    the QR code (the link the code holds, as the login API gave it to the page) and confirming; it lands on `path`."""
+    base = live_app.base_url
+    pc = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
+    with pc.expect_response(lambda r: r.url == f"{base}/pc/api/login" and r.request.method == "POST") as started:
+        pc.goto(base + path)
+    assert pc.url.startswith(f"{base}/pc/login?next=")
+    pc.wait_for_selector("#login-qr svg")
+    phone.goto(started.value.json()["qr_link"])  # what 微信扫一扫 opens
+    phone.click("#pc-login-confirm")
+    phone.wait_for_selector("#pc-login-result")
+    pc.wait_for_url(base + path, timeout=15_000)
+    return pc
+
+
 def on_page(page, base: str, path: str) -> bool:
     """The page shows `path` of the backend (a `#wechat_redirect` fragment may ride along, as in WeChat)."""
     return page.url.split("#")[0] == base + path

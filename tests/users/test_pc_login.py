@@ -269,3 +269,19 @@ def test_odd_requests_get_json_errors_never_a_500(pc):
     for login_id in ("x", "a" * 200, "%00" * 20):
         response = pc.get(f"/pc/api/login/{login_id}", headers={"X-PC-Token": "y"})
         assert response.status_code in (404, 410) and set(response.json) == {"code", "message"}
+
+
+CHROME_ON_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                     "Chrome/131.0.0.0 Safari/537.36")
+WECHAT_ON_WINDOWS = CHROME_ON_WINDOWS + " NetType/WIFI MicroMessenger/7.0.20.1781(0x6700143B) WindowsWechat"
+WECHAT_ON_IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.50"
+
+
+@pytest.mark.parametrize(("user_agent", "lands"), [
+    (CHROME_ON_WINDOWS, "/pc/login?next=%2Fh5%2Fapplications%3Fstatus%3Dpending_review"),
+    (WECHAT_ON_WINDOWS, "/connect/oauth2/authorize?"),
+    (WECHAT_ON_IPHONE, "/connect/oauth2/authorize?"),
+])
+def test_an_h5_page_opened_in_a_desktop_browser_offers_the_qr_login(app, user_agent, lands):
+    answer = app.test_client().get("/h5/applications?status=pending_review", headers={"User-Agent": user_agent})
+    assert answer.status_code == 302 and lands in answer.headers["Location"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+from urllib.parse import urlencode
 from collections.abc import Callable
 from typing import Any
 
@@ -144,14 +145,27 @@ def start_oauth(next_path: str) -> str:
     return oauth(oauth_redirect_uri(), state).authorize_url
 
 
+DESKTOP_SYSTEMS = ("Windows NT", "Macintosh", "X11", "CrOS")
+
+
+def _desktop_outside_wechat(user_agent: str) -> bool:
+    """A desktop browser (Windows, macOS, Linux), not WeChat's own (whose PC client can do OAuth), not a phone."""
+    return (user_agent.startswith("Mozilla/") and any(system in user_agent for system in DESKTOP_SYSTEMS)
+            and not any(word in user_agent for word in ("MicroMessenger", "Mobile", "Android")))
+
+
 def page_login_required(view):
-    """H5 pages: unauthenticated → WeChat OAuth (or the development sign-in), coming back afterwards."""
+    """H5 pages: unauthenticated → WeChat OAuth (or the development sign-in), coming back afterwards. A desktop
+    browser outside WeChat, where OAuth cannot sign anyone in, goes to the PC's 扫码登录 instead (the printed
+    form's QR code and the links of the PC home open H5 pages)."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if current_user() is None:
             here = request.full_path.rstrip("?")
             if current_app.config["WECHAT_APP_ID"]:
+                if _desktop_outside_wechat(request.headers.get("User-Agent", "")):
+                    return redirect("/pc/login?" + urlencode({"next": here}))
                 return redirect(start_oauth(here))
             if current_app.config["DEV_SIGN_IN"]:
                 return redirect(url_for("users_h5.dev_sign_in", next=here))

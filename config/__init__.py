@@ -148,6 +148,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "MAKEUP_WORKDAYS": ([], "Weekend days that are working days (调休), YYYY-MM-DD comma-separated"),
     "FIN_VERIFICATION_MAX_TRIES": (3, "Wrong 金融认证 codes allowed before the attempt fails"),
     "FIN_VERIFICATION_DAYS": (7, "Days the 金融认证 code may be entered after the 0.01-yuan payout"),
+    # 介质遗失补办 (lost-key replacement)
+    "REPLACEMENT_FEE_FEN": (30000, "The whole replacement fee in fen (the medium fee included)"),
+    "REPLACEMENT_MEDIUM_FEE_FEN": (8000, "The 介质费 (the new U-KEY) part of REPLACEMENT_FEE_FEN, in fen"),
+    "REPLACEMENT_VALIDITY": ("keep", "keep (the new certificate ends when the lost one did) | extend (one year "
+                                     "from issue, within the issuing CA's life)"),
     # Outside services of the reviewed applications (liveness, bank payout, SMS, express); `local` adapters work
     # with no outside service in development and refuse to run in production
     "LIVENESS_PROVIDER": ("local", "local (development: every liveness check passes, no outside service) | tencent "
@@ -197,6 +202,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "PC_LOGIN_LIMIT": ("20 per 15 minutes", "扫码登录 QR codes one IP may ask for on the PC (/pc/api/login)"),
     "SIGN_IN_LIMIT": ("30 per 15 minutes", "Mini-program logins and WeChat OAuth callbacks, each"),
     "PAYMENT_START_LIMIT": ("30 per 15 minutes", "微信支付 starts and 对公打款 codes per signed-in user"),
+    "SERIAL_LOOKUP_LIMIT": ("60 per hour", "介质遗失补办 serial lookups per signed-in user (API and H5 together)"),
     "INVOICE_REQUEST_LIMIT": ("20 per hour", "开票 requests per signed-in user (API and H5 together)"),
     # Invoices (DESIGN §10), the file store and mail
     "INVOICE_ADAPTER": ("local", "local (a PDF made here, numbered here) | http (an e-invoice platform: "
@@ -309,6 +315,10 @@ def check_config(values: dict[str, Any]) -> None:
                 for entry in values[key] if not re.fullmatch(r"[a-z_]+=\S+", entry)]
     if not re.fullmatch(r"\d{1,4}\.\d{1,4}\.\d{1,4}", str(values["HELPER_MIN_VERSION"])):
         problems.append(f"HELPER_MIN_VERSION must be a version x.y.z, got {values['HELPER_MIN_VERSION']!r}")
+    if values["REPLACEMENT_VALIDITY"] not in ("keep", "extend"):
+        problems.append(f"REPLACEMENT_VALIDITY must be keep or extend, got {values['REPLACEMENT_VALIDITY']!r}")
+    if not 0 <= int(values["REPLACEMENT_MEDIUM_FEE_FEN"]) <= int(values["REPLACEMENT_FEE_FEN"]):
+        problems.append("REPLACEMENT_MEDIUM_FEE_FEN must be part of REPLACEMENT_FEE_FEN")
     if values["APP_ENV"] != "production":
         if problems:
             raise ConfigError(problems)

@@ -91,14 +91,15 @@ def normalise(raw: dict[str, str | None]) -> dict[str, str]:
     return data
 
 
-def problems(data: dict[str, str], organisation: str) -> dict[str, str]:
+def problems(data: dict[str, str], organisation: str, reveal: bool = True) -> dict[str, str]:
     """Every wrong field and why, in Chinese ({} when the materials can be kept)."""
     errors: dict[str, str] = {}
     for f in FIELDS:
         if not data[f.name] and f.name not in ("invoice_title", "invoice_tax_number", "agent_title"):
             errors[f.name] = f"请填写{f.label}"
     if data["org_name"] and not same_name(data["org_name"], organisation):
-        errors["org_name"] = f"机构名称须与证书所有者一致：{organisation}"
+        errors["org_name"] = (f"机构名称须与证书所有者一致：{organisation}" if reveal
+                              else "机构名称与该证书的所有者不一致，请按营业执照填写全称")
     if data["credit_code"] and (problem := credit_code_problem(data["credit_code"])):
         errors["credit_code"] = problem
     if data["province"] and tree():
@@ -121,7 +122,8 @@ def problems(data: dict[str, str], organisation: str) -> dict[str, str]:
     if len(data["agent_title"]) > 50:
         errors["agent_title"] = "职务最多50个字"
     if data["bank_account_name"] and not same_name(data["bank_account_name"], organisation):
-        errors["bank_account_name"] = f"基本户名称须与机构名称一致：{organisation}"
+        errors["bank_account_name"] = (f"基本户名称须与机构名称一致：{organisation}" if reveal
+                                       else "基本户名称须与机构名称一致")
     if data["bank_name"] and data["bank_name"] not in bank_names():
         errors["bank_name"] = "请从搜索下拉列表中选择开户行，例如输入“工商”选择中国工商银行"
     if data["bank_account"] and not ACCOUNT.fullmatch(data["bank_account"]):
@@ -140,10 +142,10 @@ def problems(data: dict[str, str], organisation: str) -> dict[str, str]:
     return errors
 
 
-def check(raw: dict[str, str | None], organisation: str) -> dict[str, str]:
+def check(raw: dict[str, str | None], organisation: str, reveal: bool = True) -> dict[str, str]:
     """The materials normalised; InvalidFields naming every wrong field."""
     data = normalise(raw)
-    errors = problems(data, organisation)
+    errors = problems(data, organisation, reveal)
     if errors:
         raise InvalidFields(errors)
     if data["invoice_type"] == "none":

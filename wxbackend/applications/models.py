@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from wxbackend.core.crypto import mask_organisation
 from wxbackend.core.db import UTCDateTime, db
 from wxbackend.core.times import utcnow
 
@@ -67,6 +68,28 @@ class Application(db.Model):
     @property
     def current(self) -> ApplicationRevision | None:
         return self.revisions[-1] if self.revisions else None
+
+    @property
+    def applicant_sees_certificate(self) -> bool:
+        """Whether the applicant may see the certificate as its holder does: always for an expired renewal (only
+        bound users start one); for a replacement looked up by serial, only while bound to it."""
+        if self.kind != ApplicationKind.REPLACEMENT:
+            return True
+        from wxbackend.certificates.models import Binding, BindingStatus
+
+        return db.session.scalar(sa.select(sa.func.count(Binding.id)).where(
+            Binding.user_id == self.user_id, Binding.certificate_id == self.certificate_id,
+            Binding.status == BindingStatus.ACTIVE)) > 0
+
+    @property
+    def organisation_shown(self) -> str:
+        """The organisation as the applicant's pages show it: in full when they may see the certificate or have
+        typed it themselves (the materials must match it), else masked."""
+        if self.applicant_sees_certificate:
+            return self.certificate.subject_o
+        if self.current is not None:
+            return self.current.fields.get("org_name", "")
+        return mask_organisation(self.certificate.subject_o)
 
 
 class ApplicationRevision(db.Model):

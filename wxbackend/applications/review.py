@@ -1,12 +1,13 @@
 """The 待审核 review as a four-eyes approval kind ("application_review", registered from create_app): an auditor's
 初审 and another's 复审 approve the application's revision; one rejection, naming fields and a reason, sends it
 back to the user (未通过). An application's revision is its `revision` number: a resubmission voids a pending
-review of an older one. Approving starts the financial verification (金融认证) and requests the electronic invoice
-the materials asked for."""
+review of an older one. Approving an expired renewal starts the financial verification (金融认证); approving a
+replacement revokes the lost certificate and sends the order to 制证中 (`replacement.approved`); both request the
+electronic invoice the materials asked for."""
 
 from __future__ import annotations
 
-from wxbackend.applications import finance, service
+from wxbackend.applications import finance, replacement, service
 from wxbackend.applications.service import OBJECT_TYPE, REVIEW_KIND, get_application, lock_application
 from wxbackend.approvals.models import ApprovalRequest
 from wxbackend.approvals.service import ApprovalKind, last_decider
@@ -31,10 +32,14 @@ def approved(request: ApprovalRequest) -> None:
     """Both steps approved: 审核通过, then 待金融认证 with the 0.01-yuan payout queued."""
     application = _waiting(request)
     actor = f"staff:{last_decider(request)}"
-    order = application.order
-    transitions.move(order, OrderStatus.APPROVED, actor, f"申请资料（第{request.revision}版）审核通过")
-    queue_notice(application.user_id, "audit_result", {"order_no": order.order_no, "result": "审核通过，等待金融认证"})
-    finance.start_verification(application.id, actor)
+    if replacement.is_replacement(application):
+        replacement.approved(application, actor)
+    else:
+        order = application.order
+        transitions.move(order, OrderStatus.APPROVED, actor, f"申请资料（第{request.revision}版）审核通过")
+        queue_notice(application.user_id, "audit_result", {"order_no": order.order_no,
+                                                           "result": "审核通过，等待金融认证"})
+        finance.start_verification(application.id, actor)
     service.request_invoice(application.id)
 
 

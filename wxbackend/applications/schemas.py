@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from wxbackend.applications import finance, materials, service
 from wxbackend.orders.models import STATUS_LABELS
@@ -61,7 +61,7 @@ class ApplicationSchema(Schema):
     order_no = fields.Function(lambda a: a.order.order_no)
     status = fields.Function(lambda a: a.order.status)
     status_label = fields.Function(lambda a: STATUS_LABELS[a.order.status])
-    organisation = fields.Function(lambda a: a.certificate.subject_o)
+    organisation = fields.Function(lambda a: a.organisation_shown)
     revision = fields.Integer()
     agreement_version = fields.String(allow_none=True)
     agreed_at = fields.DateTime(allow_none=True)
@@ -100,3 +100,36 @@ class CodeResultSchema(Schema):
 class RetrySchema(Schema):
     bank_name = fields.String(load_default="")
     bank_account = fields.String(load_default="")
+
+
+class SerialSchema(Schema):
+    serial = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                           metadata={"description": "证书序列号（区分大小写，例如712C1B5A584A1BBE）"})
+
+
+class ReplacementStartSchema(SerialSchema):
+    amount_fen = fields.Integer(required=True, validate=validate.Range(min=0, max=2**31 - 1),
+                                metadata={"description": "页面显示的补办费用（分），与收费不一致时拒绝"})
+
+
+class ReplacementQuoteSchema(Schema):
+    amount_fen = fields.Integer()
+    amount_yuan = fields.String()
+    medium_fen = fields.Integer()
+    medium_yuan = fields.String()
+    service_yuan = fields.String()
+    fee_detail = fields.String()
+    new_not_after = fields.DateTime()
+
+
+class ReplacementLookupSchema(Schema):
+    serial = fields.String()
+    bound = fields.Boolean(metadata={"description": "我是否已绑定该证书；未绑定时机构名称脱敏"})
+    organisation = fields.String()
+    status = fields.Function(lambda f: f.certificate.status)
+    status_label = fields.String()
+    not_after = fields.DateTime()
+    replaceable = fields.Function(lambda f: f.quote is not None)
+    refusal = fields.String(metadata={"description": "不能补办的原因（可以补办时为空）"})
+    quote = fields.Nested(ReplacementQuoteSchema, allow_none=True)
+    application_id = fields.Function(lambda f: f.application.id if f.application else None)

@@ -200,13 +200,16 @@ def prefill(user_id: int, application: Application) -> dict[str, str]:
         .order_by(ApplicationRevision.id.desc()).limit(1))
     if last is not None:
         values.update({k: v for k, v in last.fields.items() if k in values and k not in materials.SENSITIVE})
-    organisation = application.certificate.subject_o
-    values.update(org_name=organisation, bank_account_name=organisation)
-    if not values.get("province"):
-        values["province"] = application.certificate.subject_st or ""
-        values["city"] = application.certificate.subject_l or ""
-    if not values.get("legal_name"):
-        values["legal_name"] = application.certificate.legal_representative or ""
+    if application.applicant_sees_certificate:  # someone who only knows the serial types these themselves
+        organisation = application.certificate.subject_o
+        values.update(org_name=organisation, bank_account_name=organisation)
+        if not values.get("province"):
+            values["province"] = application.certificate.subject_st or ""
+            values["city"] = application.certificate.subject_l or ""
+        if not values.get("legal_name"):
+            values["legal_name"] = application.certificate.legal_representative or ""
+    else:
+        values.update(org_name="", bank_account_name="", legal_name="")
     profile = db.session.scalar(sa.select(InvoiceProfile).where(InvoiceProfile.user_id == user_id)
                                 .order_by(InvoiceProfile.is_default.desc(), InvoiceProfile.id.desc()).limit(1))
     if profile is not None and not values.get("invoice_title"):
@@ -234,7 +237,7 @@ def save_materials(user_id: int, application_id: int, raw: dict[str, str | None]
     for name in materials.SENSITIVE:
         if not (raw.get(name) or "").strip() and before.get(name):
             merged[name] = before[name]
-    data = materials.check(merged, application.certificate.subject_o)
+    data = materials.check(merged, application.certificate.subject_o, reveal=application.applicant_sees_certificate)
     plain, secret = materials.seal(data)
     current = application.current
     now = utcnow()

@@ -25,6 +25,7 @@ listeners create_app registers (`register_out_of_use_listeners`), in the same un
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
@@ -102,11 +103,13 @@ def _clean_reason(reason: object) -> str:
     return " ".join(reason.split())[:MAX_REASON] if isinstance(reason, str) else ""
 
 
-def _hold(certificate: Certificate, actor: str, reason: str, ip: str) -> CertificateHold:
+def _hold(certificate: Certificate, actor: str, reason: str, ip: str,
+          reported_at: datetime | None = None) -> CertificateHold:
     if certificate.status == C.ON_HOLD:
         raise AlreadyOnHold()
     require_in_use(certificate, "挂失")
-    hold = CertificateHold(certificate_id=certificate.id, reported_by=actor, reason=reason, reported_at=utcnow())
+    hold = CertificateHold(certificate_id=certificate.id, reported_by=actor, reason=reason,
+                           reported_at=reported_at or utcnow())
     db.session.add(hold)
     transitions.CERTIFICATE_STATES.move(certificate, C.ON_HOLD)
     issued = find_issued(certificate.serial)
@@ -176,12 +179,15 @@ def withdraw_hold(user_id: int, certificate_id: int, ip: str = "") -> Certificat
     return certificate
 
 
-def confirm_lost(certificate_id: int, actor: str, ip: str = "") -> Certificate:
+def confirm_lost(certificate_id: int, actor: str, ip: str = "", reported_at: datetime | None = None) -> Certificate:
     """At the approval of a lost-key replacement: the hold becomes a revocation with reason keyCompromise and the
-    time the key was reported lost as invalidityDate (RFC 5280 §5.3.2). NotOnHold when there is no hold.
-    Flushes."""
+    time the key was reported lost as invalidityDate (RFC 5280 §5.3.2). A certificate nobody could hold (the
+    applicant was not bound to it) is held first as reported at `reported_at` (when the application reported
+    the loss). NotOnHold when there is no hold and no `reported_at`; CertificateNotInUse. Flushes."""
     certificate = lock_certificate(certificate_id)
     hold = active_hold(certificate.id)
+    if hold is None and reported_at is not None:
+        hold = _hold(certificate, actor, "介质遗失补办申请", ip, reported_at=reported_at)
     if certificate.status != C.ON_HOLD or hold is None:
         raise NotOnHold("该证书没有挂失记录，不能按遗失吊销")
     transitions.HOLD_STATES.move(hold, HoldStatus.REVOKED)

@@ -60,6 +60,13 @@ def mask_name(value: str) -> str:
     return value[:1] + "*" * (len(value) - 1) if len(value) > 1 else "*"
 
 
+def mask_organisation(value: str) -> str:
+    """广州市某某科技有限公司 → 广州******公司: the first two and the last two characters kept."""
+    if len(value) <= 4:
+        return value[:1] + "*" * (len(value) - 1)
+    return value[:2] + "*" * (len(value) - 4) + value[-2:]
+
+
 def mask_bank_account(value: str) -> str:
     """6222021234567890123 → 6222***********0123 (spaces ignored)."""
     value = "".join(value.split())

@@ -45,6 +45,8 @@ NOTICE_KINDS: dict[str, NoticeKind] = {
                                "/h5/certificates"),
     "invoice_issued": NoticeKind("发票已开具", (("发票号码", "invoice_no"), ("金额", "amount")), "/h5/invoices",
                                  "电子发票已发送到您的邮箱。"),
+    "certificate_revoked": NoticeKind("证书已吊销", (("机构名称", "organisation"), ("证书序列号", "serial")),
+                                      "/h5/certificates", "该证书因介质遗失已吊销，补办的新证书介质将邮寄给申请人。"),
     "expiry_reminder": NoticeKind("证书即将到期", (("机构名称", "organisation"), ("到期日期", "not_after")),
                                   "/h5/certificates", "请及时续期，以免影响使用。"),
 }

@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from wxbackend.core.crypto import mask_organisation
 from wxbackend.core.db import UTCDateTime, db
 from wxbackend.core.money import format_fen
 from wxbackend.core.times import utcnow
@@ -120,9 +121,19 @@ class Order(db.Model):
 
     @property
     def subject(self) -> str:
-        """证书名称 as lists show it."""
+        """证书名称 as lists show it (masked on a replacement asked for by someone not bound to the certificate,
+        who knew only its serial)."""
         name = self.certificate.subject_o
+        if self.kind == OrderKind.REPLACEMENT and not self._user_bound():
+            return mask_organisation(name)
         return f"{name}（{self.cert_app.name}）" if self.cert_app is not None else name
+
+    def _user_bound(self) -> bool:
+        from wxbackend.certificates.models import Binding, BindingStatus
+
+        return db.session.scalar(sa.select(sa.func.count(Binding.id)).where(
+            Binding.user_id == self.user_id, Binding.certificate_id == self.certificate_id,
+            Binding.status == BindingStatus.ACTIVE)) > 0
 
 
 class OrderEvent(db.Model):

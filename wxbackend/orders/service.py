@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from wxbackend.ca.service import issuing_not_after
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
 from wxbackend.certificates.service import renew_app, user_certificate
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.money import format_fen
-from wxbackend.core.times import SHANGHAI, local_day, utcnow
+from wxbackend.core.times import SHANGHAI, local_day, local_day_end, utcnow
 from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
 from wxbackend.orders.eligibility import (
     Eligibility,
+    add_years,
     check_eligibility,
     local_date,
     max_years_within_issuer,
@@ -104,6 +106,89 @@ def quote(user_id: int, certificate_id: int, years: int, app_id: int | None = No
                                f"{local_date(new_validity(old_not_after, allowed))}", allowed)
     return Quote(certificate, app, check_eligibility(certificate, app), years, per_year * years,
                  f"{label} {format_fen(per_year)}元/年 × {years}年", old_not_after, new_validity(old_not_after, years))
+
+
+class NotReplaceable(DomainError):
+    code, status = "not_replaceable", 409
+
+
+@dataclass(frozen=True)
+class ReplacementQuote:
+    """What 介质遗失补办 costs and gives: one fee (REPLACEMENT_FEE_FEN) of which the 介质费 is a part, and the new
+    certificate's end as REPLACEMENT_VALIDITY says (keep: the lost one's; extend: a year, within the issuing CA)."""
+
+    certificate: Certificate
+    amount_fen: int
+    medium_fen: int
+    old_not_after: datetime
+    new_not_after: datetime
+
+    @property
+    def amount_yuan(self) -> str:
+        return format_fen(self.amount_fen)
+
+    @property
+    def medium_yuan(self) -> str:
+        return format_fen(self.medium_fen)
+
+    @property
+    def service_yuan(self) -> str:
+        return format_fen(self.amount_fen - self.medium_fen)
+
+    @property
+    def fee_detail(self) -> str:
+        return f"补办介质 {self.amount_yuan}元（证书服务费 {self.service_yuan}元 + 介质费 {self.medium_yuan}元）"
+
+
+REPLACEABLE = (CertificateStatus.VALID, CertificateStatus.ON_HOLD)
+
+
+def replacement_quote(certificate: Certificate) -> ReplacementQuote:
+    """The replacement of `certificate` (whoever asks: the caller has checked who may see it). NotReplaceable when
+    it is expired, revoked or superseded (an expired one is renewed through review instead)."""
+    now = utcnow()
+    if certificate.status not in REPLACEABLE:
+        raise NotReplaceable(f"该证书{certificate.status_label}，不能办理介质遗失补办")
+    if certificate.not_after <= now:
+        raise NotReplaceable("该证书已过期，无需补办介质，请办理过期证书续期", code="expired")
+    cfg = current_app.config
+    new_not_after = certificate.not_after
+    if cfg["REPLACEMENT_VALIDITY"] == "extend":
+        # the end of the day a year from today (Asia/Shanghai): the same whenever the page and the order ask today
+        a_year = local_day_end(add_years(now, 1).astimezone(SHANGHAI).date()) - timedelta(seconds=1)
+        issuer_end = issuing_not_after(cfg)
+        new_not_after = a_year if issuer_end is None else min(a_year, issuer_end)
+    return ReplacementQuote(certificate, int(cfg["REPLACEMENT_FEE_FEN"]), int(cfg["REPLACEMENT_MEDIUM_FEE_FEN"]),
+                            certificate.not_after, new_not_after)
+
+
+def create_replacement_order(user_id: int, certificate_id: int, shown_amount_fen: int | None = None) -> Order:
+    """A 编辑中 replacement order (its materials and audit follow) for the certificate `certificate_id`, which the
+    user need not be bound to (the materials and the review decide). Raises IdentityRequired, NotReplaceable,
+    PriceChanged when the amount shown is not the fee, Conflict when the certificate has an open order."""
+    user = db.session.get(User, user_id)
+    if not user.identity_verified:
+        raise IdentityRequired()
+    certificate = db.session.get(Certificate, certificate_id)
+    if certificate is None:
+        raise NotFound("没有找到该证书")
+    offer = replacement_quote(certificate)
+    if shown_amount_fen is not None and shown_amount_fen != offer.amount_fen:
+        raise PriceChanged(f"补办费用为¥{offer.amount_yuan}，与页面显示的不一致，请确认后再提交")
+    if open_order_for(certificate_id) is not None:
+        raise Conflict("该证书已有办理中的受理单，请先完成或撤销", code="open_order_exists")
+    order = Order(order_no=new_order_no(), user_id=user_id, certificate_id=certificate_id,
+                  kind=OrderKind.REPLACEMENT, path=RenewalPath.REVIEWED, years=0, amount_fen=offer.amount_fen,
+                  fee_detail=offer.fee_detail, status=OrderStatus.DRAFT, old_not_after=offer.old_not_after,
+                  new_not_after=offer.new_not_after)
+    try:
+        with db.session.begin_nested():
+            db.session.add(order)
+    except IntegrityError:
+        raise Conflict("该证书已有办理中的受理单，请先完成或撤销", code="open_order_exists") from None
+    transitions.record_creation(order, f"user:{user_id}", "介质遗失补办需提交申请资料，经审核后制作新介质并邮寄")
+    db.session.flush()
+    return order
 
 
 def open_order_for(certificate_id: int) -> Order | None:

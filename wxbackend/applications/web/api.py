@@ -6,7 +6,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from wxbackend.applications import finance, service
+from wxbackend.applications import finance, replacement, service
 from wxbackend.applications.schemas import (
     AgreementSchema,
     ApplicationDetailSchema,
@@ -16,16 +16,21 @@ from wxbackend.applications.schemas import (
     ConsentSchema,
     ListQuerySchema,
     MaterialsSchema,
+    ReplacementLookupSchema,
+    ReplacementStartSchema,
     RetrySchema,
+    SerialSchema,
     UploadSchema,
 )
 from wxbackend.core.errors import DomainError
 from wxbackend.orders.models import STATUS_LABELS
 from wxbackend.web.auth import api_user_id
+from wxbackend.web.limits import by_user, limited
 from wxbackend.web.schemas import ApiErrorSchema
 
 bp = Blueprint("applications_api", __name__, url_prefix="/api",
-               description="过期证书续期申请: 协议与授权, 申请资料, 上传, 提交, 金融认证, 我的业务单")
+               description="过期证书续期与介质遗失补办申请: 证书序列号查询, 协议与授权, 申请资料, 上传, 提交, "
+                           "金融认证, 我的业务单")
 
 
 def mine(application_id: int):
@@ -40,6 +45,31 @@ class Start(MethodView):
     def post(self, order_id: int):
         """The application of my 编辑中 reviewed order (made on first use)."""
         return service.start(api_user_id(), order_id)
+
+
+@bp.route("/replacements/lookup")
+class ReplacementLookup(MethodView):
+    @limited("SERIAL_LOOKUP_LIMIT", scope="serial_lookup", key_func=by_user)
+    @bp.arguments(SerialSchema)
+    @bp.response(200, ReplacementLookupSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
+    def post(self, body: dict):
+        """介质遗失补办: 证书序列号查询 (case-sensitive). Not bound to it: the organisation masked."""
+        return replacement.lookup(api_user_id(), body["serial"])
+
+
+@bp.route("/replacements")
+class Replacements(MethodView):
+    @bp.arguments(ReplacementStartSchema)
+    @bp.response(201, ApplicationDetailSchema)
+    @bp.alt_response(403, schema=ApiErrorSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
+    def post(self, body: dict):
+        """补办 the certificate with this serial at the fee shown (409 price_changed otherwise): the replacement
+        order and its application (my open one when there is one)."""
+        return replacement.start(api_user_id(), body["serial"], body["amount_fen"], ip=request.remote_addr or "")
 
 
 @bp.route("/applications")

@@ -8,13 +8,16 @@ from datetime import date
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from wxbackend.addresses.divisions import tree
-from wxbackend.applications import face, finance, materials, service
+from wxbackend.applications import face, finance, materials, replacement, service
 from wxbackend.applications.models import ID_PHOTO_LABELS, UPLOAD_LABELS
 from wxbackend.core import uow
+from wxbackend.core.errors import NotFound
 from wxbackend.core.qr import qr_svg
 from wxbackend.core.validation import InvalidFields
 from wxbackend.orders.models import STATUS_LABELS
+from wxbackend.orders.service import IdentityRequired
 from wxbackend.web.auth import current_user_id, page_login_required
+from wxbackend.web.limits import by_user, limited
 from wxbackend.web.refusals import refusals_flashed
 
 bp = Blueprint("applications_h5", __name__, url_prefix="/h5", template_folder="../templates",
@@ -35,6 +38,39 @@ def mine(application_id: int):
 def start(order_id: int):
     """开始填写申请资料 from a 编辑中 order of an expired certificate."""
     application = service.start(current_user_id(), order_id)
+    target = "applications_h5.application" if application.agreed_at else "applications_h5.agreement"
+    return redirect(url_for(target, application_id=application.id))
+
+
+@bp.route("/replacement", methods=["GET", "POST"])
+@page_login_required
+@limited("SERIAL_LOOKUP_LIMIT", scope="serial_lookup", key_func=by_user, methods=["POST"])
+@refusals_flashed(back=lambda: url_for("applications_h5.replacement_lookup"))
+def replacement_lookup():
+    """介质遗失补办: 证书序列号查询 (case-sensitive), then the fee and 补办. A serial the user is not bound to shows
+    only what is safe."""
+    serial = (request.form.get("serial") if request.method == "POST" else request.args.get("serial")) or ""
+    found, error = None, ""
+    if serial.strip():
+        try:
+            found = replacement.lookup(current_user_id(), serial)
+        except NotFound as missing:
+            uow.rollback()
+            error = missing.message
+    return render_template("applications/replacement.html", serial=serial.strip()[:64], found=found, error=error)
+
+
+@bp.post("/replacement/start")
+@page_login_required
+@refusals_flashed(back=lambda: url_for("applications_h5.replacement_lookup", serial=request.form.get("serial", "")),
+                  elsewhere={IdentityRequired: lambda: url_for("identity_h5.identity", next=url_for(
+                      "applications_h5.replacement_lookup", serial=request.form.get("serial", "")))})
+def replacement_start():
+    """补办 the looked-up certificate at the fee the page showed: the application, starting with the agreement."""
+    shown = request.form.get("amount_fen", "")
+    application = replacement.start(current_user_id(), request.form.get("serial", ""),
+                                    int(shown) if shown.isdigit() and len(shown) < 10 else -1,
+                                    ip=request.remote_addr or "")
     target = "applications_h5.application" if application.agreed_at else "applications_h5.agreement"
     return redirect(url_for(target, application_id=application.id))
 

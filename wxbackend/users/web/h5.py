@@ -21,6 +21,8 @@ TILES = [
     ("我的地址", "addresses_h5.addresses", "addresses"),
     ("证书绑定", "binding_h5.bind", "bind"),
     ("发票信息管理", "invoices_h5.profiles", "invoice-profiles"),
+    ("我的业务单", "applications_h5.applications_list", "applications"),
+    ("介质遗失补办", "applications_h5.replacement_lookup", "replacement"),
 ]
 
 

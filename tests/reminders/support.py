@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from tests.support.factories import bind, make_user
 from wxbackend.certificates.models import CertApp, Certificate, CertificateStatus
 from wxbackend.core.db import db
-from wxbackend.core.times import local_day_start
+from wxbackend.core.times import SHANGHAI, local_day_start
 from wxbackend.orders.models import Order, OrderKind, OrderStatus, RenewalPath
 from wxbackend.users.models import User
 
-TODAY = date(2026, 12, 2)  # Asia/Shanghai
+TODAY = datetime.now(SHANGHAI).date()  # the scans are told the day; the renew pages see the real one
 STAGES = (90, 30, 7, 0, -7, -30)
 
 

@@ -21,6 +21,7 @@ TILES = [
     ("我的地址", "addresses_h5.addresses", "addresses"),
     ("证书绑定", "binding_h5.bind", "bind"),
     ("发票信息管理", "invoices_h5.profiles", "invoice-profiles"),
+    ("到期提醒", "reminders_h5.settings", "reminders"),
 ]
 
 

@@ -17,4 +17,5 @@ cron.register(alert_overdue_invoices, "default", interval=1800, name="alert-over
 cron.register(sweep_outbox, "default", interval=60, name="sweep-outbox")
 cron.register(renew_ocsp_signer, "default", interval=86400, name="renew-ocsp-signer")
 cron.register(expire_fin_verifications, "default", interval=3600, name="expire-fin-verifications")
-cron.register(scan_expiry_reminders, "default", interval=86400, name="scan-expiry-reminders")
+# daily at 01:00 UTC = 09:00 Asia/Shanghai: reminders arrive in the morning (a second run that day records nothing)
+cron.register(scan_expiry_reminders, "default", cron="0 1 * * *", name="scan-expiry-reminders")

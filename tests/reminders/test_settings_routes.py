@@ -34,8 +34,10 @@ def test_api_turns_reminders_off_and_opts_in_to_sms(client, db_session):
                        headers=headers)
     assert opted.status_code == 200 and opted.json["mobile_masked"] == "138****5678" and opted.json["sms_opt_in"]
     off = client.put("/api/reminders/settings", json={"enabled": False}, headers=headers)
-    assert off.status_code == 200 and off.json == {"enabled": False, "sms_opt_in": False,
+    assert off.status_code == 200 and off.json == {"enabled": False, "sms_opt_in": True,
                                                    "mobile_masked": "138****5678", "subscribe_accepts": 0}
+    no_sms = client.put("/api/reminders/settings", json={"enabled": False, "sms_opt_in": False}, headers=headers)
+    assert no_sms.json["sms_opt_in"] is False and no_sms.json["mobile_masked"] == "138****5678"
     stored = db.session.get(ReminderPreference, signed_in_user(db_session).id)
     assert b"13812345678" not in stored.mobile_enc  # encrypted at rest
     wrong_type = client.put("/api/reminders/settings", json={"enabled": "maybe"}, headers=headers)

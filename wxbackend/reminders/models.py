@@ -1,5 +1,5 @@
-"""Expiry reminders: one row per (object, end date, stage), what each bound user was sent, each user's switch and
-SMS opt-in, and the mini-program subscribe-message accepts a user has left per notice kind."""
+"""Expiry reminders (DESIGN §16): one row per (object, end date, stage), what each bound user was sent, each user's
+switch and SMS opt-in, and the mini-program subscribe-message accepts a user has left per notice kind."""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ class ReminderSettingsSchema(Schema):
 
 class ReminderSettingsUpdateSchema(Schema):
     enabled = fields.Boolean(required=True)
-    sms_opt_in = fields.Boolean(load_default=False)
+    sms_opt_in = fields.Boolean(load_default=None, allow_none=True,
+                                metadata={"description": "absent or null: as it was"})
     mobile = fields.String(validate=validate.Length(max=20), load_default=None, allow_none=True,
                            metadata={"description": "11 digits; absent, empty or null: keep the stored mobile"})
 

@@ -159,8 +159,8 @@ def _queue_deliveries(inserted: list[sa.Row]) -> int:
     queued = 0
     for certificate_id, user_id in bound:
         for reminder_id in reminders_of[certificate_id]:
-            enqueue_after_commit("reminders.deliver", reminder_id, user_id,
-                                 dedupe_key=f"reminder:{reminder_id}:{user_id}")
+            # the reminder row is this scan's own (just inserted): no other delivery of the pair can exist
+            enqueue_after_commit("reminders.deliver", reminder_id, user_id)
             queued += 1
     return queued
 
@@ -332,9 +332,11 @@ def preferences(user_id: int) -> Preferences:
     return Preferences(found.enabled, found.sms_opt_in, found.mobile_masked, remaining_accepts(user_id))
 
 
-def update_preferences(user_id: int, *, enabled: bool, sms_opt_in: bool, mobile: str | None = None) -> Preferences:
-    """Turn reminders on or off, and the SMS fallback with it; `mobile` (11 digits) replaces the stored one, empty or
-    None keeps it. DomainError `invalid_mobile` for a malformed number, `mobile_required` to opt in without one."""
+def update_preferences(user_id: int, *, enabled: bool, sms_opt_in: bool | None = None,
+                       mobile: str | None = None) -> Preferences:
+    """Turn reminders on or off, and the SMS fallback (None: as it was); `mobile` (11 digits) replaces the stored
+    one, empty or None keeps it. DomainError `invalid_mobile` for a malformed number, `mobile_required` to opt in
+    without one."""
     mobile = (mobile or "").strip()
     if mobile and not MOBILE.fullmatch(mobile):
         raise DomainError("手机号码格式不正确，请输入11位手机号码", code="invalid_mobile")
@@ -344,6 +346,8 @@ def update_preferences(user_id: int, *, enabled: bool, sms_opt_in: bool, mobile:
         db.session.add(found)
     if mobile:
         found.mobile_enc, found.mobile_masked = encrypt(mobile, MOBILE_PURPOSE), mask_mobile(mobile)
+    if sms_opt_in is None:
+        sms_opt_in = bool(found.sms_opt_in)
     if sms_opt_in and not found.mobile_enc:
         raise DomainError("开启短信提醒需填写手机号码", code="mobile_required")
     found.enabled, found.sms_opt_in, found.updated_at = enabled, sms_opt_in, utcnow()

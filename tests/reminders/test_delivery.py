@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from tests.reminders.support import TODAY, certificate_ending, open_order
@@ -15,6 +16,7 @@ from tests.support.wechat import MINI_TEMPLATES, TEMPLATES
 from wxbackend.core.db import db
 from wxbackend.core.jobs import run_outbox
 from wxbackend.core.outbox import OutboxEntry
+from wxbackend.integrations.wechat import WeChatError
 from wxbackend.reminders.models import Reminder, ReminderDelivery
 from wxbackend.reminders.service import (
     deliver,
@@ -162,3 +164,22 @@ def test_an_unbound_user_gets_nothing(app, db_session, wechat):
     reminder = reminded(user, 7)
     assert deliver(reminder.id, other.id) == "none" and delivery(reminder, other).note == "unbound"
     assert wechat.messages() == []
+
+
+def test_a_transient_failure_records_nothing_and_the_retry_sends_once(app, db_session, wechat):
+    user = mini_program_user()
+    wechat.user(user.mp_openid, consents=[SUBSCRIBE_TEMPLATE])
+    record_subscribe_results(user.id, {SUBSCRIBE_TEMPLATE: "accept"})
+    reminded(user, 7)
+    db.session.commit()  # what the scan's job commits
+    [entry_id] = db.session.scalars(sa.select(OutboxEntry.id).where(OutboxEntry.job == "reminders.deliver")).all()
+    wechat.fail("/cgi-bin/message/subscribe/send", -1)  # WeChat busy
+    with pytest.raises(WeChatError):
+        run_outbox(entry_id)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReminderDelivery)) == 0
+    assert remaining_accepts(user.id) == 1  # the accept the failed attempt took is back
+    assert db.session.get(OutboxEntry, entry_id).attempts == 1
+    assert run_outbox(entry_id) == "subscribe"
+    assert run_outbox(entry_id) == "nothing to do"
+    assert remaining_accepts(user.id) == 0
+    assert [m["kind"] for m in wechat.messages()] == ["subscribe"]

@@ -9,6 +9,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from tests.reminders.support import certificate_ending
+from tests.support.factories import bind, make_user
 from tests.support.live import on_page, shot, wechat_phone
 from wxbackend.core.db import db
 from wxbackend.core.jobs import run_outbox
@@ -23,9 +25,6 @@ OPENID = "oRemind00000001"
 
 
 def reminded_certificate(live_app) -> dict:
-    from tests.reminders.support import certificate_ending
-    from tests.support.factories import bind, make_user
-
     with live_app.app_context():
         user = make_user("张三")
         user.openid = OPENID

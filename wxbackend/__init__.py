@@ -70,6 +70,7 @@ from wxbackend.payments.web import api as payments_api
 from wxbackend.payments.web import h5 as payments_h5
 from wxbackend.payments.web import notify as payments_notify
 from wxbackend.reminders import tasks as reminder_tasks
+from wxbackend.reminders.cli import reminders_cli
 from wxbackend.reminders.web import api as reminders_api
 from wxbackend.reminders.web import h5 as reminders_h5
 from wxbackend.renewal import service as renewal_service
@@ -106,7 +107,7 @@ API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.
                   reminders_api.bp)
 TASKS = (ca_tasks, certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks, application_tasks,
          reminder_tasks)
-COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli)
+COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli, reminders_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
 CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,
            invoices_admin, orders_fulfilment_admin, audit_admin, certificates_admin, applications_admin)

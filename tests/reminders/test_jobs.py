@@ -49,3 +49,13 @@ def test_the_scan_on_sqlite(app_config, tmp_path):
         assert queued == expected_count(seeded)
         db.session.commit()
         db.engine.dispose()
+
+
+def test_the_scan_command_catches_up_a_day(app, db_session):
+    seeded = seed()
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["reminders", "scan", "--date", TODAY.isoformat(), "--batch-size", "2"])
+    assert first.exit_code == 0 and f"已记录{expected_count(seeded)}条到期提醒" in first.output
+    again = runner.invoke(args=["reminders", "scan", "--date", TODAY.isoformat()])
+    assert again.exit_code == 0 and "已记录0条到期提醒" in again.output
+    assert runner.invoke(args=["reminders", "scan", "--date", "2026-13-01"]).exit_code != 0

@@ -132,6 +132,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
                          "Renewal fee per year in fen, per certificate type (type=fen, comma-separated)"),
     "APP_RENEWAL_FEE_FEN": (10000, "应用续期 fee per year in fen"),
     "ORDER_MAX_YEARS": (5, "Most years one renewal order may buy"),
+    "REMINDER_DAYS": (["90", "30", "7", "0", "-7", "-30"],
+                      "Expiry reminders: days before a certificate's or app's end on which bound users are reminded "
+                      "(0: the day itself, negative: days after it), comma-separated"),
+    "REMINDER_SMS_TEMPLATE": ("expiry_reminder", "SMS gateway template of the expiry reminder sent to users who opted "
+                                                 "in to SMS (params: title, organisation, not_after, link)"),
     "IDENTITY_PROVIDER": ("local", "local (GB 11643 check character and formats only) | http (verification service)"),
     "IDENTITY_PROVIDER_URL": ("", "The http identity provider's endpoint (IDENTITY_PROVIDER=http)"),
     "IDENTITY_PROVIDER_KEY": ("", "The http identity provider's API key"),
@@ -313,6 +318,8 @@ def check_config(values: dict[str, Any]) -> None:
     problems = [f"{key}: {entry!r} is not kind=template_id"
                 for key in ("WECHAT_NOTICE_TEMPLATES", "WECHAT_MINI_NOTICE_TEMPLATES")
                 for entry in values[key] if not re.fullmatch(r"[a-z_]+=\S+", entry)]
+    problems += [f"REMINDER_DAYS: {day!r} is not a whole number of days" for day in values["REMINDER_DAYS"]
+                 if not re.fullmatch(r"-?\d{1,4}", str(day).strip())]
     if not re.fullmatch(r"\d{1,4}\.\d{1,4}\.\d{1,4}", str(values["HELPER_MIN_VERSION"])):
         problems.append(f"HELPER_MIN_VERSION must be a version x.y.z, got {values['HELPER_MIN_VERSION']!r}")
     if values["REPLACEMENT_VALIDITY"] not in ("keep", "extend"):

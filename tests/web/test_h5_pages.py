@@ -34,10 +34,10 @@ def test_home_has_the_tiles_and_each_opens_a_page(client, db_session):
     sign_in(client, "张三")
     home = client.get("/h5/").text
     for title in ("待办事项", "我的受理单", "我的数字证书", "我的发票", "我的地址", "证书绑定", "发票信息管理",
-                  "我的业务单", "介质遗失补办"):
+                  "我的业务单", "介质遗失补办", "到期提醒"):
         assert title in home
     links = re.findall(r'<a class="grid" href="([^"]+)"', home)
-    assert len(links) == 9 and all(client.get(link).status_code == 200 for link in links)
+    assert len(links) == 10 and all(client.get(link).status_code == 200 for link in links)
     assert client.get("/h5/soon/invoices").status_code == 404  # no "coming soon" pages
 
 

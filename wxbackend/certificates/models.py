@@ -44,6 +44,8 @@ class Certificate(db.Model):
         # substring search on the organisation (staff order search): trigrams on PostgreSQL (pg_trgm)
         sa.Index("ix_certificates_subject_o_trgm", "subject_o", postgresql_using="gin",
                  postgresql_ops={"subject_o": "gin_trgm_ops"}),
+        # the expiry reminders' scan (reminders.service): one day's range of not_after, keyset on (not_after, id)
+        sa.Index("ix_certificates_not_after_id", "not_after", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,7 +64,7 @@ class Certificate(db.Model):
     medium_number: Mapped[str] = mapped_column(sa.String(64), index=True)
     pem: Mapped[str] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16), default=CertificateStatus.VALID, index=True)
-    previous_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"))
+    previous_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     previous: Mapped[Certificate | None] = relationship(remote_side=[id])
@@ -119,6 +121,10 @@ class CertApp(db.Model):
     """An application (我的应用) enabled on a certificate, e.g. a tendering platform, with its own expiry."""
 
     __tablename__ = "cert_apps"
+    __table_args__ = (
+        # the expiry reminders' scan (reminders.service): one day's range of expires_at, keyset on (expires_at, id)
+        sa.Index("ix_cert_apps_expires_at_id", "expires_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     certificate_id: Mapped[int] = mapped_column(sa.ForeignKey("certificates.id"), index=True)

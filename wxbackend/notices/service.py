@@ -6,8 +6,10 @@ retrying (43004 unsubscribed, 43101 no consent, unknown template) is logged once
 failure is retried a bounded number of times by rq.
 
 Template ids come from config: `WECHAT_NOTICE_TEMPLATES` and `WECHAT_MINI_NOTICE_TEMPLATES`, each a list of
-`kind=template_id`. Template messages carry `first`, `keyword1…n` and `remark`; subscribe messages `thing1…n`
-(at most 20 characters each, as WeChat requires for `thing` fields).
+`kind=template_id`. Template messages carry `first` (the kind's title, or `data["title"]`), `keyword1…n` and
+`remark`; subscribe messages `thing1…n` (at most 20 characters each, as WeChat requires for `thing` fields).
+`send_template` and `send_subscribe` send one notice at once, for callers that choose the channel themselves
+(expiry reminders).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def template_ids(config_key: str) -> dict[str, str]:
 
 def template_message(kind: str, data: dict) -> dict:
     spec = NOTICE_KINDS[kind]
-    message = {"first": {"value": spec.title}}
+    message = {"first": {"value": str(data.get("title") or spec.title)}}
     for n, (_, key) in enumerate(spec.fields, start=1):
         message[f"keyword{n}"] = {"value": str(data.get(key, ""))}
     if spec.remark:
@@ -73,8 +75,34 @@ def template_message(kind: str, data: dict) -> dict:
 
 def subscribe_message(kind: str, data: dict) -> dict:
     spec = NOTICE_KINDS[kind]
-    values = [spec.title] + [str(data.get(key, "")) for _, key in spec.fields]
+    values = [str(data.get("title") or spec.title)] + [str(data.get(key, "")) for _, key in spec.fields]
     return {f"thing{n}": {"value": value[:20]} for n, value in enumerate(values, start=1)}
+
+
+def send_template(user: User, kind: str, data: dict, path: str | None = None) -> bool:
+    """Send notice `kind` as a template message to the user's official-account openid, opening `path` (an H5 path;
+    the kind's own page by default) on our public address, through OAuth like every H5 page. False when the user
+    has no openid or no template is configured for `kind`; WeChatError when WeChat refuses or cannot be reached."""
+    template = template_ids("WECHAT_NOTICE_TEMPLATES").get(kind)
+    if not (user.openid and template):
+        return False
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    with wechat_call():
+        official_account().message.send_template(user.openid, template, template_message(kind, data),
+                                                 url=base + (path or NOTICE_KINDS[kind].path))
+    return True
+
+
+def send_subscribe(user: User, kind: str, data: dict, page: str = "pages/index/index") -> bool:
+    """Send notice `kind` as a mini-program subscribe message, opening the mini-program's `page`. False when the
+    user has no mp_openid or no subscribe template is configured for `kind`; WeChatError when WeChat refuses (43101:
+    no accept left) or cannot be reached."""
+    template = template_ids("WECHAT_MINI_NOTICE_TEMPLATES").get(kind)
+    if not (user.mp_openid and template):
+        return False
+    with wechat_call():
+        mini_program().wxa.send_subscribe_message(user.mp_openid, template, subscribe_message(kind, data), page=page)
+    return True
 
 
 class WeChatNotices:
@@ -86,23 +114,14 @@ class WeChatNotices:
         user = db.session.get(User, user_id)
         if user is None:
             return ""
-        spec = NOTICE_KINDS[kind]
-        base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-        template = template_ids("WECHAT_NOTICE_TEMPLATES").get(kind)
-        mini_template = template_ids("WECHAT_MINI_NOTICE_TEMPLATES").get(kind)
-        if user.openid and template:
-            try:
-                with wechat_call():
-                    official_account().message.send_template(user.openid, template, template_message(kind, data),
-                                                             url=base + spec.path)
+        try:
+            if send_template(user, kind, data):
                 return "template"
-            except WeChatError as refused:
-                if refused.errcode != NOT_SUBSCRIBED or not (user.mp_openid and mini_template):
-                    raise
-        if user.mp_openid and mini_template:
-            with wechat_call():
-                mini_program().wxa.send_subscribe_message(user.mp_openid, mini_template,
-                                                          subscribe_message(kind, data), page="pages/index/index")
+        except WeChatError as refused:
+            if refused.errcode != NOT_SUBSCRIBED or not (user.mp_openid and
+                                                         template_ids("WECHAT_MINI_NOTICE_TEMPLATES").get(kind)):
+                raise
+        if send_subscribe(user, kind, data):
             return "subscribe"
         log.warning("notice %s to user %s: no template configured for a channel the user has", kind, user_id)
         return ""

@@ -11,7 +11,14 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from wxbackend.ca.service import issuing_not_after
-from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
+from wxbackend.certificates.models import (
+    Binding,
+    BindingStatus,
+    CertApp,
+    CertAppStatus,
+    Certificate,
+    CertificateStatus,
+)
 from wxbackend.certificates.service import renew_app, user_certificate
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
@@ -343,7 +350,8 @@ class Todo:
 
 
 def todo_items(user_id: int) -> list[Todo]:
-    """待办事项: certificates in the renewal window without an order, unpaid orders, orders ready to write."""
+    """待办事项: certificates and 应用 in the renewal window without an order (what expiry reminders are about, with
+    the same links), unpaid orders, orders ready to write."""
     items: list[Todo] = []
     orders = user_orders(user_id)
     for order in orders:
@@ -364,8 +372,15 @@ def todo_items(user_id: int) -> list[Todo]:
         .where(Binding.user_id == user_id, Binding.status == BindingStatus.ACTIVE,
                Certificate.status.in_([CertificateStatus.VALID, CertificateStatus.EXPIRED])))
     for certificate in certificates:
+        if open_order_for(certificate.id) is not None:
+            continue
         eligibility = check_eligibility(certificate)
-        if eligibility.renewable and open_order_for(certificate.id) is None:
+        if eligibility.renewable:
             items.append(Todo("证书待续期", f"{certificate.subject_o}：{eligibility.message}",
                               f"/h5/certificates/{certificate.id}/renew"))
+        for app in certificate.apps:  # the 应用 expiry reminders are about, with the same link
+            app_eligibility = check_eligibility(certificate, app)
+            if app.status == CertAppStatus.ACTIVE and app_eligibility.renewable:
+                items.append(Todo("应用待续期", f"{certificate.subject_o}（{app.name}）：{app_eligibility.message}",
+                                  f"/h5/certificates/{certificate.id}/renew?app={app.id}"))
     return items

@@ -23,6 +23,7 @@ TILES = [
     ("发票信息管理", "invoices_h5.profiles", "invoice-profiles"),
     ("我的业务单", "applications_h5.applications_list", "applications"),
     ("介质遗失补办", "applications_h5.replacement_lookup", "replacement"),
+    ("到期提醒", "reminders_h5.settings", "reminders"),
 ]
 
 

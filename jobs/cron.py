@@ -8,6 +8,7 @@ from wxbackend.certificates.tasks import mark_expired
 from wxbackend.core.jobs import sweep_outbox
 from wxbackend.invoices.tasks import alert_overdue_invoices
 from wxbackend.payments.tasks import query_unconfirmed_payments, query_unconfirmed_refunds
+from wxbackend.shipping.tasks import track_shipments
 
 cron.register(mark_expired, "default", interval=3600, name="mark-expired-certificates")
 cron.register(query_unconfirmed_payments, "default", interval=300, name="query-unconfirmed-payments")
@@ -16,3 +17,4 @@ cron.register(alert_overdue_invoices, "default", interval=1800, name="alert-over
 cron.register(sweep_outbox, "default", interval=60, name="sweep-outbox")
 cron.register(renew_ocsp_signer, "default", interval=86400, name="renew-ocsp-signer")
 cron.register(expire_fin_verifications, "default", interval=3600, name="expire-fin-verifications")
+cron.register(track_shipments, "default", interval=600, name="track-shipments")

@@ -17,6 +17,7 @@ from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile
 from wxbackend.orders.models import Order, OrderEvent
 from wxbackend.payments.bank_models import BankStatementLine
 from wxbackend.payments.models import Payment, Refund
+from wxbackend.shipping.models import Shipment
 from wxbackend.staff.models import StaffMember
 from wxbackend.support.models import SupportConversation, SupportMessage, SupportReply
 from wxbackend.users.models import User
@@ -28,3 +29,4 @@ __all__ += ["ApprovalDecision", "ApprovalRequest"]
 __all__ += ["SupportConversation", "SupportMessage", "SupportReply"]
 __all__ += ["CertificateHold"]
 __all__ += ["Application", "ApplicationRevision", "ApplicationUpload", "FinVerification", "LivenessCheck"]
+__all__ += ["Shipment"]

@@ -45,6 +45,11 @@ NOTICE_KINDS: dict[str, NoticeKind] = {
                                "/h5/certificates"),
     "invoice_issued": NoticeKind("发票已开具", (("发票号码", "invoice_no"), ("金额", "amount")), "/h5/invoices",
                                  "电子发票已发送到您的邮箱。"),
+    "replacement_shipped": NoticeKind("补办介质已寄出", (("受理单号", "order_no"), ("快递公司", "carrier"),
+                                                         ("快递单号", "waybill_no")), "/h5/orders",
+                                      "可在受理单详情中查看物流进度；PIN码另行发送。"),
+    "replacement_delivered": NoticeKind("补办介质已签收", (("受理单号", "order_no"), ("快递单号", "waybill_no")),
+                                        "/h5/orders", "受理单已完成。如非本人签收，请及时联系客服。"),
     "expiry_reminder": NoticeKind("证书即将到期", (("机构名称", "organisation"), ("到期日期", "not_after")),
                                   "/h5/certificates", "请及时续期，以免影响使用。"),
 }

@@ -16,6 +16,7 @@ from tests.support.flows import run_jobs
 from wxbackend.addresses import service as addresses
 from wxbackend.addresses.service import AddressInput
 from wxbackend.audit.models import AuditLog
+from wxbackend.core import uow
 from wxbackend.core.crypto import decrypt
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, NotFound
@@ -111,7 +112,12 @@ def test_the_waybill_waits_for_the_key_then_ships_the_order(db_session):
     service.choose_address(made.user.id, made.order.id, made.address.id)
     with pytest.raises(Conflict, match="新介质尚未制作完成"):
         service.record_waybill(3, made.order.id, "shunfeng", WAYBILL)
+    uow.rollback()  # as the edge does: the refusal's audit row outlives it
     assert made.order.status == OrderStatus.MAKING
+    [refused] = audits("shipment.waybill_recorded")
+    assert (refused.result, refused.detail["why"], refused.actor) == ("refused", "key_not_made", "staff:3")
+    made = replacement_order()
+    service.choose_address(made.user.id, made.order.id, made.address.id)
 
     key_made(made.order)
     shipment = service.record_waybill(3, made.order.id, "shunfeng", " sf1234567890123 ")
@@ -121,7 +127,7 @@ def test_the_waybill_waits_for_the_key_then_ships_the_order(db_session):
                                .order_by(OrderEvent.id.desc())).first()
     assert (event.from_status, event.to_status, event.actor) == ("making", "shipped", "staff:3")
     assert WAYBILL in event.note and "顺丰速运" in event.note
-    [audit] = audits("shipment.waybill_recorded")
+    [audit] = [row for row in audits("shipment.waybill_recorded") if row.result == "ok"]
     assert audit.actor == "staff:3" and audit.target == f"order:{made.order.id}"
     assert audit.detail["waybill_no"] == WAYBILL and audit.detail["after"] == "shipped"
     [notice] = notices("replacement_shipped")

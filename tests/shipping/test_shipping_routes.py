@@ -106,7 +106,9 @@ def test_the_waybill_form_ships_only_a_made_key(client, db_session):
                           follow_redirects=True)
     assert "新介质尚未制作完成（证书未写入），不能登记快递单号" in refused.text
     db_session.expire_all()
-    assert made.order.status == OrderStatus.MAKING and audits(db_session, "shipment.waybill_recorded") == []
+    assert made.order.status == OrderStatus.MAKING
+    [attempt] = audits(db_session, "shipment.waybill_recorded")
+    assert (attempt.result, attempt.actor, attempt.detail["why"]) == ("refused", f"staff:{maker.id}", "key_not_made")
 
     key_made(made.order)
     db_session.commit()
@@ -119,8 +121,8 @@ def test_the_waybill_form_ships_only_a_made_key(client, db_session):
     assert done.status_code == 302 and done.headers["Location"].endswith(f"/admin/shipping/{made.order.id}")
     db_session.expire_all()
     assert made.order.status == OrderStatus.SHIPPED
-    [audit] = audits(db_session, "shipment.waybill_recorded")
-    assert audit.actor == f"staff:{maker.id}" and audit.detail["carrier"] == "shunfeng"
+    [_, audit] = audits(db_session, "shipment.waybill_recorded")
+    assert audit.result == "ok" and audit.actor == f"staff:{maker.id}" and audit.detail["carrier"] == "shunfeng"
     page = client.get(f"/admin/shipping/{made.order.id}").text
     assert WAYBILL in page and "顺丰速运" in page and 'id="waybill-form"' not in page
 

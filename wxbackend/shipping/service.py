@@ -27,7 +27,7 @@ from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderKind, OrderStatus
 from wxbackend.orders.service import lock_order, user_order
 from wxbackend.shipping.label import FontMissing, Party, shipping_label
-from wxbackend.shipping.models import TRACKED, Shipment
+from wxbackend.shipping.models import Shipment
 
 log = logging.getLogger(__name__)
 
@@ -212,13 +212,18 @@ def record_waybill(staff_id: int, order_id: int, carrier: str | None, waybill_no
     carrier, number = _checked_waybill(carrier, waybill_no)
     order = lock_order(order_id)
     _replacement(order)
-    if order.status != OrderStatus.MAKING:
-        raise Conflict(f"受理单当前为“{order.status_label}”，不能登记快递单号", code="not_making")
-    if order.new_certificate_id is None:
-        raise Conflict("新介质尚未制作完成（证书未写入），不能登记快递单号", code="key_not_made")
     shipment = shipment_for_order(order.id)
-    if shipment is None:
-        raise Conflict("用户尚未选择收件地址，不能登记快递单号", code="no_address")
+    refusal = None
+    if order.status != OrderStatus.MAKING:
+        refusal = Conflict(f"受理单当前为“{order.status_label}”，不能登记快递单号", code="not_making")
+    elif order.new_certificate_id is None:
+        refusal = Conflict("新介质尚未制作完成（证书未写入），不能登记快递单号", code="key_not_made")
+    elif shipment is None:
+        refusal = Conflict("用户尚未选择收件地址，不能登记快递单号", code="no_address")
+    if refusal is not None:  # the attempt is audited too (the row outlives the rollback)
+        record_audit(f"staff:{staff_id}", "shipment.waybill_recorded", target=f"order:{order.id}", ip=ip,
+                     result="refused", detail={"why": refusal.code, "carrier": carrier, "waybill_no": number})
+        raise refusal
     shipment = _lock_shipment(shipment.id)
     taken = db.session.scalar(sa.select(Shipment.id).where(Shipment.carrier == carrier, Shipment.waybill_no == number,
                                                            Shipment.id != shipment.id))
@@ -243,7 +248,8 @@ def due_shipment_ids(after_id: int = 0, limit: int = SWEEP_BATCH, now: datetime 
     """One keyset batch (ids above `after_id`, ascending) of shipments out with the carrier, not signed for, and
     not asked about within QUERY_INTERVAL."""
     cutoff = (now or utcnow()) - QUERY_INTERVAL
-    query = (sa.select(Shipment.id).where(sa.text(TRACKED), Shipment.id > after_id,
+    query = (sa.select(Shipment.id).where(Shipment.shipped_at.is_not(None), Shipment.signed_at.is_(None),
+                                          Shipment.id > after_id,
                                           sa.or_(Shipment.last_queried_at.is_(None),
                                                  Shipment.last_queried_at <= cutoff))
              .order_by(Shipment.id).limit(limit))

@@ -160,3 +160,15 @@ def test_an_order_that_is_no_replacement_has_no_shipment_page(client, db_session
     sign_in_staff(client, make_staff("maker_c", "maker"))
     assert client.get(f"/admin/shipping/{order.id}").status_code == 404
     assert client.get("/admin/shipping/99999999").status_code == 404
+
+
+def test_a_returned_parcel_is_shown_on_the_phone(client, db_session, fake_express):
+    sign_in(client, "李四")
+    made = tracked(fake_express, user_named("李四"))
+    fake_express.advance("shunfeng", WAYBILL, 6, "【深圳市】收件人拒收，快件退回中")
+    shipment = service.shipment_for_order(made.order.id)
+    shipment.last_queried_at = None  # due again (the 30-minute rule is the services' test)
+    assert service.track(shipment.id) == "tracking"
+    html = client.get(f"/h5/orders/{made.order.id}").text
+    assert 'data-state="6"' in html and ">退回<" in html and "快件退回中" in html
+    assert 'data-status="shipped"' in html

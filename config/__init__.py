@@ -190,6 +190,10 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "EXPRESS_KEY": ("", "快递100 authorisation key signing each query (EXPRESS_ADAPTER=kuaidi100)"),
     "EXPRESS_TIMEOUT_SECONDS": (10, "Timeout of every express query (seconds)"),
     "EXPRESS_LOCAL_STEP_MINUTES": (10, "The local express adapter moves a waybill one step this often (minutes)"),
+    # Shipping the replacement key: the sender printed on the label
+    "SHIPPING_SENDER_NAME": ("数安CA管家演示有限公司", "Sender name printed on the replacement key's shipping label"),
+    "SHIPPING_SENDER_PHONE": ("020-12345678", "Sender phone printed on the shipping label"),
+    "SHIPPING_SENDER_ADDRESS": ("广东省广州市天河区演示路1号", "Sender postal address printed on the shipping label"),
     "NOTICES_ADAPTER": ("wechat", "wechat (template / subscribe messages) | log (no WeChat: only logged)"),
     # Binding (DESIGN §4)
     "BIND_FAILURES_PER_USER": (10, "Wrong binding codes a user may enter per 15 minutes"),

@@ -9,6 +9,7 @@ from wxbackend.core.jobs import sweep_outbox
 from wxbackend.invoices.tasks import alert_overdue_invoices
 from wxbackend.payments.tasks import query_unconfirmed_payments, query_unconfirmed_refunds
 from wxbackend.reminders.tasks import scan_due as scan_expiry_reminders
+from wxbackend.shipping.tasks import track_shipments
 
 cron.register(mark_expired, "default", interval=3600, name="mark-expired-certificates")
 cron.register(query_unconfirmed_payments, "default", interval=300, name="query-unconfirmed-payments")
@@ -19,3 +20,4 @@ cron.register(renew_ocsp_signer, "default", interval=86400, name="renew-ocsp-sig
 cron.register(expire_fin_verifications, "default", interval=3600, name="expire-fin-verifications")
 # daily at 01:00 UTC = 09:00 Asia/Shanghai: reminders arrive in the morning (a second run that day records nothing)
 cron.register(scan_expiry_reminders, "default", cron="0 1 * * *", name="scan-expiry-reminders")
+cron.register(track_shipments, "default", interval=600, name="track-shipments")

@@ -75,6 +75,8 @@ from wxbackend.reminders.web import api as reminders_api
 from wxbackend.reminders.web import h5 as reminders_h5
 from wxbackend.renewal import service as renewal_service
 from wxbackend.renewal.web import pc as renewal_pc
+from wxbackend.shipping import tasks as shipping_tasks
+from wxbackend.shipping.web import admin as shipping_admin
 from wxbackend.staff import service as staff_service
 from wxbackend.staff.cli import staff_cli
 from wxbackend.staff.web import admin as staff_admin
@@ -101,12 +103,12 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, ca_ocsp.bp, binding_site.bp, binding
                    wechat_views.bp, payments_notify.bp, staff_admin.bp, payments_admin.bp, approvals_admin.bp,
                    payments_staff_refund.bp, support_admin.bp, invoices_admin.bp, orders_fulfilment_admin.bp,
                    orders_admin.bp, audit_admin.bp, certificates_admin.bp, applications_h5.bp, applications_admin.bp,
-                   users_pc.pages, users_pc.api, reminders_h5.bp)
+                   users_pc.pages, users_pc.api, reminders_h5.bp, shipping_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp, applications_api.bp,
                   reminders_api.bp)
 TASKS = (ca_tasks, certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks, application_tasks,
-         reminder_tasks)
+         reminder_tasks, shipping_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli, reminders_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
 CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,

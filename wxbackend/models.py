@@ -18,6 +18,7 @@ from wxbackend.orders.models import Order, OrderEvent
 from wxbackend.payments.bank_models import BankStatementLine
 from wxbackend.payments.models import Payment, Refund
 from wxbackend.reminders.models import Reminder, ReminderDelivery, ReminderPreference, SubscribeAccept
+from wxbackend.shipping.models import Shipment
 from wxbackend.staff.models import StaffMember
 from wxbackend.support.models import SupportConversation, SupportMessage, SupportReply
 from wxbackend.users.models import User
@@ -30,3 +31,4 @@ __all__ += ["SupportConversation", "SupportMessage", "SupportReply"]
 __all__ += ["CertificateHold"]
 __all__ += ["Application", "ApplicationRevision", "ApplicationUpload", "FinVerification", "LivenessCheck"]
 __all__ += ["Reminder", "ReminderDelivery", "ReminderPreference", "SubscribeAccept"]
+__all__ += ["Shipment"]

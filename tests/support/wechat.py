@@ -20,7 +20,8 @@ MINI_APP_ID, MINI_APP_SECRET = "wx0f1e2d3c4b5a6978", "mini-secret-0123456789abcd
 TOKEN = "cagjtesttoken"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat's EncodingAESKey
 TEMPLATES = {kind: f"TPL-{kind}" for kind in ("binding_success", "payment_received", "audit_result",
-                                              "ready_to_write", "renewal_done", "invoice_issued", "expiry_reminder")}
+                                              "ready_to_write", "renewal_done", "invoice_issued", "expiry_reminder",
+                                              "replacement_shipped", "replacement_delivered", "certificate_revoked")}
 MINI_TEMPLATES = {kind: f"SUB-{kind}" for kind in TEMPLATES}
 
 

@@ -49,6 +49,11 @@ NOTICE_KINDS: dict[str, NoticeKind] = {
                                  "电子发票已发送到您的邮箱。"),
     "certificate_revoked": NoticeKind("证书已吊销", (("机构名称", "organisation"), ("证书序列号", "serial")),
                                       "/h5/certificates", "该证书因介质遗失已吊销，补办的新证书介质将邮寄给申请人。"),
+    "replacement_shipped": NoticeKind("补办介质已寄出", (("受理单号", "order_no"), ("快递公司", "carrier"),
+                                                         ("快递单号", "waybill_no")), "/h5/orders",
+                                      "可在受理单详情中查看物流进度；PIN码另行发送。"),
+    "replacement_delivered": NoticeKind("补办介质已签收", (("受理单号", "order_no"), ("快递单号", "waybill_no")),
+                                        "/h5/orders", "受理单已完成。如非本人签收，请及时联系客服。"),
     "expiry_reminder": NoticeKind("证书即将到期", (("机构名称", "organisation"), ("到期日期", "not_after")),
                                   "/h5/certificates", "请及时续期，以免影响使用。"),
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from wxbackend.orders import service as orders
+from wxbackend.shipping import service as shipping
+from wxbackend.shipping.schemas import ShipmentSchema
 from wxbackend.web.bounds import Id, Int32
 
 
@@ -76,8 +78,14 @@ class OrderDetailSchema(OrderSchema):
     events = fields.List(fields.Nested(OrderEventSchema))
     steps = fields.Method("get_steps")
 
+    shipment = fields.Method("get_shipment", metadata={"description": "补办介质: recipient, waybill, tracking"})
+
     def get_steps(self, order):
         return StepSchema(many=True).dump(orders.timeline(order))
+
+    def get_shipment(self, order):
+        view = shipping.shipment_view(order)
+        return ShipmentSchema().dump(view) if view is not None else None
 
 
 class TodoSchema(Schema):

@@ -7,6 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from wxbackend.orders import service as orders
 from wxbackend.orders.forms import RenewForm
 from wxbackend.orders.service import BeyondIssuer, IdentityRequired
+from wxbackend.shipping import service as shipping
 from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.bounds import id_or_none
 from wxbackend.web.forms import ConfirmForm
@@ -63,7 +64,8 @@ def orders_list():
 @page_login_required
 def order(order_id: int):
     found = orders.user_order(current_user_id(), order_id)
-    return render_template("orders/order.html", order=found, steps=orders.timeline(found), form=ConfirmForm())
+    return render_template("orders/order.html", order=found, steps=orders.timeline(found), form=ConfirmForm(),
+                           shipment=shipping.shipment_view(found))
 
 
 def order_page(order_id: int) -> str:

@@ -271,3 +271,47 @@ def test_ready_application_helper_works_for_a_replacement(db_session, stores):
     application = replacement.start(user.id, issued.certificate.serial, 30000)
     assert ready_application(application.order).id == application.id
     assert service.missing_parts(application) == []
+
+
+def test_the_new_keys_address_is_chosen_from_my_addresses_on_the_page_and_the_api(client, db_session, stores):
+    from tests.shipping.support import make_address
+
+    user, csrf = signed_in(client, db_session, "选地址")
+    issued = Issued(organisation=ORGANISATION)
+    bind(user, issued.certificate)
+    application = replacement.start(user.id, issued.certificate.serial, 30000)
+    assert "选择新介质的邮寄地址" in service.missing_parts(application)
+    page = client.get(f"/h5/applications/{application.id}/address").text
+    assert 'id="no-address"' in page
+    assert f'href="/h5/addresses/new?next=/h5/applications/{application.id}/address"' in page
+    home = make_address(user.id)
+    stranger_address = make_address(make_user().id)
+    refused = client.post(f"/h5/applications/{application.id}/address",
+                          data={"csrf_token": csrf, "address_id": str(stranger_address.id)})
+    assert refused.status_code == 404  # someone else's address
+    chosen = client.post(f"/h5/applications/{application.id}/address",
+                         data={"csrf_token": csrf, "address_id": str(home.id)})
+    assert chosen.status_code == 302
+    assert "选择新介质的邮寄地址" not in service.missing_parts(application)
+    shown = client.get(f"/h5/applications/{application.id}").text
+    assert 'id="step-address"' in shown and "已选择" in shown
+    auth = {"Authorization": f"Bearer {issue_api_token(user.id)[0]}"}
+    detail = client.get(f"/api/applications/{application.id}", headers=auth).json
+    assert detail["shipping_address"] == {"recipient": "李四", "mobile": "139****5678",
+                                          "address": "广东省深圳市南山区科技园路8号某某大厦3楼"}
+    other = make_address(user.id, recipient="王五")
+    moved = client.put(f"/api/applications/{application.id}/address", json={"address_id": other.id}, headers=auth)
+    assert moved.status_code == 200 and moved.json["shipping_address"]["recipient"] == "王五"
+    assert client.put(f"/api/applications/{application.id}/address", json={"address_id": stranger_address.id},
+                      headers=auth).status_code == 404
+
+
+def test_adding_an_address_from_the_application_comes_back_to_it(client, db_session, stores):
+    user, csrf = signed_in(client, db_session, "新地址")
+    back = "/h5/applications/1/address"
+    for target, lands in ((back, back), ("//evil.example/x", "/h5/addresses"),
+                          ("https://evil.example", "/h5/addresses")):
+        saved = client.post(f"/h5/addresses/new?next={target}", data={
+            "csrf_token": csrf, "recipient": "李四", "mobile": "13912345678", "province": "广东省", "city": "深圳市",
+            "district": "南山区", "detail": "科技园路8号", "postcode": "518000"})
+        assert saved.status_code == 302 and saved.location.endswith(lands), (target, saved.location)

@@ -68,6 +68,11 @@ def ready_application(order, **changes):
     service.add_upload(order.user_id, application.id, "form", jpeg())
     service.add_upload(order.user_id, application.id, "licence", jpeg((800, 600)))
     pass_liveness(order.user_id, application.id)
+    if order.kind == "replacement":  # the new key's 邮寄地址, from 我的地址
+        from tests.shipping.support import make_address
+        from wxbackend.shipping.service import choose_address
+
+        choose_address(order.user_id, order.id, make_address(order.user_id).id)
     return application
 
 

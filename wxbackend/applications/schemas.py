@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from wxbackend.applications import finance, materials, service
 from wxbackend.orders.models import STATUS_LABELS
+from wxbackend.shipping.service import shipment_for_order
 
 
 class ConsentSchema(Schema):
@@ -76,10 +77,20 @@ class RejectionSchema(Schema):
     revision = fields.Integer()
 
 
+def _shipping_address(application) -> dict | None:
+    shipment = shipment_for_order(application.order_id) if application.kind == "replacement" else None
+    if shipment is None:
+        return None
+    return {"recipient": shipment.recipient, "mobile": shipment.mobile_masked,
+            "address": f"{shipment.province}{shipment.city}{shipment.district}{shipment.detail}"}
+
+
 class ApplicationDetailSchema(ApplicationSchema):
     materials = fields.Function(lambda a: materials.masked(a.current.fields) if a.current else None,
                                 metadata={"description": "最新版资料，敏感字段脱敏"})
     missing = fields.Function(service.missing_parts)
+    shipping_address = fields.Function(
+        lambda a: _shipping_address(a), metadata={"description": "介质遗失补办：新介质的邮寄地址（手机号脱敏）"})
     rejection = fields.Function(lambda a: RejectionSchema().dump(r) if (r := service.last_rejection(a)) else None)
     review_due = fields.Function(lambda a: d.isoformat() if (d := service.review_due(a)) else None)
     uploads = fields.Function(lambda a: UploadSchema(many=True).dump(list(service.current_uploads(a).values())))
@@ -133,3 +144,8 @@ class ReplacementLookupSchema(Schema):
     refusal = fields.String(metadata={"description": "不能补办的原因（可以补办时为空）"})
     quote = fields.Nested(ReplacementQuoteSchema, allow_none=True)
     application_id = fields.Function(lambda f: f.application.id if f.application else None)
+
+
+class AddressChoiceSchema(Schema):
+    address_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1),
+                                metadata={"description": "“我的地址”中的地址id"})

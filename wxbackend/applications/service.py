@@ -47,6 +47,7 @@ from wxbackend.invoices.models import Invoice, InvoiceProfile, TitleType
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderKind, OrderStatus, RenewalPath
 from wxbackend.orders.service import lock_order
+from wxbackend.shipping.service import shipment_for_order
 
 AGREEMENT_VERSION = "2026-12-v1"
 CONSENT_VERSION = "2026-12-v1"
@@ -351,6 +352,8 @@ def missing_parts(application: Application) -> list[str]:
                 if kind not in uploads]
     if not passed_for_current_agent(application):
         missing.append("上传经办人身份证照片并完成活体认证")
+    if application.kind == ApplicationKind.REPLACEMENT and shipment_for_order(application.order_id) is None:
+        missing.append("选择新介质的邮寄地址")
     return missing
 
 

@@ -39,6 +39,14 @@ def addresses():
                            form=ConfirmForm())
 
 
+def _back_to(target: str | None) -> str | None:
+    """Where a page that sent the user here to add an address wants them back (our own /h5/ pages only)."""
+    if (target and len(target) <= 200 and target.startswith("/h5/") and "//" not in target and "\\" not in target
+            and all(32 < ord(c) < 127 for c in target)):
+        return target
+    return None
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @page_login_required
 def new_address():
@@ -48,7 +56,7 @@ def new_address():
         try:
             service.create_address(current_user_id(), address_input(form), form.make_default.data)
             flash("地址已保存", "ok")
-            return redirect(url_for("addresses_h5.addresses"))
+            return redirect(_back_to(request.args.get("next")) or url_for("addresses_h5.addresses"))
         except InvalidFields as invalid:
             problems = show_errors(form, invalid)
     return render_template("addresses/form.html", form=form, address=None, problems=problems)

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from wxbackend.applications import finance, replacement, service
 from wxbackend.applications.schemas import (
+    AddressChoiceSchema,
     AgreementSchema,
     ApplicationDetailSchema,
     ApplicationSchema,
@@ -22,8 +23,9 @@ from wxbackend.applications.schemas import (
     SerialSchema,
     UploadSchema,
 )
-from wxbackend.core.errors import DomainError
+from wxbackend.core.errors import DomainError, NotFound
 from wxbackend.orders.models import STATUS_LABELS
+from wxbackend.shipping import service as shipping
 from wxbackend.web.auth import api_user_id
 from wxbackend.web.limits import by_user, limited
 from wxbackend.web.schemas import ApiErrorSchema
@@ -70,6 +72,21 @@ class Replacements(MethodView):
         """补办 the certificate with this serial at the fee shown (409 price_changed otherwise): the replacement
         order and its application (my open one when there is one)."""
         return replacement.start(api_user_id(), body["serial"], body["amount_fen"], ip=request.remote_addr or "")
+
+
+@bp.route("/applications/<int:application_id>/address")
+class Address(MethodView):
+    @bp.arguments(AddressChoiceSchema)
+    @bp.response(200, ApplicationDetailSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
+    def put(self, body: dict, application_id: int):
+        """介质遗失补办: the new key's 邮寄地址, one of 我的地址 (changeable until shipped)."""
+        found = mine(application_id)
+        if found.kind != "replacement":
+            raise NotFound("该申请无需寄送介质")
+        shipping.choose_address(api_user_id(), found.order_id, body["address_id"])
+        return found
 
 
 @bp.route("/applications")

@@ -8,6 +8,7 @@ from datetime import date
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from wxbackend.addresses.divisions import tree
+from wxbackend.addresses.service import user_addresses
 from wxbackend.applications import face, finance, materials, replacement, service
 from wxbackend.applications.models import ID_PHOTO_LABELS, UPLOAD_LABELS
 from wxbackend.core import uow
@@ -16,6 +17,7 @@ from wxbackend.core.qr import qr_svg
 from wxbackend.core.validation import InvalidFields
 from wxbackend.orders.models import STATUS_LABELS
 from wxbackend.orders.service import IdentityRequired
+from wxbackend.shipping import service as shipping
 from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.limits import by_user, limited
 from wxbackend.web.refusals import refusals_flashed
@@ -84,7 +86,8 @@ def application(application_id: int):
                            due=service.review_due(found), uploads=service.current_uploads(found),
                            verification=finance.latest(found.id), shown=_shown(found),
                            fields=materials.FIELDS, editable=found.order.status in service.EDITABLE,
-                           liveness_passed=service.passed_for_current_agent(found))
+                           liveness_passed=service.passed_for_current_agent(found),
+                           shipment=shipping.shipment_for_order(found.order_id))
 
 
 def _shown(found) -> dict[str, str]:
@@ -149,6 +152,28 @@ def form_pdf(application_id: int):
     body = service.form_pdf(current_user_id(), found.id)
     return body, 200, {"Content-Type": "application/pdf", "Cache-Control": "no-store",
                        "Content-Disposition": f'attachment; filename="{found.application_no}.pdf"'}
+
+
+@bp.route("/applications/<int:application_id>/address", methods=["GET", "POST"])
+@page_login_required
+@refusals_flashed(back=lambda application_id: url_for("applications_h5.address", application_id=application_id))
+def address(application_id: int):
+    """邮寄地址 of the new key (介质遗失补办): one of 我的地址, copied onto the order's shipment."""
+    found = mine(application_id)
+    if found.kind != "replacement":
+        abort(404)
+    if request.method == "POST":
+        chosen = request.form.get("address_id", "")
+        if not chosen.isdigit() or len(chosen) > 9:
+            flash("请选择邮寄地址", "error")
+            return redirect(url_for("applications_h5.address", application_id=found.id))
+        shipping.choose_address(current_user_id(), found.order_id, int(chosen))
+        flash("邮寄地址已保存", "ok")
+        return redirect(page(found.id))
+    here = url_for("applications_h5.address", application_id=found.id)
+    return render_template("applications/address.html", app=found, addresses=user_addresses(current_user_id()),
+                           shipment=shipping.shipment_for_order(found.order_id),
+                           new_address=url_for("addresses_h5.new_address", next=here))
 
 
 @bp.route("/applications/<int:application_id>/uploads", methods=["GET", "POST"])

@@ -47,9 +47,15 @@ def test_phone_and_pc_fill_in_the_application_up_to_payment(live_app, browser, f
 def fill_in_and_submit(live_app, browser, phone, order_id: int, **choices: str) -> tuple[int, str]:
     """The phone (and the PC for the QR hand-off) from the 编辑中 order to 提交申请, the materials changed by
     `choices`; (application id, number)."""
-    base = live_app.base_url
-    phone.goto(f"{base}/h5/orders/{order_id}")
+    phone.goto(f"{live_app.base_url}/h5/orders/{order_id}")
     phone.click("#open-application")
+    return complete_application(live_app, browser, phone, **choices)
+
+
+def complete_application(live_app, browser, phone, **choices: str) -> tuple[int, str]:
+    """From the agreement page the phone is on to 提交申请 (the PC for the QR hand-off; a replacement's 邮寄地址
+    added to 我的地址 and chosen); (application id, number)."""
+    base = live_app.base_url
     phone.wait_for_selector("#agreement-text")
     assert "第八条 争议解决" in phone.text_content("#agreement-text")
     phone.check("#agree-agreement")
@@ -109,6 +115,20 @@ def fill_in_and_submit(live_app, browser, phone, order_id: int, **choices: str) 
     shot(pc, "application-pc-followed")
 
     phone.goto(f"{base}/h5/applications/{application_id}")
+    if phone.locator("#step-address").count():  # 介质遗失补办: where the new key goes
+        phone.click("#step-address")
+        phone.click("#add-address")
+        phone.wait_for_selector("#address-form")
+        phone.select_option("select[name=province]", "广东省")
+        phone.select_option("select[name=city]", "深圳市")
+        phone.select_option("select[name=district]", "南山区")
+        for name, value in (("recipient", "李四"), ("mobile", "13912345678"), ("detail", "科技园路8号某某大厦3楼"),
+                            ("postcode", "518000")):
+            phone.fill(f"input[name={name}]", value)
+        phone.click("#address-submit")
+        phone.wait_for_selector("#address-choice")  # back on the application's 邮寄地址
+        phone.click("#address-use")
+        phone.wait_for_selector("#application-no")
     assert phone.locator("#missing").count() == 0
     phone.click("#submit-application")
     phone.wait_for_selector("#order-no")

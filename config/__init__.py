@@ -148,6 +148,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "MAKEUP_WORKDAYS": ([], "Weekend days that are working days (调休), YYYY-MM-DD comma-separated"),
     "FIN_VERIFICATION_MAX_TRIES": (3, "Wrong 金融认证 codes allowed before the attempt fails"),
     "FIN_VERIFICATION_DAYS": (7, "Days the 金融认证 code may be entered after the 0.01-yuan payout"),
+    "REPLACEMENT_VALIDITY": ("keep", "Validity of the certificate written on a replacement key at the counter: "
+                                     "keep (the lost certificate's not_after) | extend (one year from issue, capped "
+                                     "at the issuing CA's not_after)"),
+    "COUNTER_PIN_SMS_TEMPLATE": ("certificate_pin", "SMS gateway template that carries a replacement key's PIN to "
+                                                    "the applicant's agent (parameters: organisation, pin)"),
     # Outside services of the reviewed applications (liveness, bank payout, SMS, express); `local` adapters work
     # with no outside service in development and refuse to run in production
     "LIVENESS_PROVIDER": ("local", "local (development: every liveness check passes, no outside service) | tencent "

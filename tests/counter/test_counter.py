@@ -428,3 +428,35 @@ def test_garbage_is_a_chinese_json_refusal(db_session, softhsm_store, client, ma
         answer = client.post(path, json=body, headers=headers) if "start" not in path else \
             client.post(path, data=body, headers=headers)
         assert 400 <= answer.status_code < 500 and answer.json["message"], (path, answer.text)
+
+
+def test_a_processing_payout_is_retried_and_a_failed_one_erases_the_pin(db_session, softhsm_store, blank,
+                                                                       start_helper, maker, fake_payouts):
+    case = replacement_order(softhsm_store, pay_channel="wechat")
+    attempt, _ = personalise(start_helper(), maker, case.order)
+    delivery_id = db.session.scalar(sa.select(PinDelivery.id).where(PinDelivery.personalisation_id == attempt.id))
+    fake_payouts.mode("normal", outcome="processing")
+    with pytest.raises(RuntimeError):
+        service.deliver_pin(delivery_id)  # rq retries it; the same key never pays twice
+    db.session.rollback()
+    fake_payouts.settle(fake_payouts.payouts()[0]["idempotency_key"], "failed", "户名与账号不符")
+    assert service.deliver_pin(delivery_id) == "failed"
+    db.session.commit()
+    delivery = db.session.get(PinDelivery, delivery_id)
+    assert delivery.status == DeliveryStatus.FAILED and delivery.pin_enc is None
+    assert delivery.failure_reason == "户名与账号不符"
+    assert len(fake_payouts.payouts()) == 1
+
+
+def test_starting_asks_for_a_fresh_totp_code(db_session, softhsm_store, blank, client, maker, app, monkeypatch,
+                                            fake_payouts):
+    case = replacement_order(softhsm_store)
+    csrf = sign_in_staff(client, maker)
+    monkeypatch.setitem(app.config, "STAFF_FRESH_TOTP_MINUTES", 0)
+    time.sleep(1)
+    path = f"/admin/counter/api/{case.order.id}/start"
+    stale = client.post(path, data={"token_serial": blank}, headers={"X-CSRFToken": csrf})
+    assert stale.status_code == 428 and stale.json["message"] == "此操作需要再次输入动态口令"
+    fresh = client.post(path, data={"token_serial": blank, "totp_code": maker.next_code()},
+                        headers={"X-CSRFToken": csrf})
+    assert fresh.status_code == 200 and fresh.json["mode"] == "keygen", fresh.text

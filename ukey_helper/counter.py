@@ -102,11 +102,15 @@ def set_random_pin(session: pkcs11.Session, current_pin: str, ticket: Ticket) ->
     Raises write_failed when the key refuses the change."""
     pin = new_pin()
     try:
+        sealed = seal_pin(pin, ticket.seal_key, ticket.jti)  # first: a key that cannot seal leaves the PIN as it was
+    except ValueError:
+        raise HelperError("ticket_invalid") from None
+    try:
         session.set_pin(current_pin, pin)
     except pkcs11.exceptions.PKCS11Error:
         log.error("setting the user PIN for order %s failed", ticket.order_id)
         raise HelperError("write_failed", "设置介质PIN码失败，请重新插拔介质后重试") from None
-    sealed = seal_pin(pin, ticket.seal_key, ticket.jti)
-    del pin
+    finally:
+        del pin
     log.info("user PIN set for order %s (sealed to the backend)", ticket.order_id)
     return sealed

@@ -70,8 +70,16 @@
       const issued = await must("issue", backend(CFG.issue, {ticket_id: started.ticket_id, csr: made.csr}));
       const written = await must("install", helper("/v1/counter/install", {
         ticket: issued.ticket, pin: pin, certificate: issued.certificate_pem, chain: issued.chain_pem}));
-      const done = await must("confirm", backend(CFG.confirm, {
-        ticket_id: issued.ticket_id, signature: written.signature, sealed_pin: written.sealed_pin}));
+      // the key now has its new PIN, known only sealed here: a network failure is retried, not started over
+      const confirmBody = {ticket_id: issued.ticket_id, signature: written.signature, sealed_pin: written.sealed_pin};
+      let done = null;
+      for (let attempt = 1; done === null; attempt++) {
+        try { done = await must("confirm", backend(CFG.confirm, confirmBody)); } catch (e) {
+          if (e instanceof StepFailed || attempt >= 5) throw e;
+          $("result").textContent = "连接服务失败，正在重试登记新证书…";
+          await new Promise((resolve) => setTimeout(resolve, 2000 * attempt));
+        }
+      }
       $("blank-pin").value = "";
       $("counter-form").hidden = true;
       $("result").textContent = `制证完成：证书序列号 ${done.serial}，介质号 ${done.medium_number}。` +

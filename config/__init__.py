@@ -158,6 +158,8 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "REPLACEMENT_MEDIUM_FEE_FEN": (8000, "The 介质费 (the new U-KEY) part of REPLACEMENT_FEE_FEN, in fen"),
     "REPLACEMENT_VALIDITY": ("keep", "keep (the new certificate ends when the lost one did) | extend (one year "
                                      "from issue, within the issuing CA's life)"),
+    "COUNTER_PIN_SMS_TEMPLATE": ("certificate_pin", "SMS gateway template that carries a replacement key's PIN to "
+                                                    "the applicant's agent (parameters: organisation, pin)"),
     # Outside services of the reviewed applications (liveness, bank payout, SMS, express); `local` adapters work
     # with no outside service in development and refuse to run in production
     "LIVENESS_PROVIDER": ("local", "local (development: every liveness check passes, no outside service) | tencent "

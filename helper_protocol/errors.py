@@ -24,9 +24,10 @@ BAD_REQUEST = "bad_request"  # a field of the request is not acceptable (a PIN's
 INVALID_REQUEST = "invalid_request"  # the body is not a JSON object (malformed, nested too deep, another type)
 NOT_FOUND = "not_found"
 TOKEN_ERROR = "token_error"  # the PKCS#11 module failed otherwise
+TOKEN_NOT_BLANK = "token_not_blank"  # counter: the key already holds certificates or keys
 
 ERROR_CODES = frozenset({
     TOKEN_ABSENT, MULTIPLE_TOKENS, PIN_INCORRECT, PIN_LOCKED, PIN_FINAL_TRY, PIN_ATTEMPTS_EXCEEDED, PIN_REQUIRED,
     TICKET_INVALID, TICKET_EXPIRED, KEY_MISMATCH, WRITE_FAILED, CHAIN_INVALID, NEW_CERTIFICATE_MISSING, BUSY,
-    FORBIDDEN_HOST, FORBIDDEN_ORIGIN, BAD_REQUEST, INVALID_REQUEST, NOT_FOUND, TOKEN_ERROR,
+    FORBIDDEN_HOST, FORBIDDEN_ORIGIN, BAD_REQUEST, INVALID_REQUEST, NOT_FOUND, TOKEN_ERROR, TOKEN_NOT_BLANK,
 })

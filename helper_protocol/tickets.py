@@ -3,7 +3,10 @@ part)`, the signature Ed25519 by the backend.
 
 Payload keys: `v` (format version, 1), `jti` (ticket id, single use), `op` (one of OPERATIONS), `ch` (base64url
 challenge to sign), `cs` (certificate serial, hex), `ts` (token serial), `iat` and `exp` (Unix seconds, at most
-MAX_TICKET_LIFETIME apart), optionally `ord` (order id) and `ch_hash` (SHA-256 hex of the certificate to install).
+MAX_TICKET_LIFETIME apart), optionally `ord` (order id) and `ch_hash` (SHA-256 hex of the certificate to install),
+`aud` (who the ticket is for: AUDIENCE_CUSTOMER, the default when absent, or AUDIENCE_COUNTER, the CA's counter
+personalising a new key; the helper checks it per route, so neither kind of ticket works on the other's routes) and
+`pk` (counter install: base64url X25519 public key the helper seals the PIN it sets to, see SEAL_INFO).
 
 The backend signs with `encode_ticket`; the helper splits with `split_ticket`, checks the signature itself, then
 reads the content with `decode_payload`.
@@ -23,7 +26,19 @@ SIGN = "sign"  # binding: sign the challenge with the certificate's key
 KEYGEN = "keygen"  # renewal: sign with the old key, make the new key pair and its CSR
 INSTALL = "install"  # renewal: write the issued certificate beside the new key
 CLEANUP = "cleanup"  # renewal: remove the old certificate and key pair
-OPERATIONS = frozenset({SIGN, KEYGEN, INSTALL, CLEANUP})
+COUNTER_KEYGEN = "counter_keygen"  # counter: a new key pair and its CSR on a blank key
+COUNTER_INSTALL = "counter_install"  # counter: write the issued certificate, set a random PIN, seal it to `pk`
+OPERATIONS = frozenset({SIGN, KEYGEN, INSTALL, CLEANUP, COUNTER_KEYGEN, COUNTER_INSTALL})
+
+AUDIENCE_CUSTOMER = "customer"  # the customer's own pages (binding, renewal)
+AUDIENCE_COUNTER = "counter"  # the staff console's 制证 page
+AUDIENCES = frozenset({AUDIENCE_CUSTOMER, AUDIENCE_COUNTER})
+
+# The PIN the helper sets at the counter travels back only sealed to the ticket's `pk`: an ephemeral X25519 key of
+# the helper, ECDH with `pk`, HKDF-SHA256 (no salt, info = SEAL_INFO + the ticket id) → a 256-bit AES-GCM key;
+# the wire form is base64url(ephemeral public key (32) || nonce (12) || ciphertext+tag), the associated data the
+# ticket id. Only the backend, which holds the private half of `pk`, can open it; the page relaying it cannot.
+SEAL_INFO = b"cagj counter pin v1 "
 
 
 class TicketFormatError(ValueError):
@@ -49,6 +64,8 @@ class Ticket:
     iat: int
     order_id: int | None = None
     cert_hash: str | None = None
+    aud: str = AUDIENCE_CUSTOMER
+    seal_key: str | None = None
 
 
 def b64url(data: bytes) -> str:
@@ -85,6 +102,7 @@ def decode_payload(signed: bytes) -> Ticket:
         return Ticket(jti=str(payload["jti"]), op=str(payload["op"]), challenge=unb64url(payload["ch"]),
                       cert_serial=str(payload.get("cs") or ""), token_serial=str(payload["ts"]),
                       exp=int(payload["exp"]), iat=int(payload["iat"]), order_id=payload.get("ord"),
-                      cert_hash=payload.get("ch_hash"))
+                      cert_hash=payload.get("ch_hash"), aud=str(payload.get("aud", AUDIENCE_CUSTOMER)),
+                      seal_key=payload.get("pk"))
     except (ValueError, KeyError, TypeError):
         raise TicketFormatError("payload is not a ticket") from None

@@ -12,9 +12,10 @@ from flask import Flask, g, jsonify, request
 from pkcs11 import ObjectClass
 from werkzeug.exceptions import HTTPException
 
-from helper_protocol.tickets import Ticket
+from helper_protocol.tickets import AUDIENCE_COUNTER, COUNTER_INSTALL, COUNTER_KEYGEN, Ticket
 from ukey_helper import __version__
 from ukey_helper.config import HelperConfig
+from ukey_helper.counter import check_counter_ticket, generate_counter_key, require_only_key, set_random_pin
 from ukey_helper.errors import HelperError
 from ukey_helper.pin import PinAttempts, check_pin_format, guard_pin_state
 from ukey_helper.renewal import (
@@ -30,7 +31,7 @@ from ukey_helper.renewal import (
 )
 from ukey_helper.store import HelperStore
 from ukey_helper.tickets import TicketVerifier
-from ukey_helper.token import PresentToken, TokenLayer, pin_state, read_certificates, read_key_ids
+from ukey_helper.token import PresentToken, TokenLayer, key_id, pin_state, read_certificates, read_key_ids
 from ukey_helper.token import sign as token_sign
 
 log = logging.getLogger("ukey_helper")
@@ -292,6 +293,52 @@ def create_helper_app(cfg: HelperConfig, tokens: TokenLayer | None = None,
             removed = remove_old_certificate(session, ticket.cert_serial, ticket.cert_hash)
             held.release("cleanup done")
         return jsonify({"removed": removed})
+
+    @app.post("/v1/counter/keygen")
+    def counter_keygen():
+        """Counter step 1 (a counter ticket only): on a blank key, logged in with its initial PIN, a new key pair
+        and its CSR. Refuses a key that holds any certificate or key (token_not_blank)."""
+        body = json_body()
+        ticket = check_counter_ticket(verifier.verify(body.get("ticket"), op=COUNTER_KEYGEN,
+                                                      audience=AUDIENCE_COUNTER), install=False)
+        pin = check_pin_format(body.get("pin"))
+        with TokenOperation(tokens):
+            held.release("counter")
+            present = tokens.the_token(serial=ticket.token_serial)
+            verifier.consume(ticket)
+            session = login(present, pin, attempts, body.get("confirm_final_try") is True)
+            del pin
+            try:
+                answer = generate_counter_key(session, ticket.order_id, present.serial)
+            finally:
+                close_quietly(session)
+        return jsonify(answer)
+
+    @app.post("/v1/counter/install")
+    def counter_install():
+        """Counter step 2 (a counter ticket only): write the issued certificate beside the key made at keygen,
+        sign the challenge with that key, then set a random user PIN and return it sealed to the ticket's key."""
+        body = json_body()
+        ticket = check_counter_ticket(verifier.verify(body.get("ticket"), op=COUNTER_INSTALL,
+                                                      audience=AUDIENCE_COUNTER), install=True)
+        cert = parse_certificate(body.get("certificate"))
+        check_issued_certificate(cert, ticket)
+        verify_chain(cert, parse_chain(body.get("chain")))
+        pin = check_pin_format(body.get("pin"))
+        with TokenOperation(tokens):
+            held.release("counter")
+            present = tokens.the_token(serial=ticket.token_serial)
+            verifier.consume(ticket)
+            session = login(present, pin, attempts, body.get("confirm_final_try") is True)
+            try:
+                require_only_key(session, key_id(cert.public_key()))
+                signature = install_certificate(session, cert, ticket.challenge, label=f"counter-{ticket.order_id}")
+                sealed_pin = set_random_pin(session, pin, ticket)
+            finally:
+                del pin
+                close_quietly(session)
+        return jsonify({"signature": base64.b64encode(signature).decode(), "sealed_pin": sealed_pin,
+                        "certificate_serial": format(cert.serial_number, "X"), "medium_number": present.serial})
 
     @app.get("/v1/health")
     def health():

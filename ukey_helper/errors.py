@@ -26,6 +26,7 @@ MESSAGES = {
     codes.INVALID_REQUEST: (400, "请求格式无效（需要 JSON 对象）"),
     codes.NOT_FOUND: (404, "接口不存在"),
     codes.TOKEN_ERROR: (502, "读取证书介质失败，请重新插拔后再试"),
+    codes.TOKEN_NOT_BLANK: (409, "该介质不是空白介质（已有证书或密钥），请更换空白介质"),
 }
 
 

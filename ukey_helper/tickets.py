@@ -2,8 +2,8 @@
 
 The wire format, the operation names and the lifetime limit are `helper_protocol.tickets`; the backend signs with
 its `encode_ticket`. `TicketVerifier` refuses anything not signed by a configured key, expired, for another
-operation, seen before (used ids are kept in the helper's store until they expire, across restarts), or issued
-in the future beyond a small clock skew.
+operation or another audience (a counter ticket on a customer route or the reverse), seen before (used ids are
+kept in the helper's store until they expire, across restarts), or issued in the future beyond a small clock skew.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from helper_protocol.tickets import (
+    AUDIENCE_CUSTOMER,
     MAX_TICKET_LIFETIME,
     OPERATIONS,
     Ticket,
@@ -35,8 +36,9 @@ class TicketVerifier:
         self.clock = clock
         self.store = store or HelperStore()
 
-    def verify(self, ticket: object, op: str) -> Ticket:
-        """The ticket's content, or HelperError ticket_invalid / ticket_expired. Does not consume it."""
+    def verify(self, ticket: object, op: str, audience: str = AUDIENCE_CUSTOMER) -> Ticket:
+        """The ticket's content, or HelperError ticket_invalid / ticket_expired. Does not consume it. `audience`
+        is the route's: customer routes take customer tickets only, counter routes counter tickets only."""
         try:
             signed, signature = split_ticket(ticket)
         except TicketFormatError:
@@ -48,6 +50,8 @@ class TicketVerifier:
         except TicketFormatError:
             raise HelperError("ticket_invalid") from None
         if parsed.op != op or parsed.op not in OPERATIONS or parsed.exp - parsed.iat > MAX_TICKET_LIFETIME:
+            raise HelperError("ticket_invalid")
+        if parsed.aud != audience:
             raise HelperError("ticket_invalid")
         now = self.clock()
         if parsed.iat > now + MAX_CLOCK_SKEW:

@@ -46,6 +46,8 @@ from wxbackend.certificates.web import h5 as certificates_h5
 from wxbackend.core import jobs
 from wxbackend.core.db import db, migrate
 from wxbackend.core.times import elapsed, local_day, local_minute, local_second
+from wxbackend.counter import tasks as counter_tasks
+from wxbackend.counter.web import admin as counter_admin
 from wxbackend.demo.cli import demo_cli
 from wxbackend.helper_releases.web import pc as helper_releases_pc
 from wxbackend.identity.web import api as identity_api
@@ -103,16 +105,17 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, ca_ocsp.bp, binding_site.bp, binding
                    wechat_views.bp, payments_notify.bp, staff_admin.bp, payments_admin.bp, approvals_admin.bp,
                    payments_staff_refund.bp, support_admin.bp, invoices_admin.bp, orders_fulfilment_admin.bp,
                    orders_admin.bp, audit_admin.bp, certificates_admin.bp, applications_h5.bp, applications_admin.bp,
-                   users_pc.pages, users_pc.api, reminders_h5.bp, shipping_admin.bp)
+                   users_pc.pages, users_pc.api, reminders_h5.bp, shipping_admin.bp,
+                   counter_admin.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp, applications_api.bp,
                   reminders_api.bp)
 TASKS = (ca_tasks, certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks, application_tasks,
-         reminder_tasks, shipping_tasks)
+         reminder_tasks, shipping_tasks, counter_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli, reminders_cli)
 # each domain's admin module; its QUEUES are the console's home and menu
 CONSOLE = (staff_admin, orders_admin, payments_admin, approvals_admin, payments_staff_refund, support_admin,
-           invoices_admin, orders_fulfilment_admin, audit_admin, certificates_admin, applications_admin)
+           invoices_admin, orders_fulfilment_admin, audit_admin, certificates_admin, applications_admin, counter_admin)
 # Every kind of four-eyes request and its effect, named by the domain that owns it (nothing registers on import).
 APPROVAL_KINDS = (staff_refunds.REFUND_APPROVAL, applications_review.REVIEW_APPROVAL)
 # What other domains end, in the same unit of work, when a certificate goes on hold or is revoked.

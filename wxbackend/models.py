@@ -12,6 +12,7 @@ from wxbackend.approvals.models import ApprovalDecision, ApprovalRequest
 from wxbackend.audit.models import AuditLog
 from wxbackend.ca.models import IssuedCertificate
 from wxbackend.certificates.models import Binding, CertApp, Certificate, CertificateHold
+from wxbackend.counter.models import CounterPersonalisation, PinDelivery
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile
 from wxbackend.orders.models import Order, OrderEvent
@@ -32,3 +33,4 @@ __all__ += ["CertificateHold"]
 __all__ += ["Application", "ApplicationRevision", "ApplicationUpload", "FinVerification", "LivenessCheck"]
 __all__ += ["Reminder", "ReminderDelivery", "ReminderPreference", "SubscribeAccept"]
 __all__ += ["Shipment"]
+__all__ += ["CounterPersonalisation", "PinDelivery"]

@@ -144,7 +144,7 @@ def test_every_shared_error_code_has_a_chinese_message():
     assert set(MESSAGES) == codes.ERROR_CODES
     assert {codes.TOKEN_ABSENT, codes.MULTIPLE_TOKENS, codes.PIN_INCORRECT, codes.PIN_LOCKED, codes.TICKET_INVALID,
             codes.TICKET_EXPIRED, codes.KEY_MISMATCH, codes.WRITE_FAILED} <= codes.ERROR_CODES
-    assert OPERATIONS == {"sign", "keygen", "install", "cleanup"}
+    assert OPERATIONS == {"sign", "keygen", "install", "cleanup", "counter_keygen", "counter_install"}
 
 
 @pytest.mark.parametrize("wire", [None, 7, "no-dot", "a.b.c", "x" * 4097, "e30.a", "e30.签名"])

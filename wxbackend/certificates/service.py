@@ -83,20 +83,28 @@ def lock_certificate(certificate_id: int) -> Certificate:
     return certificate
 
 
-def supersede(old_certificate_id: int, new_certificate: Certificate) -> Certificate:
+def supersede(old_certificate_id: int, new_certificate: Certificate, *, replacing_revoked: bool = False) -> Certificate:
     """Put `new_certificate` in the place of the certificate `old_certificate_id` (renewal, DESIGN §5; lost-key
     replacement, §11), all at once under the old certificate's row lock:
 
     - the new certificate is stored with the old one as its predecessor (`previous_id`: the lineage);
     - every 应用 of the old certificate moves to the new one, keeping its own expiry and status;
     - every active binding of the old certificate is ended and made again on the new one (same users);
-    - the old certificate becomes superseded.
+    - the old certificate becomes superseded; or, with `replacing_revoked` (a lost key replaced, §11: the old
+      certificate was revoked when the replacement was approved), it stays revoked.
 
     Returns the new certificate, flushed. IllegalCertificateTransition (nothing changed) when the old certificate
-    may not be superseded (it already is, or it is revoked); Conflict when the new certificate already descends
-    from another certificate or is the old one itself; NotFound when there is no such old certificate."""
+    may not be superseded (it already is, or it is revoked; with `replacing_revoked`: when it is not revoked);
+    Conflict when the new certificate already descends from another certificate or is the old one itself, or a
+    revoked certificate already has its replacement; NotFound when there is no such old certificate."""
     old = lock_certificate(old_certificate_id)
-    transitions.CERTIFICATE_STATES.check(old, CertificateStatus.SUPERSEDED)
+    if replacing_revoked:
+        if old.status != CertificateStatus.REVOKED:
+            raise transitions.IllegalCertificateTransition("原证书尚未吊销，不能补办")
+        if db.session.scalar(sa.select(Certificate.id).where(Certificate.previous_id == old.id)) is not None:
+            raise Conflict("该证书已补办过新证书", code="lineage_conflict")
+    else:
+        transitions.CERTIFICATE_STATES.check(old, CertificateStatus.SUPERSEDED)
     if new_certificate is old or new_certificate.previous_id not in (None, old.id):
         raise Conflict("新证书已属于另一证书的续期链，不能替换该证书", code="lineage_conflict")
     new_certificate.previous_id = old.id
@@ -108,7 +116,9 @@ def supersede(old_certificate_id: int, new_certificate: Certificate) -> Certific
                                                                Binding.status == BindingStatus.ACTIVE)).all():
         end_binding(binding)
         db.session.add(Binding(user_id=binding.user_id, certificate_id=new_certificate.id))
-    transitions.CERTIFICATE_STATES.move(old, CertificateStatus.SUPERSEDED)
+    if not replacing_revoked:
+        transitions.CERTIFICATE_STATES.move(old, CertificateStatus.SUPERSEDED)
+    db.session.flush()
     return new_certificate
 
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
 
-from helper_protocol.tickets import MAX_TICKET_LIFETIME, b64url, encode_ticket
+from helper_protocol.tickets import AUDIENCE_CUSTOMER, MAX_TICKET_LIFETIME, b64url, encode_ticket
 from wxbackend.core.errors import DomainError
 from wxbackend.core.redis import get_redis
 from wxbackend.core.secrets import configured_or_development_secret
@@ -53,32 +53,38 @@ def public_key_b64() -> str:
 
 
 def issue_ticket(op: str, *, token_serial: str, cert_serial: str = "", order_id: int | None = None,
-                 cert_hash: str | None = None, context: dict | None = None) -> IssuedTicket:
-    """Sign a ticket for `op` and remember it (with `context`) for TICKET_TTL seconds."""
+                 cert_hash: str | None = None, context: dict | None = None, audience: str = AUDIENCE_CUSTOMER,
+                 seal_key: str | None = None) -> IssuedTicket:
+    """Sign a ticket for `op` and remember it (with `context`) for TICKET_TTL seconds. `audience` says whose
+    pages it is for (the helper refuses it on the other's routes); `seal_key` (base64url X25519 public key) is
+    what the helper seals a PIN it sets to."""
     now = int(time.time())
     ticket_id = secrets.token_urlsafe(16)
     challenge = secrets.token_bytes(32)
     payload = {"v": 1, "jti": ticket_id, "op": op, "ch": b64url(challenge), "cs": cert_serial, "ts": token_serial,
-               "iat": now, "exp": now + min(TICKET_TTL, MAX_TICKET_LIFETIME)}
+               "iat": now, "exp": now + min(TICKET_TTL, MAX_TICKET_LIFETIME), "aud": audience}
     if order_id is not None:
         payload["ord"] = order_id
     if cert_hash:
         payload["ch_hash"] = cert_hash
+    if seal_key:
+        payload["pk"] = seal_key
     ticket = encode_ticket(payload, signing_key())
-    record = {"op": op, "challenge": b64url(challenge), "token_serial": token_serial, "cert_serial": cert_serial,
-              "order_id": order_id, "context": context or {}}
+    record = {"op": op, "audience": audience, "challenge": b64url(challenge), "token_serial": token_serial,
+              "cert_serial": cert_serial, "order_id": order_id, "context": context or {}}
     get_redis().set(f"ticket:{ticket_id}", json.dumps(record), ex=TICKET_TTL)
     return IssuedTicket(ticket=ticket, ticket_id=ticket_id, challenge=challenge, expires_at=payload["exp"])
 
 
-def take_ticket(ticket_id: object, op: str) -> dict:
-    """The remembered ticket, removed so it is answered once. Raises TicketUnknown."""
+def take_ticket(ticket_id: object, op: str, audience: str = AUDIENCE_CUSTOMER) -> dict:
+    """The remembered ticket, removed so it is answered once. Raises TicketUnknown (also for another audience's
+    ticket)."""
     if not isinstance(ticket_id, str) or not 10 <= len(ticket_id) <= 64:
         raise TicketUnknown()
     raw = get_redis().getdel(f"ticket:{ticket_id}")
     if raw is None:
         raise TicketUnknown()
     record = json.loads(raw)
-    if record["op"] != op:
+    if record["op"] != op or record.get("audience", AUDIENCE_CUSTOMER) != audience:
         raise TicketUnknown()
     return record

@@ -81,8 +81,9 @@ HTTP_MESSAGES = {
 
 
 def wants_json() -> bool:
+    """The JSON APIs: /api/, the PC pages' /pc/api/ and the console pages' own endpoints (/admin/<room>/api/)."""
     path = request.path
-    return path.startswith("/api/") or path.startswith("/pc/api/")
+    return path.startswith(("/api/", "/pc/api/")) or (path.startswith("/admin/") and "/api/" in path)
 
 
 def error_response(code: str, message: str, status: int):

@@ -147,10 +147,10 @@ window.WeixinJSBridge = {invoke: (name, params, callback) => {
 """
 
 
-def expired_key_order(live_app) -> int:
+def expired_key(live_app) -> int:
+    """A demo key expired 20 days ago, bound to the phone's user; its certificate id."""
     from tests.support.factories import bind
     from wxbackend.demo.service import make_demo_key
-    from wxbackend.orders.service import create_order
     from wxbackend.users.models import User
 
     with live_app.app_context():
@@ -159,9 +159,8 @@ def expired_key_order(live_app) -> int:
         db.session.add(user)
         db.session.flush()
         bind(user, key.certificate)
-        order = create_order(user.id, key.certificate.id, 1)
         db.session.commit()
-        return order.id
+        return key.certificate.id
 
 
 def console_sign_in(browser, live_app, staff):
@@ -214,10 +213,19 @@ def test_expired_key_from_application_to_the_pc_renewal(live_app, live_helper, b
     monkeypatch.setitem(live_app.config, "FILE_STORE_DIR", str(tmp_path / "files"))
     gateway = FakeWeChatPay(fake_wechatpay_server.base_url, fake_wechatpay_server.merchant.public_key_pem)
     gateway.reset()
-    order_id = expired_key_order(live_app)
+    certificate_id = expired_key(live_app)
     base = live_app.base_url
     phone = wechat_phone(browser, live_app, OPENID)
     phone.context.add_init_script(WEIXIN_JS_BRIDGE)
+    # 证书详情 → 续期: the expired certificate's renewal goes through review; the page starts its 编辑中 order
+    phone.goto(f"{base}/h5/certificates/{certificate_id}")
+    phone.click("#renew")
+    phone.wait_for_selector("#reviewed-path")
+    assert phone.text_content("#amount") == "¥300.00"
+    phone.click("#create-order")
+    phone.wait_for_selector("#open-application")
+    assert phone.text_content("#status") == "编辑中"
+    order_id = int(re.search(r"/h5/orders/(\d+)", phone.url).group(1))
     sink = smtp_sink_server.start()
     sink.clear()
     for key, value in sink.settings.items():

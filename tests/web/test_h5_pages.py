@@ -93,17 +93,25 @@ def test_unknown_api_paths_and_methods_are_json(client):
     assert wrong.status_code == 405 and set(wrong.json) == {"code", "message"}
 
 
-def test_an_expired_certificate_offers_the_hotline_not_a_flow_that_does_not_exist_yet(client, db_session, app):
+def test_an_expired_certificate_starts_the_reviewed_renewal_from_its_renew_page(client, db_session, app):
     from tests.support.factories import bind, make_certificate
     from wxbackend.users.models import User
 
     sign_in(client, "过期")
     user = db_session.scalar(sa.select(User).where(User.openid == "dev-过期"))
+    user.identity_verified = True
     certificate = make_certificate(expires_in_days=-30)
     bind(user, certificate)
     page = client.get(f"/h5/certificates/{certificate.id}/renew").text
-    assert 'id="reviewed-path"' in page and app.config["SUPPORT_HOTLINE"] in page
-    assert 'id="create-order"' not in page and "即将" not in page
+    assert 'id="reviewed-path"' in page and "需在线提交续期申请资料" in page and "即将" not in page
+    assert "开始办理过期证书续期" in page and "¥300.00" in page
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+        r'name="csrf_token" value="([^"]+)"', page)
+    created = client.post(f"/h5/certificates/{certificate.id}/renew?years=1", data={
+        "csrf_token": csrf.group(1), "years": "1", "shown_amount_fen": "30000"})
+    assert created.status_code == 302
+    order_page = client.get(created.location).text
+    assert "编辑中" in order_page and 'id="open-application"' in order_page
 
 
 def test_every_order_status_has_a_badge_colour_of_its_own_meaning():

@@ -362,6 +362,14 @@ def quote_group(user_id: int, items: list[tuple[int, int]]) -> GroupQuote:
     return GroupQuote(quotes)
 
 
+def batch_candidates(user_id: int, certificates: list[Certificate]) -> set[int]:
+    """Which of the user's `certificates` 我的数字证书 offers for 批量续期: renewable online now, without an open
+    order."""
+    return {certificate.id for certificate in certificates
+            if (eligibility := check_eligibility(certificate)).renewable and eligibility.path == RenewalPath.ONLINE
+            and open_order_for(certificate.id) is None}
+
+
 def new_group_no() -> str:
     return utcnow().astimezone(SHANGHAI).strftime("PL%Y%m%d") + f"{secrets.randbelow(10**10):010d}"
 

@@ -247,3 +247,27 @@ def test_the_group_is_invoiced_on_one_invoice_with_three_items(client, wechatpay
     assert invoice.amount_fen == 120000 == group.amount_fen
     items = db.session.scalars(sa.select(InvoiceItem.order_id).where(InvoiceItem.invoice_id == invoice.id)).all()
     assert sorted(items) == sorted(o.id for o in group.orders)
+
+
+def test_a_group_transfer_from_another_payer_waits_for_finance_who_match_it_to_the_group(db_session):
+    from tests.support.staff import make_staff
+    from wxbackend.payments.transfer import match_candidate, match_line, match_line_by_hand
+
+    group = a_group(years=(1, 1, 1))
+    code = choose_group_transfer(group.user_id, group.id).transfer_code
+    result = import_statement((f"流水号,交易日期,金额,付款人户名,付款人账号,附言\n"
+                               f"B7,2025-03-04,900.00,广州某某科技有限公司（分公司）,4405 0101 2345 6789 0123,{code}\n")
+                              .encode(), "s.csv")
+    [line_id] = result.new_line_ids
+    assert match_line(line_id) == "manual"
+    line = fresh(BankStatementLine, line_id)
+    assert line.group_id == group.id and "户名" in line.manual_reason
+    candidate = match_candidate(line_id, group.group_no)
+    assert candidate.group.id == group.id and candidate.problems == [] and not candidate.same_payer
+    with pytest.raises(Conflict):  # one order of the group cannot be matched alone
+        match_line_by_hand(make_staff("caiwu1", "finance").id, line_id, group.orders[0].order_no, "分公司付款")
+    staff = make_staff("caiwu2", "finance")
+    match_line_by_hand(staff.id, line_id, group.group_no, "经电话核实为该单位分公司账户付款")
+    line = fresh(BankStatementLine, line_id)
+    assert (line.status, line.group_id, line.order_id) == ("matched", group.id, None)
+    assert statuses(group) == ["ready_to_write"] * 3

@@ -64,6 +64,7 @@ class BankStatementLine(db.Model):
     resolution_note: Mapped[str] = mapped_column(sa.String(200), default="")
 
     order = relationship("Order")
+    group = relationship("OrderGroup")
     resolver = relationship("StaffMember")
 
     @property

@@ -676,15 +676,21 @@ def refund_queue(tab: str, after: int | None = None, limit: int = REFUND_PAGE_SI
     found = list(db.session.scalars(query.order_by(Refund.id.desc() if descending else Refund.id).limit(limit + 1)))
     more = len(found) > limit
     found = found[:limit]
-    payers = {}
+    payers, group_payers = {}, {}
     transfer_orders = [refund.order_id for refund in found if refund.channel == PayChannel.TRANSFER]
     if transfer_orders:
         payers = {line.order_id: line for line in db.session.scalars(
             sa.select(BankStatementLine).where(BankStatementLine.order_id.in_(transfer_orders),
                                                BankStatementLine.status == LineStatus.MATCHED))}
+        groups = {refund.order.group_id for refund in found
+                  if refund.channel == PayChannel.TRANSFER and refund.order.group_id is not None}
+        if groups:  # 批量续期: the one line that paid the group paid this order too
+            group_payers = {line.group_id: line for line in db.session.scalars(
+                sa.select(BankStatementLine).where(BankStatementLine.group_id.in_(groups),
+                                                   BankStatementLine.status == LineStatus.MATCHED))}
     rows = []
     for refund in found:
-        line = payers.get(refund.order_id)
+        line = payers.get(refund.order_id) or group_payers.get(refund.order.group_id)
         rows.append(RefundRow(refund, line.payer_name if line else "", line.payer_account_masked if line else "",
                               line.bank_txn_id if line else "", actor_label(refund.actor)))
     return RefundPage(rows, found[-1].id if more and found else None)

@@ -531,18 +531,24 @@ def match_line(line_id: int) -> str:
 
 def _match_group_line(line: BankStatementLine, group_id: int, code: str) -> str:
     """`match_line` for a line naming a 批量续期 group's code: amount = the group's total, payer = the
-    organisation of its certificates; then every order of the group is paid at once."""
+    organisation of its certificates; then every order of the group is paid at once. A line that does not fit
+    waits in the manual queue naming the group (`group_id`)."""
     group = lock_group(group_id)
-    first = group.orders[0].id if group.orders else None
+    reason = ""
     if group.status != GroupStatus.PENDING_PAYMENT or group.transfer_code != code:
-        return _manual(line, f"该批量续期当前为“{group.status_label}”，不是待支付状态", first)
-    if line.amount_fen != group.amount_fen:
-        return _manual(line, f"金额不符（批量续期应付{group.amount_yuan}元，到账{line.amount_yuan}元）", first)
-    if not group.organisation or _normalised(line.payer_name) != _normalised(group.organisation):
-        return _manual(line, "付款人户名与证书机构名称不符", first)
-    paid_note = f"对公转账到账（批量续期，银行流水号{line.bank_txn_id}）"
-    if not mark_group_paid(group.id, PayChannel.TRANSFER, "bank", paid_note):
-        return _manual(line, "批量续期已不是待支付状态", first)
+        reason = f"该批量续期当前为“{group.status_label}”，不是待支付状态"
+    elif line.amount_fen != group.amount_fen:
+        reason = f"金额不符（批量续期应付{group.amount_yuan}元，到账{line.amount_yuan}元）"
+    elif not group.organisation or _normalised(line.payer_name) != _normalised(group.organisation):
+        reason = "付款人户名与证书机构名称不符"
+    elif not mark_group_paid(group.id, PayChannel.TRANSFER, "bank",
+                             f"对公转账到账（批量续期，银行流水号{line.bank_txn_id}）"):
+        reason = "批量续期已不是待支付状态"
+    if reason:
+        outcome = _manual(line, reason)
+        line.group_id = group.id
+        db.session.flush()
+        return outcome
     LINE_STATES.move(line, LineStatus.MATCHED)
     line.group_id, line.decided_at = group.id, utcnow()
     record_audit("bank", "transfer.matched", target=f"group:{group.id}",
@@ -728,6 +734,7 @@ class MatchCandidate:
     order: Order | None
     problems: list[str]
     same_payer: bool  # the payer's name is the certificate's organisation (a match by hand may differ)
+    group: OrderGroup | None = None  # a 批量续期 number (PL…) was typed: the group is matched as a whole
 
 
 def normalised_order_no(order_no: str | None) -> str:
@@ -740,6 +747,51 @@ def _order_by_no(order_no: str) -> Order:
         raise DomainError(f"没有找到受理单号为“{order_no}”的受理单" if order_no else "请填写受理单号",
                           code="order_not_found")
     return order
+
+
+def _group_by_no(group_no: str) -> OrderGroup | None:
+    if not group_no.startswith("PL"):
+        return None
+    group = db.session.scalar(sa.select(OrderGroup).where(OrderGroup.group_no == group_no))
+    if group is None:
+        raise DomainError(f"没有找到批量续期号为“{group_no}”的批量续期", code="order_not_found")
+    return group
+
+
+def _group_match_problems(line: BankStatementLine, group: OrderGroup) -> list[str]:
+    problems = []
+    if line.status != LineStatus.MANUAL:
+        problems.append(f"该流水已处理（当前为“{line.status_label}”），不能再次处理")
+    if group.status != GroupStatus.PENDING_PAYMENT:
+        problems.append(f"批量续期当前为“{group.status_label}”，不是待支付状态")
+    if line.amount_fen != group.amount_fen:
+        problems.append(f"金额不符（批量续期应付{group.amount_yuan}元，到账{line.amount_yuan}元）")
+    return problems
+
+
+def _match_group_by_hand(staff_id: int, line: BankStatementLine, group: OrderGroup, note: str,
+                         ip: str) -> BankStatementLine:
+    group = lock_group(group.id)
+    problems = _group_match_problems(line, group)
+    if problems:
+        raise Conflict("不能匹配：" + "；".join(problems), code="match_refused")
+    actor = f"staff:{staff_id}"
+    if not mark_group_paid(group.id, PayChannel.TRANSFER, actor,
+                           f"对公转账到账（批量续期，银行流水号{line.bank_txn_id}，财务人工核对）"):
+        raise Conflict("批量续期已不是待支付状态", code="match_refused")  # never: checked under the group's lock
+    before = {"status": line.status, "order_id": line.order_id}
+    LINE_STATES.move(line, LineStatus.MATCHED)
+    now = utcnow()
+    line.order_id, line.group_id = None, group.id
+    line.decided_at, line.resolved_by, line.resolved_at, line.resolution_note = now, staff_id, now, note
+    record_audit(actor, "bank.line_matched", target=f"bank_line:{line.id}", ip=ip,
+                 detail={"before": before, "after": {"status": line.status, "group_id": group.id},
+                         "group_no": group.group_no, "bank_txn_id": line.bank_txn_id, "amount_fen": line.amount_fen,
+                         "same_payer": _normalised(line.payer_name) == _normalised(group.organisation),
+                         "note": note})
+    db.session.flush()
+    log.info("statement line %s matched by staff %s to group %s", line.id, staff_id, group.id)
+    return line
 
 
 def _match_problems(line: BankStatementLine, order: Order) -> list[str]:
@@ -760,6 +812,10 @@ def match_candidate(line_id: int, order_no: str) -> MatchCandidate:
     no such line, DomainError `order_not_found`."""
     line = statement_line(line_id)
     order_no = normalised_order_no(order_no)
+    group = _group_by_no(order_no)
+    if group is not None:
+        return MatchCandidate(order_no, None, _group_match_problems(line, group),
+                              _normalised(line.payer_name) == _normalised(group.organisation), group)
     order = _order_by_no(order_no)
     return MatchCandidate(order_no, order, _match_problems(line, order),
                           _normalised(line.payer_name) == _normalised(order.certificate.subject_o))
@@ -785,7 +841,8 @@ def _lock_manual_line(line_id: int) -> BankStatementLine:
 
 
 def match_line_by_hand(staff_id: int, line_id: int, order_no: str, note: str, ip: str = "") -> BankStatementLine:
-    """Finance staff match a line of the manual queue to the order numbered `order_no`, saying why (`note`): the
+    """Finance staff match a line of the manual queue to the order numbered `order_no` (or the 批量续期 group
+    numbered so, PL…, paid as a whole by `mark_group_paid`), saying why (`note`): the
     order is paid exactly as the matching job pays it (`mark_paid`, channel transfer; the user is told it is paid
     and, on the online path, that the certificate can be written) and the line is matched, with who and why.
     The payer's name may differ from the certificate's organisation (that is what staff decide); the amount may
@@ -794,6 +851,9 @@ def match_line_by_hand(staff_id: int, line_id: int, order_no: str, note: str, ip
     DomainError `order_not_found`, Conflict `match_refused` (amount or status); nothing changes then. Audited."""
     line = _lock_manual_line(line_id)
     note = _resolution_note(note, "匹配原因")
+    group = _group_by_no(normalised_order_no(order_no))
+    if group is not None:  # 批量续期: the line pays the whole group
+        return _match_group_by_hand(staff_id, line, group, note, ip)
     order = lock_order(_order_by_no(normalised_order_no(order_no)).id)
     problems = _match_problems(line, order)
     if problems:

@@ -146,3 +146,12 @@ def test_api_transfer_code_for_a_group(client, db_session):
     assert set(answer.json["payee"]) == {"name", "bank", "account"}
     again = client.post(f"/api/order-groups/{created['id']}/transfer", headers={"X-CSRFToken": csrf})
     assert again.json["transfer_code"] == answer.json["transfer_code"]
+
+
+def test_a_grouped_order_waiting_for_payment_sends_to_its_group(client, db_session):
+    from wxbackend.orders.service import create_group
+
+    user, _ = signed_in(client, db_session, "批量庚")
+    group = create_group(user.id, [(c.id, 1) for c in bound(user, 30, 40)])
+    page = client.get(f"/h5/orders/{group.orders[0].id}").text
+    assert f"/h5/groups/{group.id}" in page and 'id="pay-wechat"' not in page and 'id="cancel-order"' not in page

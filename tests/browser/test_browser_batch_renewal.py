@@ -122,6 +122,12 @@ def test_three_certificates_one_payment_one_invoice_three_keys_written_one_at_a_
     phone.wait_for_selector("#batch-renew-form")
     assert phone.locator(".batch-item").count() == 3
     assert phone.text_content("#batch-total") == "¥900.00"
+    with phone.expect_navigation():  # one choice for all: three times two years
+        phone.select_option("#years-all", "2")
+    assert phone.text_content("#batch-total") == "¥1800.00"
+    with phone.expect_navigation():
+        phone.select_option("#years-all", "1")
+    assert phone.text_content("#batch-total") == "¥900.00"
     # two years for the second certificate: the page re-quotes, the total is what will be charged
     with phone.expect_navigation():
         phone.select_option(f"select[name=years_{second_id}]", "2")

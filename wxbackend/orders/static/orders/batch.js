@@ -4,6 +4,15 @@
   "use strict";
   const form = document.getElementById("batch-renew-form");
   if (!form) { return; }
+  const all = document.getElementById("years-all");
+  all.addEventListener("change", () => {  // one choice for every certificate
+    if (!all.value) { return; }
+    const url = new URL(location.pathname, location.origin);
+    form.querySelectorAll("input[name=certificate]").forEach((input) => url.searchParams.append("certificate", input.value));
+    url.searchParams.set("years", all.value);
+    document.getElementById("create-group").disabled = true;
+    location.assign(url.toString());
+  });
   form.querySelectorAll("select[data-requote]").forEach((select) => {
     select.addEventListener("change", () => {
       const url = new URL(location.pathname, location.origin);

@@ -105,7 +105,8 @@ def customer(client, pc, helper, demo_key, db_session, invoice_files):
     db_session.commit()
     return {"application_id": application.id, "login_id": pc_login.login_id,
             "certificate_id": demo_key.certificate.id, "order_id": [pending.id, paid.id, cancelled.id, completed.id],
-            "group_id": [waiting_group.id, paid_group.id], "profile_id": profile.id, "address_id": address.id, "session_id": waiting.session_id,
+            "group_id": [waiting_group.id, paid_group.id],
+            "profile_id": profile.id, "address_id": address.id, "session_id": waiting.session_id,
             "app_renew_url": f"/h5/certificates/{app_cert.id}/renew?app={app_cert.apps[0].id}"}
 
 

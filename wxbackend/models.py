@@ -15,7 +15,7 @@ from wxbackend.certificates.models import Binding, CertApp, Certificate, Certifi
 from wxbackend.counter.models import CounterPersonalisation, PinDelivery
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile
-from wxbackend.orders.models import Order, OrderEvent
+from wxbackend.orders.models import Order, OrderEvent, OrderGroup
 from wxbackend.payments.bank_models import BankStatementLine
 from wxbackend.payments.models import Payment, Refund
 from wxbackend.reminders.models import Reminder, ReminderDelivery, ReminderPreference, SubscribeAccept
@@ -29,7 +29,7 @@ __all__ = ["AuditLog", "BankStatementLine", "Binding", "CertApp", "Certificate",
 __all__ += ["Address", "Invoice", "InvoiceItem", "InvoiceProfile", "StaffMember"]
 __all__ += ["ApprovalDecision", "ApprovalRequest"]
 __all__ += ["SupportConversation", "SupportMessage", "SupportReply"]
-__all__ += ["CertificateHold"]
+__all__ += ["CertificateHold", "OrderGroup"]
 __all__ += ["Application", "ApplicationRevision", "ApplicationUpload", "FinVerification", "LivenessCheck"]
 __all__ += ["Reminder", "ReminderDelivery", "ReminderPreference", "SubscribeAccept"]
 __all__ += ["Shipment"]

@@ -14,7 +14,7 @@ from tests.support.flows import pc_confirm, pc_get_code, phone_claim, sign_in
 from wxbackend.addresses.service import AddressInput, create_address
 from wxbackend.invoices.service import ProfileInput, create_profile
 from wxbackend.orders.models import OrderStatus
-from wxbackend.orders.service import cancel_order, create_order, mark_paid
+from wxbackend.orders.service import cancel_order, create_group, create_order, mark_group_paid, mark_paid
 from wxbackend.users.models import User
 from wxbackend.users.service import open_pc_login, scan_pc_login
 
@@ -91,6 +91,12 @@ def customer(client, pc, helper, demo_key, db_session, invoice_files):
     waiting = pc_get_code(pc, helper)  # a second claim, left waiting for the PC: the wait page shows it
     claim = phone_claim(client, csrf, waiting.code, waiting.last4)
     assert claim.status_code in (200, 201), claim.json
+    batch = [make_certificate(f"广州批量{n}有限公司") for n in range(4)]  # 批量续期: one group to pay, one paid
+    for cert in batch:
+        bind(user, cert)
+    waiting_group = create_group(user.id, [(batch[0].id, 1), (batch[1].id, 2)])
+    paid_group = create_group(user.id, [(batch[2].id, 1), (batch[3].id, 1)])
+    assert mark_group_paid(paid_group.id, "wechat", "test")
     expired = make_certificate(ORGANISATION, expires_in_days=-10)  # the reviewed path: an application, 待审核
     bind(user, expired)
     application = paid_for_review(create_order(user.id, expired.id, 1))
@@ -99,6 +105,7 @@ def customer(client, pc, helper, demo_key, db_session, invoice_files):
     db_session.commit()
     return {"application_id": application.id, "login_id": pc_login.login_id,
             "certificate_id": demo_key.certificate.id, "order_id": [pending.id, paid.id, cancelled.id, completed.id],
+            "group_id": [waiting_group.id, paid_group.id],
             "profile_id": profile.id, "address_id": address.id, "session_id": waiting.session_id,
             "app_renew_url": f"/h5/certificates/{app_cert.id}/renew?app={app_cert.apps[0].id}"}
 

@@ -63,6 +63,56 @@ class PayChannel(enum.StrEnum):
     TRANSFER = "transfer"
 
 
+class GroupStatus(enum.StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+GROUP_STATUS_LABELS = {GroupStatus.PENDING_PAYMENT: "待支付", GroupStatus.PAID: "已支付",
+                       GroupStatus.CANCELLED: "已撤销"}
+
+
+class OrderGroup(db.Model):
+    """批量续期: several renewal orders of one user paid together — one price (`amount_fen`, the sum of its orders
+    as created), one payment (one WeChat Pay transaction or one transfer code), one invoice. Each order stays the
+    unit of writing, cancelling and refunding; the group only says whether the whole was paid."""
+
+    __tablename__ = "order_groups"
+    __table_args__ = (
+        sa.Index("uq_order_groups_open_transfer_code", "transfer_code", unique=True,
+                 postgresql_where=sa.text("status = 'pending_payment' AND transfer_code IS NOT NULL"),
+                 sqlite_where=sa.text("status = 'pending_payment' AND transfer_code IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_no: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    amount_fen: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(32), index=True)
+    pay_channel: Mapped[str | None] = mapped_column(sa.String(16))
+    transfer_code: Mapped[str | None] = mapped_column(sa.String(6))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    orders: Mapped[list[Order]] = relationship(back_populates="group", order_by="Order.id")
+
+    @property
+    def status_label(self) -> str:
+        return GROUP_STATUS_LABELS[GroupStatus(self.status)]
+
+    @property
+    def amount_yuan(self) -> str:
+        return format_fen(self.amount_fen)
+
+    @property
+    def organisation(self) -> str:
+        """Whom a transfer for the group must come from: the organisation of its certificates when they share one
+        (a statement line's payer is checked against it), else empty."""
+        names = {order.certificate.subject_o for order in self.orders}
+        return names.pop() if len(names) == 1 else ""
+
+
 class Order(db.Model):
     """A 受理单: what the user asked for (kind, years, certificate or 应用), what it costs (integer fen) and
     where it stands. At most one order that is not closed per certificate (a partial unique index)."""
@@ -100,11 +150,13 @@ class Order(db.Model):
     # the renewal write (DESIGN §5): the certificate issued for this order, and once installed its record
     issued_certificate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ca_issued_certificates.id"))
     new_certificate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"), index=True)
+    group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("order_groups.id"), index=True)  # 批量续期
 
     certificate = relationship("Certificate", foreign_keys=[certificate_id])
     issued_certificate = relationship("IssuedCertificate")
     new_certificate = relationship("Certificate", foreign_keys=[new_certificate_id])
     cert_app = relationship("CertApp")
+    group: Mapped[OrderGroup | None] = relationship(back_populates="orders")
     events: Mapped[list[OrderEvent]] = relationship(back_populates="order", order_by="OrderEvent.id")
 
     @property

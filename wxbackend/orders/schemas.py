@@ -92,3 +92,41 @@ class TodoSchema(Schema):
     title = fields.String()
     detail = fields.String()
     link = fields.String()
+
+
+class GroupItemSchema(Schema):
+    certificate_id = Id(required=True)
+    years = Int32(load_default=1, validate=validate.Range(1, 5))
+
+
+class GroupQuoteRequestSchema(Schema):
+    items = fields.List(fields.Nested(GroupItemSchema), required=True,
+                        validate=validate.Length(orders.BATCH_MIN, orders.BATCH_MAX),
+                        metadata={"description": "the certificates renewed together, each once, with its years"})
+
+
+class GroupCreateSchema(GroupQuoteRequestSchema):
+    shown_amount_fen = Int32(load_default=None, allow_none=True, metadata={
+        "description": "the total (fen) the user was shown; when given, the group is created only for that total"})
+
+
+class GroupQuoteItemSchema(QuoteSchema):
+    certificate_id = fields.Function(lambda item: item.certificate.id)
+    organisation = fields.Function(lambda item: item.certificate.subject_o)
+
+
+class GroupQuoteSchema(Schema):
+    items = fields.List(fields.Nested(GroupQuoteItemSchema))
+    amount_fen = fields.Integer(metadata={"description": "the sum of the items: exactly what is charged"})
+
+
+class GroupSchema(Schema):
+    id = fields.Integer()
+    group_no = fields.String()
+    amount_fen = fields.Integer()
+    status = fields.String(metadata={"description": "pending_payment | paid | cancelled"})
+    status_label = fields.String()
+    pay_channel = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    paid_at = fields.DateTime(allow_none=True)
+    orders = fields.List(fields.Nested(OrderSchema))

@@ -223,7 +223,10 @@ def identity_view(check: IdentityCheck, revealed: bool) -> IdentityView:
 
 def _detail(order: Order, identity: IdentityView | None) -> OrderDetail:
     events = list(order.events)
-    payments = list(db.session.scalars(sa.select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)))
+    paid_by = Payment.order_id == order.id
+    if order.group_id is not None:  # 批量续期: the group's one payment paid this order too
+        paid_by = sa.or_(paid_by, Payment.group_id == order.group_id)
+    payments = list(db.session.scalars(sa.select(Payment).where(paid_by).order_by(Payment.id)))
     refunds = list(db.session.scalars(sa.select(Refund).where(Refund.order_id == order.id).order_by(Refund.id)))
     labels = actor_labels({event.actor for event in events} | {refund.actor for refund in refunds if refund.actor})
     invoice = db.session.scalar(sa.select(Invoice).join(InvoiceItem, InvoiceItem.invoice_id == Invoice.id)

@@ -1,4 +1,5 @@
-"""受理单: quotes, creation, cancellation, payment received, the user's lists, the timeline, 待办事项."""
+"""受理单: quotes, creation, cancellation, payment received, the user's lists, the timeline, 待办事项; 批量续期
+(an `OrderGroup` of several renewal orders, priced, paid and cancelled before payment as one)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,15 @@ from wxbackend.orders.eligibility import (
     max_years_within_issuer,
     new_validity,
 )
-from wxbackend.orders.models import CLOSED_STATUSES, Order, OrderKind, OrderStatus, RenewalPath
+from wxbackend.orders.models import (
+    CLOSED_STATUSES,
+    GroupStatus,
+    Order,
+    OrderGroup,
+    OrderKind,
+    OrderStatus,
+    RenewalPath,
+)
 from wxbackend.users.models import User
 
 REVIEW_OPENERS = "order_review_openers"  # app.extensions: what runs when a paid order becomes 待审核
@@ -281,6 +290,8 @@ def cancel_order(user_id: int, order_id: int) -> Order:
     order = user_order(user_id, order_id)
     if order.status not in (OrderStatus.DRAFT, OrderStatus.PENDING_PAYMENT):
         raise Conflict("已支付的受理单不能直接撤销，请申请退款", code="already_paid")
+    if order.group_id is not None:
+        raise Conflict("该受理单属于批量续期，支付前请撤销整个批量续期", code="in_group")
     transitions.move(order, OrderStatus.CANCELLED, f"user:{user_id}", "用户撤销")
     return order
 
@@ -314,6 +325,142 @@ def mark_paid(order_id: int, channel: str, actor: str, note: str = "") -> bool:
         queue_notice(order.user_id, "ready_to_write", {"order_no": order.order_no,
                                                        "organisation": order.certificate.subject_o})
     return True
+
+
+# --- 批量续期 (one group of renewal orders, one price, one payment) ------------------------------------------
+
+BATCH_MIN, BATCH_MAX = 2, 20
+
+
+class NotBatchable(DomainError):
+    code = "not_batchable"
+
+
+@dataclass(frozen=True)
+class GroupQuote:
+    """What renewing several certificates together costs: each item's quote and their sum, exactly what is charged."""
+
+    items: list[Quote]
+
+    @property
+    def amount_fen(self) -> int:
+        return sum(item.amount_fen for item in self.items)
+
+    @property
+    def amount_yuan(self) -> str:
+        return format_fen(self.amount_fen)
+
+
+def quote_group(user_id: int, items: list[tuple[int, int]]) -> GroupQuote:
+    """The quote of renewing the user's certificates `items` ((certificate id, years), each certificate once, 2 to
+    20 of them) together. Every one must be renewable online now (an expired one goes through review, alone).
+    Raises NotBatchable, NotFound (not the user's certificate), the single quote's errors (invalid years,
+    BeyondIssuer), NotRenewable naming the organisation."""
+    ids = [certificate_id for certificate_id, _ in items]
+    if len(set(ids)) != len(ids):
+        raise NotBatchable("同一证书不能重复选择")
+    if not BATCH_MIN <= len(ids) <= BATCH_MAX:
+        raise NotBatchable(f"批量续期请选择{BATCH_MIN}至{BATCH_MAX}个证书")
+    quotes = [quote(user_id, certificate_id, years) for certificate_id, years in items]
+    for offer in quotes:
+        if not offer.eligibility.renewable or offer.eligibility.path != RenewalPath.ONLINE:
+            reason = offer.eligibility.message if not offer.eligibility.renewable else "过期证书需单独提交资料审核"
+            raise NotRenewable(f"{offer.certificate.subject_o}：{reason}", code=offer.eligibility.code or "reviewed")
+    return GroupQuote(quotes)
+
+
+def batch_candidates(user_id: int, certificates: list[Certificate]) -> set[int]:
+    """Which of the user's `certificates` 我的数字证书 offers for 批量续期: renewable online now, without an open
+    order."""
+    return {certificate.id for certificate in certificates
+            if (eligibility := check_eligibility(certificate)).renewable and eligibility.path == RenewalPath.ONLINE
+            and open_order_for(certificate.id) is None}
+
+
+def new_group_no() -> str:
+    return utcnow().astimezone(SHANGHAI).strftime("PL%Y%m%d") + f"{secrets.randbelow(10**10):010d}"
+
+
+def create_group(user_id: int, items: list[tuple[int, int]], shown_amount_fen: int | None = None) -> OrderGroup:
+    """批量续期: one 待支付 group holding one 待支付 renewal order per certificate, its amount the sum of theirs.
+    `shown_amount_fen` is the total the user saw; a group is never created for any other. Raises
+    IdentityRequired, the errors of `quote_group`, PriceChanged, Conflict when a certificate has an open order
+    (then nothing is kept: the caller's transaction rolls back)."""
+    user = db.session.get(User, user_id)
+    if not user.identity_verified:
+        raise IdentityRequired()
+    offer = quote_group(user_id, items)
+    if shown_amount_fen is not None and shown_amount_fen != offer.amount_fen:
+        raise PriceChanged(f"批量续期合计金额为¥{offer.amount_yuan}，与页面显示的不一致，请确认后再提交")
+    group = OrderGroup(group_no=new_group_no(), user_id=user_id, amount_fen=offer.amount_fen,
+                       status=GroupStatus.PENDING_PAYMENT)
+    db.session.add(group)
+    db.session.flush()
+    for item in offer.items:
+        if open_order_for(item.certificate.id) is not None:
+            raise Conflict(f"{item.certificate.subject_o}已有未完成的受理单，请先完成或撤销", code="open_order_exists")
+        order = create_order(user_id, item.certificate.id, item.years, shown_amount_fen=item.amount_fen)
+        order.group_id = group.id
+    db.session.flush()
+    db.session.refresh(group, ["orders"])
+    if sum(order.amount_fen for order in group.orders) != group.amount_fen:  # the quote moved under our feet
+        raise PriceChanged("收费标准已变化，请刷新页面后重新提交")
+    return group
+
+
+def user_group(user_id: int, group_id: int) -> OrderGroup:
+    """One of the user's own groups; NotFound for anyone else's."""
+    group = db.session.scalar(sa.select(OrderGroup).where(OrderGroup.id == group_id, OrderGroup.user_id == user_id))
+    if group is None:
+        raise NotFound("没有找到该批量续期")
+    return group
+
+
+def user_groups(user_id: int) -> list[OrderGroup]:
+    return list(db.session.scalars(sa.select(OrderGroup).where(OrderGroup.user_id == user_id)
+                                   .order_by(OrderGroup.id.desc())))
+
+
+def lock_group(group_id: int) -> OrderGroup:
+    """The group and its orders, rows locked and re-read (group first, then its orders in id order: the lock order
+    of everyone who locks a group); NotFound when there is no such group."""
+    group = db.session.scalar(sa.select(OrderGroup).where(OrderGroup.id == group_id).with_for_update()
+                              .execution_options(populate_existing=True))
+    if group is None:
+        raise NotFound("没有找到该批量续期")
+    lock_orders([order_id for order_id in db.session.scalars(sa.select(Order.id).where(Order.group_id == group_id))])
+    db.session.refresh(group, ["orders"])
+    return group
+
+
+def mark_group_paid(group_id: int, channel: str, actor: str, note: str = "") -> bool:
+    """The group's one payment was received: the group becomes 已支付 and every order of it is paid (`mark_paid`,
+    each then 待制证), in the caller's one unit of work. False (nothing changes) when the group is not waiting for
+    payment — a second notification of the same payment is harmless. The caller holds the group's lock or takes
+    it here (`lock_group`)."""
+    group = lock_group(group_id)
+    if group.status != GroupStatus.PENDING_PAYMENT:
+        return False
+    transitions.GROUP_STATES.move(group, GroupStatus.PAID)
+    group.pay_channel = channel
+    group.paid_at = utcnow()
+    for order in group.orders:
+        mark_paid(order.id, channel, actor, note or "用户缴费（批量续期）")
+    db.session.flush()
+    return True
+
+
+def cancel_group(user_id: int, group_id: int) -> OrderGroup:
+    """撤销 a group before payment: the group and every order of it are cancelled. Conflict once it was paid (then
+    each order is cancelled and refunded on its own)."""
+    group = lock_group(user_group(user_id, group_id).id)
+    if group.status != GroupStatus.PENDING_PAYMENT:
+        raise Conflict("已支付的批量续期不能整体撤销，可逐个撤销受理单并退款", code="already_paid")
+    transitions.GROUP_STATES.move(group, GroupStatus.CANCELLED)
+    for order in group.orders:
+        if order.status == OrderStatus.PENDING_PAYMENT:
+            transitions.move(order, OrderStatus.CANCELLED, f"user:{user_id}", "用户撤销批量续期")
+    return group
 
 
 @dataclass(frozen=True)
@@ -356,8 +503,8 @@ def todo_items(user_id: int) -> list[Todo]:
     orders = user_orders(user_id)
     for order in orders:
         if order.status == OrderStatus.PENDING_PAYMENT:
-            items.append(Todo("待支付", f"{order.subject} {order.kind_label} {order.amount_yuan}元",
-                              f"/h5/orders/{order.id}"))
+            link = f"/h5/groups/{order.group_id}" if order.group_id else f"/h5/orders/{order.id}"
+            items.append(Todo("待支付", f"{order.subject} {order.kind_label} {order.amount_yuan}元", link))
         elif order.status == OrderStatus.DRAFT and order.path == RenewalPath.REVIEWED:
             items.append(Todo("待提交申请资料", f"{order.subject}：过期证书续期需提交资料并经审核",
                               f"/h5/orders/{order.id}"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from wxbackend.core import states
 from wxbackend.core.db import db
-from wxbackend.orders.models import STATUS_LABELS, Order, OrderEvent
+from wxbackend.orders.models import GROUP_STATUS_LABELS, STATUS_LABELS, GroupStatus, Order, OrderEvent
 from wxbackend.orders.models import OrderStatus as S
 
 TRANSITIONS: dict[S, set[S]] = {
@@ -65,3 +65,15 @@ def record_creation(order: Order, actor: str, note: str = "") -> OrderEvent:
     event = OrderEvent(order=order, from_status=None, to_status=order.status, actor=actor, note=note)
     db.session.add(event)
     return event
+
+
+class IllegalGroupTransition(states.IllegalTransition):
+    code = "illegal_group_transition"
+
+
+# 批量续期: the group is paid once, as a whole, or cancelled before that; afterwards each order goes its own way
+GROUP_STATES = states.StateMachine({
+    GroupStatus.PENDING_PAYMENT: {GroupStatus.PAID, GroupStatus.CANCELLED},
+    GroupStatus.PAID: set(),
+    GroupStatus.CANCELLED: set(),
+}, noun="批量续期", labels=GROUP_STATUS_LABELS, error=IllegalGroupTransition)

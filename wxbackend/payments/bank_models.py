@@ -29,7 +29,8 @@ class BankStatementLine(db.Model):
     """One credit on our account as the bank's statement reports it. `bank_txn_id` (the statement's own 流水号)
     is unique, so importing a statement again adds nothing. The payer's account number is personal data
     (DESIGN §12): kept encrypted, shown masked. At most one line is `matched` to an order (a partial unique
-    index); a `manual` line may name the order it concerns (`order_id`) and always says why in `manual_reason`.
+    index); a line that paid a 批量续期 group names the group (`group_id`); a `manual` line may name the order it
+    concerns (`order_id`) and always says why in `manual_reason`.
     Finance staff resolve a manual line once (matched by hand, returned, dismissed): `resolved_by`, `resolved_at`
     and `resolution_note` say who, when and why. The (status, sort key, id) indexes serve the console's lists
     (keyset paging in each sort order)."""
@@ -53,6 +54,7 @@ class BankStatementLine(db.Model):
     remark: Mapped[str] = mapped_column(sa.String(200), default="")
     status: Mapped[str] = mapped_column(sa.String(16), default=LineStatus.NEW, index=True)
     order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id"), index=True)
+    group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("order_groups.id"), index=True)  # paid a 批量续期
     manual_reason: Mapped[str] = mapped_column(sa.String(200), default="")
     source_file: Mapped[str] = mapped_column(sa.String(255), default="")
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -62,6 +64,7 @@ class BankStatementLine(db.Model):
     resolution_note: Mapped[str] = mapped_column(sa.String(200), default="")
 
     order = relationship("Order")
+    group = relationship("OrderGroup")
     resolver = relationship("StaffMember")
 
     @property

@@ -44,12 +44,14 @@ class Payment(db.Model):
     """One attempt to collect an order's amount (integer fen) through a channel. For WeChat Pay: our
     `out_trade_no` (unique), the prepay handed to the phone (`appid`, `payer_openid`, `prepay_id`, valid until
     `expires_at`) and, once WeChat Pay confirms it, its `transaction_id` (unique: one WeChat transaction pays one
-    payment) and a minimal summary of the confirmation in `notification` (no keys, no signatures)."""
+    payment) and a minimal summary of the confirmation in `notification` (no keys, no signatures). A payment pays
+    either one order (`order_id`) or a 批量续期 group of orders at once (`group_id`, `order_id` empty)."""
 
     __tablename__ = "payments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id"), index=True)
+    group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("order_groups.id"), index=True)
     channel: Mapped[str] = mapped_column(sa.String(16))  # wechat | transfer (orders.models.PayChannel)
     out_trade_no: Mapped[str] = mapped_column(sa.String(32), unique=True)
     transaction_id: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
@@ -64,6 +66,7 @@ class Payment(db.Model):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     order = relationship("Order")
+    group = relationship("OrderGroup")
     refunds: Mapped[list[Refund]] = relationship(back_populates="payment", order_by="Refund.id")
 
     @property

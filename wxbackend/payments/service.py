@@ -6,6 +6,9 @@
   `out_trade_no` is processed once, under a Redis lock (one process at a time does the work) and the order's and
   payment's row locks (held until the caller commits, so a second copy sees the first one's result); mchid, appid
   and amount must fit the order, a transaction id pays one payment only, then `orders.service.mark_paid`.
+- A 批量续期 group is paid by one payment (`start_group_wechat_payment`, `payments.group_id`): its notification
+  pays every order of the group in one unit of work (`orders.service.mark_group_paid`); cancelling one order of it
+  refunds that order's amount only, a partial refund of the group's one transaction.
 - `refund_order` pays a paid order back through the channel that paid; `handle_refund_notification` (or
   `sync_refund`) finishes it; for a corporate transfer finance pays it back and records the bank's reference
   (`complete_manual_refund`, from the console's 退款 queue, `refund_queue`).
@@ -36,8 +39,8 @@ from wxbackend.core.times import utcnow
 from wxbackend.core.validation import InvalidFields
 from wxbackend.integrations import wechatpay
 from wxbackend.orders import transitions
-from wxbackend.orders.models import Order, OrderStatus, PayChannel
-from wxbackend.orders.service import lock_order, mark_paid, user_order
+from wxbackend.orders.models import GroupStatus, Order, OrderGroup, OrderStatus, PayChannel
+from wxbackend.orders.service import lock_group, lock_order, mark_group_paid, mark_paid, user_group, user_order
 from wxbackend.payments.bank_models import BankStatementLine, LineStatus
 from wxbackend.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from wxbackend.payments.transitions import PAYMENT_STATES, REFUND_STATES
@@ -104,16 +107,9 @@ def start_wechat_payment(user_id: int, order_id: int, via: str) -> dict[str, str
     order = lock_order(user_order(user_id, order_id).id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise Conflict(f"受理单当前为“{order.status_label}”，无需支付", code="not_pending_payment")
-    cfg = current_app.config
-    user = db.session.get(User, user_id)
-    appid, openid = (cfg["WECHAT_APP_ID"], user.openid) if via == "jsapi" else (cfg["WECHAT_MINI_APP_ID"],
-                                                                               user.mp_openid)
-    if not appid:
-        raise wechatpay.WeChatPayUnavailable()
-    wechatpay.client()  # WeChatPayUnavailable before anything is written
-    if not openid:
-        where = "公众号" if via == "jsapi" else "小程序"
-        raise DomainError(f"请在微信{where}中打开后支付", code="no_openid")
+    if order.group_id is not None:
+        raise Conflict("该受理单属于批量续期，请在批量续期页面统一支付", code="in_group")
+    appid, openid = _payer(user_id, via)
     now = utcnow()
     payment = db.session.scalar(
         sa.select(Payment).where(Payment.order_id == order.id, Payment.channel == PayChannel.WECHAT,
@@ -122,7 +118,8 @@ def start_wechat_payment(user_id: int, order_id: int, via: str) -> dict[str, str
                                  Payment.prepay_id.is_not(None), Payment.expires_at > now + REUSE_MARGIN)
         .order_by(Payment.id.desc()).limit(1))
     if payment is None:
-        minutes = min(max(cfg["WECHAT_PAY_EXPIRE_MINUTES"], 5), int(PREPAY_LIFETIME.total_seconds()) // 60)
+        minutes = min(max(current_app.config["WECHAT_PAY_EXPIRE_MINUTES"], 5),
+                      int(PREPAY_LIFETIME.total_seconds()) // 60)
         payment = Payment(order_id=order.id, channel=PayChannel.WECHAT, out_trade_no=new_out_trade_no(order),
                           amount_fen=order.amount_fen, status=PaymentStatus.PENDING, appid=appid,
                           payer_openid=openid, expires_at=now + timedelta(minutes=minutes))
@@ -133,6 +130,55 @@ def start_wechat_payment(user_id: int, order_id: int, via: str) -> dict[str, str
             description=f"{order.kind_label} {order.order_no}", expires_at=payment.expires_at)
         db.session.flush()
         log.info("WeChat payment %s started for order %s (%s)", payment.out_trade_no, order.id, via)
+    return wechatpay.pay_parameters(appid, payment.prepay_id)
+
+
+def _payer(user_id: int, via: str) -> tuple[str, str]:
+    """The app and the user's openid in it that pay (WeChatPayUnavailable, DomainError `no_openid`)."""
+    cfg = current_app.config
+    user = db.session.get(User, user_id)
+    appid, openid = (cfg["WECHAT_APP_ID"], user.openid) if via == "jsapi" else (cfg["WECHAT_MINI_APP_ID"],
+                                                                               user.mp_openid)
+    if not appid:
+        raise wechatpay.WeChatPayUnavailable()
+    wechatpay.client()  # WeChatPayUnavailable before anything is written
+    if not openid:
+        where = "公众号" if via == "jsapi" else "小程序"
+        raise DomainError(f"请在微信{where}中打开后支付", code="no_openid")
+    return appid, openid
+
+
+def start_group_wechat_payment(user_id: int, group_id: int, via: str) -> dict[str, str]:
+    """As `start_wechat_payment`, for a 批量续期 group: one WeChat Pay transaction (one out_trade_no) for the
+    group's total. Raises NotFound (not the user's group), Conflict (not waiting for payment), and the errors of
+    `start_wechat_payment`."""
+    if via not in VIAS:
+        raise DomainError("不支持的支付方式", code="invalid_via")
+    group = lock_group(user_group(user_id, group_id).id)
+    if group.status != GroupStatus.PENDING_PAYMENT:
+        raise Conflict(f"批量续期当前为“{group.status_label}”，无需支付", code="not_pending_payment")
+    appid, openid = _payer(user_id, via)
+    now = utcnow()
+    payment = db.session.scalar(
+        sa.select(Payment).where(Payment.group_id == group.id, Payment.channel == PayChannel.WECHAT,
+                                 Payment.status == PaymentStatus.PENDING, Payment.appid == appid,
+                                 Payment.payer_openid == openid, Payment.amount_fen == group.amount_fen,
+                                 Payment.prepay_id.is_not(None), Payment.expires_at > now + REUSE_MARGIN)
+        .order_by(Payment.id.desc()).limit(1))
+    if payment is None:
+        minutes = min(max(current_app.config["WECHAT_PAY_EXPIRE_MINUTES"], 5),
+                      int(PREPAY_LIFETIME.total_seconds()) // 60)
+        payment = Payment(order_id=None, group_id=group.id, channel=PayChannel.WECHAT,
+                          out_trade_no=f"{group.group_no}P{secrets.token_hex(3).upper()}",
+                          amount_fen=group.amount_fen, status=PaymentStatus.PENDING, appid=appid,
+                          payer_openid=openid, expires_at=now + timedelta(minutes=minutes))
+        db.session.add(payment)
+        db.session.flush()
+        payment.prepay_id = wechatpay.create_jsapi_prepay(
+            appid=appid, openid=openid, out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen,
+            description=f"批量续期 {group.group_no}（{len(group.orders)}个证书）", expires_at=payment.expires_at)
+        db.session.flush()
+        log.info("WeChat payment %s started for group %s (%s)", payment.out_trade_no, group.id, via)
     return wechatpay.pay_parameters(appid, payment.prepay_id)
 
 
@@ -163,6 +209,8 @@ def apply_transaction(transaction: Mapping[str, Any], source: str) -> str:
         raise UnknownPayment()
     if transaction.get("trade_state") != "SUCCESS":
         return "not_paid"
+    if found.group_id is not None:
+        return _apply_group_transaction(found, transaction, source)
     with _processing(f"wechat:{out_trade_no}"):
         order = lock_order(found.order_id)
         payment: Payment = _locked(Payment, found.id)
@@ -203,14 +251,73 @@ def apply_transaction(transaction: Mapping[str, Any], source: str) -> str:
         return "paid"
 
 
-def _refund_unwanted_payment(order: Order, payment: Payment) -> None:
+def _apply_group_transaction(found: Payment, transaction: Mapping[str, Any], source: str) -> str:
+    """`apply_transaction` for a group's payment: the same checks against the group's total, then every order of
+    the group paid at once (`mark_group_paid`). A group cancelled meanwhile has its money refunded, order by
+    order."""
+    out_trade_no = found.out_trade_no
+    with _processing(f"wechat:{out_trade_no}"):
+        group = lock_group(found.group_id)
+        payment: Payment = _locked(Payment, found.id)
+        if payment.status not in (PaymentStatus.PENDING, PaymentStatus.CLOSED):
+            log.info("WeChat payment %s already processed (%s, %s)", out_trade_no, payment.status, source)
+            return "already"
+        problems = _mismatches(payment, group, transaction)
+        transaction_id = str(transaction.get("transaction_id", ""))
+        holder = db.session.scalar(sa.select(Payment.out_trade_no).where(Payment.transaction_id == transaction_id,
+                                                                         Payment.id != payment.id))
+        if not transaction_id or holder is not None:
+            problems.append(f"transaction_id already pays {holder}")
+        if problems:
+            PAYMENT_STATES.move(payment, PaymentStatus.MISMATCH)
+            payment.notification = _summary(transaction, source)
+            _alert_group("payment.mismatch", group, payment, problems, transaction)
+            db.session.flush()
+            return "mismatch"
+        PAYMENT_STATES.move(payment, PaymentStatus.PAID)
+        payment.transaction_id = transaction_id
+        payment.paid_at = _parse_time(transaction.get("success_time")) or utcnow()
+        payment.payer_openid = (transaction.get("payer") or {}).get("openid") or payment.payer_openid
+        payment.notification = _summary(transaction, source)
+        db.session.flush()
+        if not mark_group_paid(group.id, PayChannel.WECHAT, ACTOR, f"微信支付（批量续期，交易单号{transaction_id}）"):
+            _alert_group("payment.order_not_pending", group, payment,
+                         [f"group is {group.status}, money received: refunded through WeChat Pay"], transaction)
+            for order in group.orders:
+                _refund_unwanted_payment(order, payment, order.amount_fen)
+            return "order_not_pending"
+        record_audit(ACTOR, "payment.paid", target=f"group:{group.id}",
+                     detail={"out_trade_no": out_trade_no, "transaction_id": transaction_id,
+                             "amount_fen": payment.amount_fen, "orders": [order.id for order in group.orders],
+                             "source": source})
+        log.info("WeChat payment %s paid group %s (%s)", out_trade_no, group.id, source)
+        return "paid"
+
+
+def _alert_group(action: str, group: OrderGroup, payment: Payment, problems: list[str],
+                 seen: Mapping[str, Any]) -> None:
+    log.error("ALERT %s: group %s payment %s: %s", action, group.id, payment.out_trade_no, "; ".join(problems))
+    record_audit(ACTOR, action, target=f"group:{group.id}", result="alert",
+                 detail={"out_trade_no": payment.out_trade_no, "problems": problems,
+                         "transaction_id": seen.get("transaction_id"), "amount": seen.get("amount")})
+
+
+def _refund_no(payment: Payment, order: Order) -> str:
+    """A refund's out_refund_no: the payment's with R (one refund of a single order's payment), and the order id
+    for each order refunded out of a group's payment."""
+    return f"{payment.out_trade_no}R{order.id}" if payment.group_id is not None else f"{payment.out_trade_no}R"
+
+
+def _refund_unwanted_payment(order: Order, payment: Payment, amount_fen: int | None = None) -> None:
     """Money for an order no longer waiting for it (撤销 while its prepay was still open, then paid anyway): the
     whole payment goes back to the payer through WeChat Pay; the order keeps its status. If WeChat Pay cannot be
-    asked now the refund stays processing and `sync_refund` asks again under the same out_refund_no."""
+    asked now the refund stays processing and `sync_refund` asks again under the same out_refund_no. For a group's
+    payment each order's `amount_fen` is refunded on its own and the payment stays paid until all of it is."""
     refund = Refund(order_id=order.id, payment_id=payment.id, channel=PayChannel.WECHAT,
-                    out_refund_no=f"{payment.out_trade_no}R", amount_fen=payment.amount_fen,
+                    out_refund_no=_refund_no(payment, order), amount_fen=amount_fen or payment.amount_fen,
                     status=RefundStatus.PROCESSING, reason="受理单已撤销", actor=ACTOR)
-    PAYMENT_STATES.move(payment, PaymentStatus.REFUNDING)
+    if payment.group_id is None:
+        PAYMENT_STATES.move(payment, PaymentStatus.REFUNDING)
     db.session.add(refund)
     db.session.flush()
     record_audit(ACTOR, "order.refund_requested", target=f"order:{order.id}",
@@ -230,7 +337,7 @@ def _refund_unwanted_payment(order: Order, payment: Payment) -> None:
         _finish_refund(order, refund, answer["status"], answer, "refund")
 
 
-def _mismatches(payment: Payment, order: Order, transaction: Mapping[str, Any]) -> list[str]:
+def _mismatches(payment: Payment, order: Order | OrderGroup, transaction: Mapping[str, Any]) -> list[str]:
     cfg = current_app.config
     amount = transaction.get("amount") or {}
     problems = []
@@ -313,7 +420,10 @@ def sync_wechat_payment(payment_id: int) -> str:
 def _close(payment_id: int, state: str) -> str:
     payment = db.session.get(Payment, payment_id)
     with _processing(f"wechat:{payment.out_trade_no}"):
-        lock_order(payment.order_id)
+        if payment.group_id is not None:
+            lock_group(payment.group_id)
+        else:
+            lock_order(payment.order_id)
         payment = _locked(Payment, payment_id)
         if payment.status != PaymentStatus.PENDING:
             return "skipped"
@@ -340,15 +450,19 @@ def refund_order(user_id: int | None, order_id: int, actor: str, reason: str) ->
     order = lock_order(order_id)
     transitions.ORDER_STATES.check(order, OrderStatus.REFUNDING)
     reason = (reason or "").strip()[:80]
+    paid_by = Payment.group_id == order.group_id if order.group_id is not None else Payment.order_id == order.id
     payment = db.session.scalar(
-        sa.select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.PAID)
+        sa.select(Payment).where(paid_by, Payment.status == PaymentStatus.PAID)
         .order_by(Payment.id.desc()).limit(1).with_for_update().execution_options(populate_existing=True))
     if payment is not None and payment.channel == PayChannel.WECHAT:
         transitions.move(order, OrderStatus.REFUNDING, actor, f"申请退款：{reason}" if reason else "申请退款")
+        # a group's payment: this order's amount only, out of the group's one transaction (the others stay paid)
         refund = Refund(order_id=order.id, payment_id=payment.id, channel=PayChannel.WECHAT,
-                        out_refund_no=f"{payment.out_trade_no}R", amount_fen=payment.amount_fen,
+                        out_refund_no=_refund_no(payment, order),
+                        amount_fen=order.amount_fen if payment.group_id is not None else payment.amount_fen,
                         status=RefundStatus.PROCESSING, reason=reason, actor=actor)
-        PAYMENT_STATES.move(payment, PaymentStatus.REFUNDING)
+        if payment.group_id is None:
+            PAYMENT_STATES.move(payment, PaymentStatus.REFUNDING)
         db.session.add(refund)
         db.session.flush()
         answer = wechatpay.request_refund(out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no,
@@ -415,7 +529,7 @@ def _finish_refund(order: Order, refund: Refund, status: str, resource: Mapping[
     if status == "SUCCESS" and refunded == refund.amount_fen:
         REFUND_STATES.move(refund, RefundStatus.SUCCESS)
         refund.done_at = _parse_time(resource.get("success_time")) or utcnow()
-        if refund.payment is not None:
+        if refund.payment is not None and _refunded_in_full(refund.payment):
             PAYMENT_STATES.move(refund.payment, PaymentStatus.REFUNDED)
         if order.status == OrderStatus.REFUNDING:  # not for money refunded on a cancelled order, which stays so
             transitions.move(order, OrderStatus.REFUNDED, ACTOR, "退款已原路退回")
@@ -433,6 +547,17 @@ def _finish_refund(order: Order, refund: Refund, status: str, resource: Mapping[
     _alert("refund.failed", order, refund.payment, problems, resource)
     db.session.flush()
     return status.lower()
+
+
+def _refunded_in_full(payment: Payment) -> bool:
+    """A single order's payment is refunded in full by its one refund; a group's payment once its refunds that
+    succeeded add up to its amount."""
+    if payment.group_id is None:
+        return True
+    _locked(Payment, payment.id)  # two orders' refunds finishing at once: the second counts the first
+    refunded = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Refund.amount_fen), 0)).where(
+        Refund.payment_id == payment.id, Refund.status == RefundStatus.SUCCESS))
+    return refunded >= payment.amount_fen
 
 
 def unconfirmed_refund_ids(now: datetime | None = None) -> list[int]:
@@ -551,15 +676,21 @@ def refund_queue(tab: str, after: int | None = None, limit: int = REFUND_PAGE_SI
     found = list(db.session.scalars(query.order_by(Refund.id.desc() if descending else Refund.id).limit(limit + 1)))
     more = len(found) > limit
     found = found[:limit]
-    payers = {}
+    payers, group_payers = {}, {}
     transfer_orders = [refund.order_id for refund in found if refund.channel == PayChannel.TRANSFER]
     if transfer_orders:
         payers = {line.order_id: line for line in db.session.scalars(
             sa.select(BankStatementLine).where(BankStatementLine.order_id.in_(transfer_orders),
                                                BankStatementLine.status == LineStatus.MATCHED))}
+        groups = {refund.order.group_id for refund in found
+                  if refund.channel == PayChannel.TRANSFER and refund.order.group_id is not None}
+        if groups:  # 批量续期: the one line that paid the group paid this order too
+            group_payers = {line.group_id: line for line in db.session.scalars(
+                sa.select(BankStatementLine).where(BankStatementLine.group_id.in_(groups),
+                                                   BankStatementLine.status == LineStatus.MATCHED))}
     rows = []
     for refund in found:
-        line = payers.get(refund.order_id)
+        line = payers.get(refund.order_id) or group_payers.get(refund.order.group_id)
         rows.append(RefundRow(refund, line.payer_name if line else "", line.payer_account_masked if line else "",
                               line.bank_txn_id if line else "", actor_label(refund.actor)))
     return RefundPage(rows, found[-1].id if more and found else None)

@@ -11,6 +11,9 @@ and matching statement lines to orders.
 - `match_line` (run by the job `payments.match_statement_line`) pays an order when the remark is exactly an
   open order's code, the amount is the order's amount and the payer is the certificate's organisation; any
   other line goes to the manual queue with a reason.
+- 批量续期: a group gets one code (`choose_group_transfer`, unique among open orders' and groups' codes); a line
+  whose remark is a group's code, whose amount is the group's total and whose payer is the certificates'
+  organisation pays every order of the group at once (`mark_group_paid`).
 - The manual queue (`statement_lines`, keyset-paged): finance staff match a line to an order by hand
   (`match_line_by_hand`, through the same `mark_paid`) or set it aside as money to return to the payer or as not
   ours (`set_line_aside`); each line is resolved once.
@@ -45,8 +48,8 @@ from wxbackend.core.redis import get_redis
 from wxbackend.core.times import utcnow
 from wxbackend.core.uow import after_commit
 from wxbackend.core.validation import InvalidFields, clean
-from wxbackend.orders.models import STATUS_LABELS, Order, OrderStatus, PayChannel
-from wxbackend.orders.service import lock_order, mark_paid, user_order
+from wxbackend.orders.models import STATUS_LABELS, GroupStatus, Order, OrderGroup, OrderStatus, PayChannel
+from wxbackend.orders.service import lock_group, lock_order, mark_group_paid, mark_paid, user_group, user_order
 from wxbackend.payments.bank_models import BankStatementLine, LineStatus
 from wxbackend.payments.transitions import LINE_STATES
 
@@ -89,12 +92,16 @@ def choose_transfer(user_id: int, order_id: int) -> Order:
     order = lock_order(user_order(user_id, order_id).id)
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise Conflict(f"受理单当前为“{order.status_label}”，无需转账", code="not_pending_payment")
+    if order.group_id is not None:
+        raise Conflict("该受理单属于批量续期，请在批量续期页面统一对公打款", code="in_group")
     if order.transfer_code:
         order.pay_channel = PayChannel.TRANSFER
         db.session.flush()
         return order
     for _ in range(CODE_ATTEMPTS):
         code = new_transfer_code()
+        if _held_by_open_group(code):
+            continue
         try:
             with db.session.begin_nested():  # the partial unique index refuses a code another open order holds
                 order.transfer_code = code
@@ -104,6 +111,44 @@ def choose_transfer(user_id: int, order_id: int) -> Order:
         record_audit(f"user:{user_id}", "order.transfer_chosen", target=f"order:{order.id}")
         return order
     log.error("no free transfer code after %d draws (order %s)", CODE_ATTEMPTS, order.id)
+    raise DomainError("暂时无法生成打款码，请稍后再试", code="transfer_code_unavailable", status=503)
+
+
+def _held_by_open_group(code: str) -> bool:
+    return db.session.scalar(sa.select(sa.func.count(OrderGroup.id)).where(
+        OrderGroup.transfer_code == code, OrderGroup.status == GroupStatus.PENDING_PAYMENT)) > 0
+
+
+def _held_by_open_order(code: str) -> bool:
+    return db.session.scalar(sa.select(sa.func.count(Order.id)).where(
+        Order.transfer_code == code, Order.status == OrderStatus.PENDING_PAYMENT)) > 0
+
+
+def choose_group_transfer(user_id: int, group_id: int) -> OrderGroup:
+    """Pay the user's own 批量续期 group by one corporate transfer: one 6-digit code for the whole group, unique
+    among open orders' and groups' codes (a group that has its code keeps it); the transfer is of the group's
+    total. NotFound for anyone else's group, Conflict when it is not waiting for payment, DomainError (503) when no
+    free code was drawn."""
+    group = lock_group(user_group(user_id, group_id).id)
+    if group.status != GroupStatus.PENDING_PAYMENT:
+        raise Conflict(f"批量续期当前为“{group.status_label}”，无需转账", code="not_pending_payment")
+    if group.transfer_code:
+        group.pay_channel = PayChannel.TRANSFER
+        db.session.flush()
+        return group
+    for _ in range(CODE_ATTEMPTS):
+        code = new_transfer_code()
+        if _held_by_open_order(code):
+            continue
+        try:
+            with db.session.begin_nested():  # the partial unique index refuses a code another open group holds
+                group.transfer_code = code
+                group.pay_channel = PayChannel.TRANSFER
+        except IntegrityError:
+            continue
+        record_audit(f"user:{user_id}", "group.transfer_chosen", target=f"group:{group.id}")
+        return group
+    log.error("no free transfer code after %d draws (group %s)", CODE_ATTEMPTS, group.id)
     raise DomainError("暂时无法生成打款码，请稍后再试", code="transfer_code_unavailable", status=503)
 
 
@@ -462,6 +507,11 @@ def match_line(line_id: int) -> str:
         return _manual(line, "附言不是有效的打款码（应只填写6位数字）")
     order_id = db.session.scalar(sa.select(Order.id).where(Order.transfer_code == code,
                                                            Order.status == OrderStatus.PENDING_PAYMENT))
+    if order_id is None:
+        group_id = db.session.scalar(sa.select(OrderGroup.id).where(
+            OrderGroup.transfer_code == code, OrderGroup.status == GroupStatus.PENDING_PAYMENT))
+        if group_id is not None:
+            return _match_group_line(line, group_id, code)
     order = lock_order(order_id) if order_id is not None else None
     if order is None or order.status != OrderStatus.PENDING_PAYMENT or order.transfer_code != code:
         return _manual(line, *_why_no_open_order(code))
@@ -475,6 +525,35 @@ def match_line(line_id: int) -> str:
     line.order_id, line.decided_at = order.id, utcnow()
     record_audit("bank", "transfer.matched", target=f"order:{order.id}",
                  detail={"line_id": line.id, "bank_txn_id": line.bank_txn_id, "amount_fen": line.amount_fen})
+    db.session.flush()
+    return LineStatus.MATCHED
+
+
+def _match_group_line(line: BankStatementLine, group_id: int, code: str) -> str:
+    """`match_line` for a line naming a 批量续期 group's code: amount = the group's total, payer = the
+    organisation of its certificates; then every order of the group is paid at once. A line that does not fit
+    waits in the manual queue naming the group (`group_id`)."""
+    group = lock_group(group_id)
+    reason = ""
+    if group.status != GroupStatus.PENDING_PAYMENT or group.transfer_code != code:
+        reason = f"该批量续期当前为“{group.status_label}”，不是待支付状态"
+    elif line.amount_fen != group.amount_fen:
+        reason = f"金额不符（批量续期应付{group.amount_yuan}元，到账{line.amount_yuan}元）"
+    elif not group.organisation or _normalised(line.payer_name) != _normalised(group.organisation):
+        reason = "付款人户名与证书机构名称不符"
+    elif not mark_group_paid(group.id, PayChannel.TRANSFER, "bank",
+                             f"对公转账到账（批量续期，银行流水号{line.bank_txn_id}）"):
+        reason = "批量续期已不是待支付状态"
+    if reason:
+        outcome = _manual(line, reason)
+        line.group_id = group.id
+        db.session.flush()
+        return outcome
+    LINE_STATES.move(line, LineStatus.MATCHED)
+    line.group_id, line.decided_at = group.id, utcnow()
+    record_audit("bank", "transfer.matched", target=f"group:{group.id}",
+                 detail={"line_id": line.id, "bank_txn_id": line.bank_txn_id, "amount_fen": line.amount_fen,
+                         "orders": [order.id for order in group.orders]})
     db.session.flush()
     return LineStatus.MATCHED
 
@@ -655,6 +734,7 @@ class MatchCandidate:
     order: Order | None
     problems: list[str]
     same_payer: bool  # the payer's name is the certificate's organisation (a match by hand may differ)
+    group: OrderGroup | None = None  # a 批量续期 number (PL…) was typed: the group is matched as a whole
 
 
 def normalised_order_no(order_no: str | None) -> str:
@@ -669,12 +749,59 @@ def _order_by_no(order_no: str) -> Order:
     return order
 
 
+def _group_by_no(group_no: str) -> OrderGroup | None:
+    if not group_no.startswith("PL"):
+        return None
+    group = db.session.scalar(sa.select(OrderGroup).where(OrderGroup.group_no == group_no))
+    if group is None:
+        raise DomainError(f"没有找到批量续期号为“{group_no}”的批量续期", code="order_not_found")
+    return group
+
+
+def _group_match_problems(line: BankStatementLine, group: OrderGroup) -> list[str]:
+    problems = []
+    if line.status != LineStatus.MANUAL:
+        problems.append(f"该流水已处理（当前为“{line.status_label}”），不能再次处理")
+    if group.status != GroupStatus.PENDING_PAYMENT:
+        problems.append(f"批量续期当前为“{group.status_label}”，不是待支付状态")
+    if line.amount_fen != group.amount_fen:
+        problems.append(f"金额不符（批量续期应付{group.amount_yuan}元，到账{line.amount_yuan}元）")
+    return problems
+
+
+def _match_group_by_hand(staff_id: int, line: BankStatementLine, group: OrderGroup, note: str,
+                         ip: str) -> BankStatementLine:
+    group = lock_group(group.id)
+    problems = _group_match_problems(line, group)
+    if problems:
+        raise Conflict("不能匹配：" + "；".join(problems), code="match_refused")
+    actor = f"staff:{staff_id}"
+    if not mark_group_paid(group.id, PayChannel.TRANSFER, actor,
+                           f"对公转账到账（批量续期，银行流水号{line.bank_txn_id}，财务人工核对）"):
+        raise Conflict("批量续期已不是待支付状态", code="match_refused")  # never: checked under the group's lock
+    before = {"status": line.status, "order_id": line.order_id}
+    LINE_STATES.move(line, LineStatus.MATCHED)
+    now = utcnow()
+    line.order_id, line.group_id = None, group.id
+    line.decided_at, line.resolved_by, line.resolved_at, line.resolution_note = now, staff_id, now, note
+    record_audit(actor, "bank.line_matched", target=f"bank_line:{line.id}", ip=ip,
+                 detail={"before": before, "after": {"status": line.status, "group_id": group.id},
+                         "group_no": group.group_no, "bank_txn_id": line.bank_txn_id, "amount_fen": line.amount_fen,
+                         "same_payer": _normalised(line.payer_name) == _normalised(group.organisation),
+                         "note": note})
+    db.session.flush()
+    log.info("statement line %s matched by staff %s to group %s", line.id, staff_id, group.id)
+    return line
+
+
 def _match_problems(line: BankStatementLine, order: Order) -> list[str]:
     problems = []
     if line.status != LineStatus.MANUAL:
         problems.append(f"该流水已处理（当前为“{line.status_label}”），不能再次处理")
     if order.status != OrderStatus.PENDING_PAYMENT:
         problems.append(f"受理单当前为“{order.status_label}”，不是待支付状态")
+    if order.group_id is not None and order.status == OrderStatus.PENDING_PAYMENT:
+        problems.append("该受理单属于批量续期，须整体支付，不能单独匹配")
     if line.amount_fen != order.amount_fen:
         problems.append(f"金额不符（应付{order.amount_yuan}元，到账{line.amount_yuan}元）")
     return problems
@@ -685,6 +812,10 @@ def match_candidate(line_id: int, order_no: str) -> MatchCandidate:
     no such line, DomainError `order_not_found`."""
     line = statement_line(line_id)
     order_no = normalised_order_no(order_no)
+    group = _group_by_no(order_no)
+    if group is not None:
+        return MatchCandidate(order_no, None, _group_match_problems(line, group),
+                              _normalised(line.payer_name) == _normalised(group.organisation), group)
     order = _order_by_no(order_no)
     return MatchCandidate(order_no, order, _match_problems(line, order),
                           _normalised(line.payer_name) == _normalised(order.certificate.subject_o))
@@ -710,7 +841,8 @@ def _lock_manual_line(line_id: int) -> BankStatementLine:
 
 
 def match_line_by_hand(staff_id: int, line_id: int, order_no: str, note: str, ip: str = "") -> BankStatementLine:
-    """Finance staff match a line of the manual queue to the order numbered `order_no`, saying why (`note`): the
+    """Finance staff match a line of the manual queue to the order numbered `order_no` (or the 批量续期 group
+    numbered so, PL…, paid as a whole by `mark_group_paid`), saying why (`note`): the
     order is paid exactly as the matching job pays it (`mark_paid`, channel transfer; the user is told it is paid
     and, on the online path, that the certificate can be written) and the line is matched, with who and why.
     The payer's name may differ from the certificate's organisation (that is what staff decide); the amount may
@@ -719,6 +851,9 @@ def match_line_by_hand(staff_id: int, line_id: int, order_no: str, note: str, ip
     DomainError `order_not_found`, Conflict `match_refused` (amount or status); nothing changes then. Audited."""
     line = _lock_manual_line(line_id)
     note = _resolution_note(note, "匹配原因")
+    group = _group_by_no(normalised_order_no(order_no))
+    if group is not None:  # 批量续期: the line pays the whole group
+        return _match_group_by_hand(staff_id, line, group, note, ip)
     order = lock_order(_order_by_no(normalised_order_no(order_no)).id)
     problems = _match_problems(line, order)
     if problems:

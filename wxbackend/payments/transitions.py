@@ -24,7 +24,7 @@ P = PaymentStatus
 PAYMENT_STATES = StateMachine({
     P.PENDING: {P.PAID, P.MISMATCH, P.CLOSED},
     P.CLOSED: {P.PAID, P.MISMATCH},  # WeChat Pay confirms a payment made just before it was closed
-    P.PAID: {P.REFUNDING},
+    P.PAID: {P.REFUNDING, P.REFUNDED},  # a group's payment is refunded order by order and stays paid till the last
     P.REFUNDING: {P.REFUNDED},  # a refund that ended closed or abnormal leaves the payment refunding (staff act)
     P.REFUNDED: set(),
     P.MISMATCH: set(),  # staff decide, by hand

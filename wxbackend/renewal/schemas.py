@@ -10,6 +10,8 @@ class RenewStartRequestSchema(Schema):
     key_ids = fields.List(fields.String(validate=validate.Length(max=128)), load_default=list,
                           validate=validate.Length(max=64), metadata={"description": "public-key CKA_IDs on the key"})
     order_no = fields.String(load_default=None, validate=validate.Length(max=32))
+    group_no = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32),
+                             metadata={"description": "批量续期: the group whose order for this key is written"})
     helper_version = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32),
                                    metadata={"description": "the helper's version as the page read it (\"\" when "
                                                             "the helper reported none); older than "
@@ -52,3 +54,18 @@ class RenewConfirmedSchema(Schema):
     serial = fields.Function(lambda done: done.certificate.serial)
     not_after = fields.Function(lambda done: done.certificate.not_after.isoformat())
     cleanup_ticket = fields.String()
+
+
+class RenewGroupKeySchema(Schema):
+    order_no = fields.Function(lambda key: key.order.order_no)
+    organisation = fields.String()
+    serial_tail = fields.String(metadata={"description": "the last 6 characters of the certificate's serial"})
+    medium_last4 = fields.String()
+    status = fields.String()
+    status_label = fields.String(metadata={"description": "待写入 / 已写入 …"})
+
+
+class RenewGroupSchema(Schema):
+    group_no = fields.String()
+    keys = fields.List(fields.Nested(RenewGroupKeySchema))
+    remaining = fields.Integer(metadata={"description": "keys still to write"})

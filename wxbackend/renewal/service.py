@@ -7,6 +7,10 @@ subject from the old certificate; validity old not_after + years) → the helper
 with the new key → `confirm` (order completed, old certificate superseded, bindings carried over, notice) → a
 `cleanup` ticket for removing the old certificate and key.
 
+批量续期: the page names the group (`group_no`) and lists its keys (`group_progress`); each key inserted finds its
+own order of the group, written and resumed on its own exactly as a single renewal, so a key that fails leaves the
+others writable.
+
 Nothing is lost when the key is pulled out between steps: the old certificate works until `confirm`; an issued
 certificate is installed on the next visit without issuing again; if its key is gone it is voided (on the CRL)
 and the flow starts over. An order is issued at most once at a time (row lock + status).
@@ -41,7 +45,7 @@ from wxbackend.core.times import local_day, utcnow
 from wxbackend.helper_releases.service import check_helper_version
 from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
-from wxbackend.orders.models import Order, OrderKind, OrderStatus
+from wxbackend.orders.models import Order, OrderGroup, OrderKind, OrderStatus
 from wxbackend.orders.service import lock_order
 from wxbackend.tickets.service import issue_ticket, take_ticket
 
@@ -52,6 +56,10 @@ class NoPaidOrder(DomainError):
 
 class NotTheKeyOrdered(DomainError):
     code, message = "not_the_key_ordered", "插入的介质不是该受理单对应的证书介质，请更换介质后重试"
+
+
+class NotInGroup(DomainError):
+    code, message = "not_in_group", "插入的介质不属于本次批量续期，请拔出后插入列表中的介质"
 
 
 class RenewalRefused(DomainError):
@@ -82,7 +90,29 @@ def chain_pems() -> list[str]:
     return [c.public_bytes(serialization.Encoding.PEM).decode() for c in get_backend().chain()]
 
 
-def _order_for(certificate: Certificate, order_no: str | None) -> Order:
+def _group_by_no(group_no: str) -> OrderGroup:
+    group = db.session.scalar(sa.select(OrderGroup).where(OrderGroup.group_no == group_no))
+    if group is None:
+        raise NoPaidOrder("没有找到该批量续期")
+    return group
+
+
+def _order_in_group(certificate: Certificate, group_no: str) -> Order:
+    """The order of the group `group_no` that renews `certificate` (the key inserted now)."""
+    group = _group_by_no(group_no)
+    order = next((o for o in group.orders if o.certificate_id == certificate.id), None)
+    if order is None:
+        if any(o.new_certificate_id == certificate.id for o in group.orders):
+            raise NoPaidOrder("该介质的新证书已写入完成，请拔出后插入下一个介质", code="already_written")
+        raise NotInGroup()
+    if order.status not in (OrderStatus.READY_TO_WRITE, OrderStatus.ISSUED):
+        raise NoPaidOrder(f"该介质的受理单当前为“{order.status_label}”，不能写入证书，请插入下一个介质")
+    return order
+
+
+def _order_for(certificate: Certificate, order_no: str | None, group_no: str | None = None) -> Order:
+    if group_no:
+        return _order_in_group(certificate, group_no)
     if order_no:
         order = db.session.scalar(sa.select(Order).where(Order.order_no == order_no))
         if order is None or order.kind != OrderKind.RENEWAL:
@@ -101,13 +131,14 @@ def _order_for(certificate: Certificate, order_no: str | None) -> Order:
 
 
 def start(cert_pem: object, key_ids: list[str], order_no: str | None, ip: str,
-          helper_version: str | None = None) -> Started:
-    """What the helper should do for the key whose certificate is `cert_pem` (its public-key ids `key_ids`).
-    HelperOutdated when the page reports a helper older than HELPER_MIN_VERSION."""
+          helper_version: str | None = None, group_no: str | None = None) -> Started:
+    """What the helper should do for the key whose certificate is `cert_pem` (its public-key ids `key_ids`): its
+    order (the one named by `order_no`, or its order of the 批量续期 group `group_no`: NotInGroup for a key of no
+    order of it). HelperOutdated when the page reports a helper older than HELPER_MIN_VERSION."""
     check_helper_version(helper_version)
     certificate = certificate_from_key(cert_pem)
     require_in_use(certificate, "续期")
-    order = lock_order(_order_for(certificate, order_no).id)
+    order = lock_order(_order_for(certificate, order_no, group_no).id)
     if order.status == OrderStatus.ISSUED:
         issued = order.issued_certificate
         if key_id_of(issued.pem) in {k.lower() for k in key_ids}:
@@ -125,6 +156,56 @@ def start(cert_pem: object, key_ids: list[str], order_no: str | None, ip: str,
                           order_id=order.id, context={"order_id": order.id})
     record_audit("pc", "renewal.start", target=f"order:{order.id}", ip=ip)
     return Started("keygen", order, ticket.ticket, ticket.ticket_id)
+
+
+WRITE_LABELS = {OrderStatus.READY_TO_WRITE: "待写入", OrderStatus.ISSUED: "待写入（新证书已签发，插入该介质继续写入）",
+                OrderStatus.COMPLETED: "已写入"}
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """One key of a 批量续期 group as the PC page lists it."""
+
+    order: Order
+
+    @property
+    def organisation(self) -> str:
+        return self.order.certificate.subject_o
+
+    @property
+    def serial_tail(self) -> str:
+        return self.order.certificate.serial[-6:]
+
+    @property
+    def medium_last4(self) -> str:
+        return self.order.certificate.medium_last4
+
+    @property
+    def status(self) -> str:
+        return self.order.status
+
+    @property
+    def status_label(self) -> str:
+        return WRITE_LABELS.get(OrderStatus(self.order.status), self.order.status_label)
+
+
+@dataclass(frozen=True)
+class GroupProgress:
+    group_no: str
+    keys: list[GroupKey]
+
+    @property
+    def remaining(self) -> int:
+        return sum(1 for key in self.keys if key.status in (OrderStatus.READY_TO_WRITE, OrderStatus.ISSUED))
+
+
+def group_progress(group_no: str) -> GroupProgress:
+    """The keys of a paid 批量续期 group and where each stands (待写入 / 已写入 …), for the PC page that writes them
+    one at a time. NoPaidOrder when there is no such group or it is not paid."""
+    group = _group_by_no(group_no)
+    if group.status != "paid":
+        raise NoPaidOrder(f"该批量续期当前为“{group.status_label}”，请先在手机上完成支付")
+    return GroupProgress(group.group_no, [GroupKey(order) for order in group.orders])
 
 
 def issue(ticket_id: object, old_signature: object, csr_pem: object, ip: str) -> Started:

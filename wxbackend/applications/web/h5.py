@@ -160,8 +160,8 @@ def form_pdf(application_id: int):
 def address(application_id: int):
     """邮寄地址 of the new key (介质遗失补办): one of 我的地址, copied onto the order's shipment."""
     found = mine(application_id)
-    if found.kind != "replacement":
-        abort(404)
+    if found.kind != "replacement":  # nothing is shipped: the application itself
+        return redirect(page(found.id))
     if request.method == "POST":
         chosen = request.form.get("address_id", "")
         if not chosen.isdigit() or len(chosen) > 9:

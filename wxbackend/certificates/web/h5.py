@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from wxbackend.certificates import revocation
 from wxbackend.certificates.service import user_certificate, user_certificates
+from wxbackend.orders.service import batch_candidates
 from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.forms import ConfirmForm
 from wxbackend.web.refusals import refusals_flashed
@@ -21,7 +22,10 @@ def detail_page(certificate_id: int, **_view_args) -> str:
 @bp.get("/certificates")
 @page_login_required
 def certificates():
-    return render_template("certificates/certificates.html", certificates=user_certificates(current_user_id()))
+    """我的数字证书; certificates renewable online carry a checkbox for 批量续期."""
+    found = user_certificates(current_user_id())
+    return render_template("certificates/certificates.html", certificates=found,
+                           batchable=batch_candidates(current_user_id(), found))
 
 
 @bp.get("/certificates/<int:certificate_id>")

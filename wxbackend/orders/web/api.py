@@ -1,4 +1,5 @@
-"""JSON endpoints for orders (H5 pages and the mini-program): quote, create, list, detail, cancel, 待办."""
+"""JSON endpoints for orders (H5 pages and the mini-program): quote, create, list, detail, cancel, 待办; 批量续期
+groups (quote, create, detail, cancel before payment)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from flask_smorest import Blueprint
 
 from wxbackend.orders import service as orders
 from wxbackend.orders.schemas import (
+    GroupCreateSchema,
+    GroupQuoteRequestSchema,
+    GroupQuoteSchema,
+    GroupSchema,
     OrderCreateSchema,
     OrderDetailSchema,
     OrderSchema,
@@ -64,6 +69,59 @@ class OrderCancel(MethodView):
     def post(self, order_id: int):
         """撤销 before payment."""
         return orders.cancel_order(api_user_id(), order_id)
+
+
+def _items(body: dict) -> list[tuple[int, int]]:
+    return [(item["certificate_id"], item["years"]) for item in body["items"]]
+
+
+@bp.route("/order-groups/quote")
+class GroupQuote(MethodView):
+    @bp.arguments(GroupQuoteRequestSchema)
+    @bp.response(200, GroupQuoteSchema)
+    @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    def post(self, body: dict):
+        """批量续期: each certificate's price and new validity, and the total exactly as it would be charged."""
+        return orders.quote_group(api_user_id(), _items(body))
+
+
+@bp.route("/order-groups")
+class Groups(MethodView):
+    @bp.response(200, GroupSchema(many=True))
+    def get(self):
+        """My 批量续期 groups, newest first."""
+        return orders.user_groups(api_user_id())
+
+    @bp.arguments(GroupCreateSchema)
+    @bp.response(201, GroupSchema)
+    @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(403, schema=ApiErrorSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
+    def post(self, body: dict):
+        """批量续期: one group of 待支付 renewal orders, one per certificate, paid by one payment of the total."""
+        return orders.create_group(api_user_id(), _items(body), shown_amount_fen=body["shown_amount_fen"])
+
+
+@bp.route("/order-groups/<int:group_id>")
+class GroupDetail(MethodView):
+    @bp.response(200, GroupSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    def get(self, group_id: int):
+        """One of my groups with its orders (its status turns paid when the payment is confirmed)."""
+        return orders.user_group(api_user_id(), group_id)
+
+
+@bp.route("/order-groups/<int:group_id>/cancel")
+class GroupCancel(MethodView):
+    @bp.response(200, GroupSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
+    def post(self, group_id: int):
+        """撤销 the whole group before payment (after payment each order is cancelled and refunded on its own:
+        POST /api/orders/{id}/refund)."""
+        return orders.cancel_group(api_user_id(), group_id)
 
 
 @bp.route("/todo")

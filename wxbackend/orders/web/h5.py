@@ -1,4 +1,4 @@
-"""续期 / 应用续期, 我的受理单, 受理单详情, 撤销 and 待办事项 on the phone."""
+"""续期 / 应用续期, 批量续期, 我的受理单, 受理单详情, 撤销 and 待办事项 on the phone."""
 
 from __future__ import annotations
 
@@ -52,6 +52,76 @@ def renew(certificate_id: int):
         offer = orders.quote(current_user_id(), certificate_id, refusal.allowed_years, app_id)
     return render_template("orders/renew.html", form=form, offer=offer,
                            open_order=orders.open_order_for(certificate_id))
+
+
+def batch_items(values) -> list[tuple[int, int]]:
+    """The (certificate, years) pairs a batch page asked for: `certificate` repeated, `years` for all of them and
+    `years_<id>` for one; anything that is not an id or a year count is dropped (the service refuses what is
+    left when it does not make a group)."""
+    ids = list(dict.fromkeys(i for i in (id_or_none(v) for v in values.getlist("certificate")[:50]) if i))
+    common = values.get("years", 1, type=int)
+    items = []
+    for certificate_id in ids:
+        years = values.get(f"years_{certificate_id}", common, type=int)
+        items.append((certificate_id, years if years in range(1, 6) else 1))
+    return items
+
+
+def batch_page(**_view_args) -> str:
+    items = batch_items(request.values)
+    if len(items) < orders.BATCH_MIN:
+        return url_for("certificates_h5.certificates")
+    query = {"certificate": [i for i, _ in items], **{f"years_{i}": y for i, y in items}}
+    return url_for("orders_h5.batch_renew", **query)
+
+
+def batch_identity_first(**_view_args) -> str:
+    return url_for("identity_h5.identity", next=batch_page())
+
+
+@bp.route("/renewals/batch", methods=["GET", "POST"])
+@page_login_required
+@refusals_flashed(back=batch_page, elsewhere={IdentityRequired: batch_identity_first})
+def batch_renew():
+    """批量续期: the certificates chosen in 我的数字证书, each with its years, price and new validity, and the total
+    exactly as charged; the group is created only for the total the page showed."""
+    items = batch_items(request.values)
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        shown = request.form.get("shown_amount_fen", "")
+        group = orders.create_group(current_user_id(), items,
+                                    shown_amount_fen=int(shown) if shown.isdigit() and len(shown) <= 12 else -1)
+        return redirect(url_for("orders_h5.group", group_id=group.id))
+    if len(items) < orders.BATCH_MIN:
+        flash(f"请至少勾选{orders.BATCH_MIN}个可续期的证书", "error")
+        return redirect(url_for("certificates_h5.certificates"))
+    offer = orders.quote_group(current_user_id(), items)
+    return render_template("orders/batch.html", offer=offer, form=form, year_choices=range(1, 6))
+
+
+@bp.get("/groups/<int:group_id>")
+@page_login_required
+def group(group_id: int):
+    """批量续期的受理单: its orders, the one total, one payment for all, then where to write each key."""
+    return render_template("orders/group.html", group=orders.user_group(current_user_id(), group_id),
+                           form=ConfirmForm())
+
+
+def group_page(group_id: int) -> str:
+    return url_for("orders_h5.group", group_id=group_id)
+
+
+@bp.post("/groups/<int:group_id>/cancel")
+@page_login_required
+@refusals_flashed(back=group_page)
+def cancel_group(group_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    orders.cancel_group(current_user_id(), group_id)
+    flash("批量续期已撤销", "ok")
+    return redirect(group_page(group_id))
 
 
 @bp.get("/orders")

@@ -117,7 +117,10 @@ def match_line(line_id: int):
     """Match the line to an order by hand: the order is paid as the matching job would pay it."""
     line = transfer.match_line_by_hand(g.staff.id, line_id, request.form.get("order_no", ""),
                                        request.form.get("note", ""), client_ip())
-    flash(f"流水{line.bank_txn_id}已匹配受理单{line.order.order_no}，受理单已确认收款", "ok")
+    if line.group is not None:
+        flash(f"流水{line.bank_txn_id}已匹配批量续期{line.group.group_no}，其中受理单已全部确认收款", "ok")
+    else:
+        flash(f"流水{line.bank_txn_id}已匹配受理单{line.order.order_no}，受理单已确认收款", "ok")
     return redirect(url_for("payments_admin.manual_lines"))
 
 

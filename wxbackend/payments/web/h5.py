@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
-from wxbackend.orders.service import user_order
+from wxbackend.orders.service import user_group, user_order
 from wxbackend.payments.service import refund_order as refund
-from wxbackend.payments.transfer import choose_transfer, payee_account
+from wxbackend.payments.transfer import choose_group_transfer, choose_transfer, payee_account
 from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.forms import ConfirmForm
 from wxbackend.web.limits import by_user, limited
@@ -36,6 +36,24 @@ def transfer(order_id: int):
         choose_transfer(current_user_id(), order_id)
         return redirect(transfer_page(order_id))
     return render_template("payments/transfer.html", order=user_order(current_user_id(), order_id),
+                           payee=payee_account(), form=form)
+
+
+def group_transfer_page(group_id: int) -> str:
+    return url_for("payments_h5.group_transfer", group_id=group_id)
+
+
+@bp.route("/groups/<int:group_id>/transfer", methods=["GET", "POST"])
+@limited("PAYMENT_START_LIMIT", scope="payment_start", key_func=by_user, methods=["POST"])
+@page_login_required
+@refusals_flashed(back=group_transfer_page)
+def group_transfer(group_id: int):
+    """对公打款 for a 批量续期 group: one code and one transfer of the group's total."""
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        choose_group_transfer(current_user_id(), group_id)
+        return redirect(group_transfer_page(group_id))
+    return render_template("payments/group_transfer.html", group=user_group(current_user_id(), group_id),
                            payee=payee_account(), form=form)
 
 

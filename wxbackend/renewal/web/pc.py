@@ -13,6 +13,7 @@ from wxbackend.renewal import service as renewal
 from wxbackend.renewal.schemas import (
     RenewConfirmedSchema,
     RenewConfirmRequestSchema,
+    RenewGroupSchema,
     RenewIssueRequestSchema,
     RenewStartRequestSchema,
     RenewStepSchema,
@@ -27,8 +28,10 @@ bp = Blueprint("renewal_pc_api", __name__, url_prefix="/pc/api", description="PC
 
 @pages.get("/renew")
 def renew():
-    """续期 on the PC: the paid order's certificate written to the key (DESIGN §5); ?order= names the order."""
-    return render_template("renewal/pc_renew.html", order_no=request.args.get("order", "")[:32])
+    """续期 on the PC: the paid order's certificate written to the key (DESIGN §5); ?order= names the order,
+    ?group= a 批量续期 group whose keys are listed and written one at a time."""
+    return render_template("renewal/pc_renew.html", order_no=request.args.get("order", "")[:32],
+                           group_no=request.args.get("group", "")[:32])
 
 
 def client_ip() -> str:
@@ -47,7 +50,19 @@ class RenewStart(MethodView):
         """The paid order for the key's certificate and a `keygen` ticket (or `install` to resume). 409
         helper_outdated for a helper older than HELPER_MIN_VERSION (a courtesy check, as for binding)."""
         return renewal.start(body["certificate"], body["key_ids"], body["order_no"], client_ip(),
-                             body["helper_version"])
+                             body["helper_version"], body["group_no"])
+
+
+@bp.route("/renew/groups/<string:group_no>")
+class RenewGroup(MethodView):
+    @limited("PC_START_LIMIT")
+    @bp.response(200, RenewGroupSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(429, schema=ApiErrorSchema)
+    def get(self, group_no: str):
+        """批量续期: the group's keys (organisation, serial tail, 待写入 / 已写入) for the page that writes them one
+        at a time."""
+        return renewal.group_progress(group_no[:32])
 
 
 @bp.route("/renew/issue")

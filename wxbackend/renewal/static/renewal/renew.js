@@ -1,9 +1,13 @@
 // PC renewal page (DESIGN §5): helper token → backend start → helper keygen (PIN once) → backend issue →
 // helper install → backend confirm → helper cleanup. The PIN goes only to the helper on 127.0.0.1.
+// 批量续期 (?group=): the group's keys are listed; each key inserted writes its own order, one key at a time, and a
+// key that fails (pulled out, wrong PIN…) is marked 写入失败 and can be written again later, the others meanwhile.
 (function () {
   "use strict";
   const HELPER = window.CAGJ.helper;
   const ORDER = window.CAGJ.order || null;
+  const GROUP = window.CAGJ.group || null;
+  const failed = new Set();  // order numbers whose write failed on this page (the backend keeps them resumable)
   const {$, showOnly, guide, call, fmtDate, readKey} = window.CAGJ_PC;
   const state = {step: null, pems: [], keyIds: [], helperVersion: null};
 
@@ -18,8 +22,30 @@
     constructor(task, body) { super(body.message || "操作失败"); this.task = task; this.body = body; }
   }
 
+  async function refreshGroup() {
+    if (!GROUP) return null;
+    const r = await backend("/pc/api/renew/groups/" + encodeURIComponent(GROUP));
+    const body = $("group-keys").querySelector("tbody");
+    body.textContent = "";
+    if (!r.ok) { $("group-remaining").textContent = r.body.message; return null; }
+    for (const key of r.body.keys) {
+      const row = document.createElement("tr");
+      row.dataset.orderNo = key.order_no;
+      const label = failed.has(key.order_no) && key.status !== "completed" ? "写入失败（可重新插入该介质继续写入）" : key.status_label;
+      row.dataset.status = failed.has(key.order_no) && key.status !== "completed" ? "failed" : key.status;
+      for (const text of [key.organisation, key.serial_tail, key.medium_last4, label]) {
+        const cell = document.createElement("td"); cell.textContent = text; row.append(cell);
+      }
+      row.lastChild.className = "key-status";
+      body.append(row);
+    }
+    $("group-remaining").textContent = r.body.remaining ? `还有 ${r.body.remaining} 个介质待写入` : "全部证书已写入完成";
+    return r.body;
+  }
+
   async function detect() {
     show("panel-detect"); guide(1);
+    refreshGroup();
     for (const id of ["helper-missing", "helper-upgrade", "no-order", "btn-redetect"]) $(id).hidden = true;
     $("detect-status").textContent = "正在检测证书助手和证书介质…";
     const token = await readKey(state);
@@ -40,9 +66,9 @@
     let refusal = null;
     for (const pem of state.pems) {  // after an interrupted write the key may hold the old and the new certificate
       const r = await backend("/pc/api/renew/start", {certificate: pem, key_ids: state.keyIds, order_no: ORDER,
-                                                      helper_version: state.helperVersion});
+                                                      group_no: GROUP, helper_version: state.helperVersion});
       if (r.ok) { state.step = r.body; showOrder(); return true; }
-      if (!refusal || r.body.code === "not_the_key_ordered") refusal = r.body;
+      if (!refusal || ["not_the_key_ordered", "not_in_group"].includes(r.body.code)) refusal = r.body;
     }
     show("panel-detect");
     $("detect-status").textContent = "";
@@ -104,22 +130,50 @@
       $("result").className = "result ok";
       $("result-detail").textContent = "新证书已写入介质，有效期至 " + fmtDate(confirmed.body.not_after) +
         "。" + (cleaned.ok ? "" : "旧证书未能清理，不影响新证书使用。");
+      failed.delete(confirmed.body.order.order_no);
+      const progress = await refreshGroup();
+      if (progress && progress.remaining) {
+        $("result-detail").textContent += "请拔出当前介质，插入下一个介质后点击继续。";
+        $("btn-next").hidden = false;
+      } else {
+        $("btn-next").hidden = true;
+      }
     } catch (error) {
-      const failed = error instanceof StepFailed ? error : new StepFailed("keygen", {message: "证书助手连接中断，请确认介质已插好后重试"});
-      task(failed.task, "failed");
-      const body = failed.body;
+      const stopped = error instanceof StepFailed ? error : new StepFailed("keygen", {message: "证书助手连接中断，请确认介质已插好后重试"});
+      task(stopped.task, "failed");
+      const body = stopped.body;
+      if (GROUP && state.step) failed.add(state.step.order.order_no);
       if (body.code === "pin_final_try") $("final-try").hidden = false;
-      // tickets are single-use: ask the backend where the order stands now, then let the user retry
+      // tickets are single-use: read the key again (a new key pair made before the failure must be reported, or
+      // the certificate already issued for it would be voided), ask the backend where the order stands now, then
+      // let the user retry
+      const present = await helper("/v1/token").catch(() => null);
+      if (present && present.ok && present.body.certificates.length) {
+        state.pems = present.body.certificates.map((c) => c.pem);
+        state.keyIds = present.body.key_ids || [];
+      } else if (GROUP) {  // the key was pulled out: its order stays resumable, another key may go first
+        show("panel-detect");
+        $("detect-status").textContent = body.message + " 介质已拔出：可插入其他介质继续，稍后再插入该介质完成写入。";
+        $("btn-redetect").hidden = false;
+        await refreshGroup();
+        return;
+      }
       const again = await start().catch(() => false);
       if (again) {
         $("renew-error").textContent = body.message + (body.code === "pin_incorrect" ? "" : "（原证书仍可正常使用，可重新点击续期）");
       } else {
         $("no-order-text").textContent = body.message + " " + $("no-order-text").textContent;
       }
+      if (GROUP) {
+        await refreshGroup();
+        $("renew-error").textContent += " 也可以先拔出该介质，插入其他介质继续批量续期。";
+      }
     }
   }
 
   $("pin-form").addEventListener("submit", renew);
   $("btn-redetect").addEventListener("click", detect);
+  $("btn-next").addEventListener("click", detect);
+  if ($("btn-switch")) $("btn-switch").addEventListener("click", detect);
   detect();
 })();

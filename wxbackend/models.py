@@ -1,6 +1,7 @@
 """Every model, imported in one place so that migrations and `create_all` see the whole schema."""
 
 from wxbackend.addresses.models import Address
+from wxbackend.agreements.models import AgreementAcceptance
 from wxbackend.applications.models import (
            Application,
            ApplicationRevision,
@@ -14,7 +15,7 @@ from wxbackend.ca.models import IssuedCertificate
 from wxbackend.certificates.models import Binding, CertApp, Certificate, CertificateHold
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile
-from wxbackend.orders.models import Order, OrderEvent
+from wxbackend.orders.models import Order, OrderContact, OrderEvent
 from wxbackend.payments.bank_models import BankStatementLine
 from wxbackend.payments.models import Payment, Refund
 from wxbackend.staff.models import StaffMember
@@ -28,3 +29,4 @@ __all__ += ["ApprovalDecision", "ApprovalRequest"]
 __all__ += ["SupportConversation", "SupportMessage", "SupportReply"]
 __all__ += ["CertificateHold"]
 __all__ += ["Application", "ApplicationRevision", "ApplicationUpload", "FinVerification", "LivenessCheck"]
+__all__ += ["AgreementAcceptance", "OrderContact"]

@@ -15,6 +15,7 @@ from pypdf import PdfReader
 
 from tests.support.applications import ORGANISATION, jpeg, materials
 from tests.support.live import pc_signed_in_by_qr, shot, wechat_phone
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.core.db import db
 
 pytestmark = pytest.mark.browser
@@ -32,7 +33,7 @@ def expired_draft_order(live_app) -> int:
         db.session.flush()
         certificate = make_certificate(ORGANISATION, expires_in_days=-20)
         bind(user, certificate)
-        order = create_order(user.id, certificate.id, 1)
+        order = create_order(user.id, certificate.id, 1, agreement_version=SERVICE_AGREEMENT.version)
         db.session.commit()
         return order.id
 
@@ -139,7 +140,7 @@ def expired_key_order(live_app) -> int:
         db.session.add(user)
         db.session.flush()
         bind(user, key.certificate)
-        order = create_order(user.id, key.certificate.id, 1)
+        order = create_order(user.id, key.certificate.id, 1, agreement_version=SERVICE_AGREEMENT.version)
         db.session.commit()
         return order.id
 

@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 
 from tests.conftest import ARTIFACTS, PG_ADMIN_URL, TEST_REDIS_URL, create_database, drop_database, free_port
 from wxbackend import create_app
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.certificates.models import Binding
 from wxbackend.core.db import db
 from wxbackend.orders.service import create_order, mark_paid
@@ -182,7 +183,7 @@ def paid_order_for(live_app, certificate_id: int, openid: str) -> str:
         db.session.add(user)
         db.session.flush()
         db.session.add(Binding(user_id=user.id, certificate_id=certificate_id))
-        order = create_order(user.id, certificate_id, 1)
+        order = create_order(user.id, certificate_id, 1, agreement_version=SERVICE_AGREEMENT.version)
         mark_paid(order.id, "wechat", "test")
         db.session.commit()
         return order.order_no

@@ -107,6 +107,16 @@ class Invoice(Buyer, db.Model):
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 电子发票和纸质发票只有其中一种: electronic (mailed to `email`) or paper (posted to the recipient copied from
+    # the orders' 收件人 when requested; the mobile and address encrypted, masked copies for the console)
+    delivery: Mapped[str] = mapped_column(sa.String(16), default="electronic", server_default="electronic")
+    recipient_name: Mapped[str] = mapped_column(sa.String(50), default="", server_default="")
+    recipient_mobile_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    recipient_mobile_masked: Mapped[str] = mapped_column(sa.String(16), default="", server_default="")
+    recipient_address_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    recipient_address_masked: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
+    # a paper invoice: when the issuing job recorded that staff must post it
+    to_post_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the last transient failure of issuing or mailing (retried by rq), cleared when the step succeeds
     last_error: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -120,6 +130,14 @@ class Invoice(Buyer, db.Model):
     @property
     def status_label(self) -> str:
         return STATUS_LABELS[InvoiceStatus(self.status)]
+
+    @property
+    def paper(self) -> bool:
+        return self.delivery == "paper"
+
+    @property
+    def delivery_label(self) -> str:
+        return "纸质发票" if self.paper else "电子发票"
 
 
 class InvoiceItem(db.Model):

@@ -60,24 +60,28 @@ class Accepted:
     at: datetime
 
 
-def acceptance(user_id: int, document: Document = SERVICE_AGREEMENT) -> Accepted | None:
-    """When the user accepted the current version of `document`; None when they have not (or only older ones)."""
+def acceptance(user_id: int, document: Document | None = None) -> Accepted | None:
+    """When the user accepted the current version of `document` (the 电子认证服务协议 by default); None when they
+    have not (or only older ones)."""
+    document = document or SERVICE_AGREEMENT
     at = db.session.scalar(sa.select(AgreementAcceptance.accepted_at).where(
         AgreementAcceptance.user_id == user_id, AgreementAcceptance.document == document.name,
         AgreementAcceptance.version == document.version))
     return Accepted(document.version, at) if at is not None else None
 
 
-def accepted_before(user_id: int, document: Document = SERVICE_AGREEMENT) -> bool:
+def accepted_before(user_id: int, document: Document | None = None) -> bool:
     """Whether the user ever accepted any version of `document` (a changed version then says 已更新)."""
+    document = document or SERVICE_AGREEMENT
     return db.session.scalar(sa.select(sa.func.count(AgreementAcceptance.id)).where(
         AgreementAcceptance.user_id == user_id, AgreementAcceptance.document == document.name)) > 0
 
 
-def accept(user_id: int, document: Document = SERVICE_AGREEMENT, version: str | None = None) -> Accepted:
-    """Record that the user accepted `version` of `document` (the current one when None) and return it; accepting
-    the same version again keeps the first time. AgreementRequired when `version` is not the current one (the text
-    changed since the page was shown)."""
+def accept(user_id: int, document: Document | None = None, version: str | None = None) -> Accepted:
+    """Record that the user accepted `version` of `document` (the 电子认证服务协议 by default; its current version
+    when None) and return it; accepting the same version again keeps the first time. AgreementRequired when
+    `version` is not the current one (the text changed since the page was shown)."""
+    document = document or SERVICE_AGREEMENT
     if version is not None and version != document.version:
         raise AgreementRequired(f"《{document.title}》已更新（版本 {document.version}），请阅读新版本后重新勾选同意")
     existing = acceptance(user_id, document)

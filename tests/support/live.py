@@ -176,6 +176,21 @@ def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def fill_order_terms(phone, verified: bool = False) -> None:
+    """On a renew page: tick the 电子认证服务协议 when it is shown (the first order), fill 经办人 (only the email when
+    the identity check prefilled the rest), and 收件人 by 从经办人处拷贝 plus an address, as a person would."""
+    if phone.is_visible("#agree-agreement"):
+        phone.check("#agree-agreement")
+    if not verified:
+        phone.fill("#operator_id_number", "11010519491231002X")
+        phone.fill("#operator_name", "张三")
+        phone.fill("#operator_mobile", "13812345678")
+    phone.fill("#operator_email", "zhangsan@example.cn")
+    phone.check("#copy-operator")
+    if phone.is_visible("#recipient_address"):
+        phone.fill("#recipient_address", "广东省广州市天河区体育西路100号")
+
+
 def paid_order_for(live_app, certificate_id: int, openid: str) -> str:
     """A paid renewal order (待制证) of a new verified user bound to the certificate; its 受理单号."""
     with live_app.app_context():

@@ -11,6 +11,9 @@ down_revision = '0019'
 branch_labels = None
 depends_on = None
 
+UNDELIVERED_BEFORE = "status = 'pending' OR (status = 'issued' AND emailed_at IS NULL)"
+UNDELIVERED = "status = 'pending' OR (status = 'issued' AND emailed_at IS NULL AND posted_at IS NULL)"
+
 
 def upgrade():
     op.create_table('agreement_acceptances',
@@ -49,16 +52,24 @@ def upgrade():
         batch_op.add_column(sa.Column('delivery', sa.String(length=16), server_default='electronic', nullable=False))
         batch_op.add_column(sa.Column('recipient_name', sa.String(length=50), server_default='', nullable=False))
         batch_op.add_column(sa.Column('recipient_mobile_enc', sa.LargeBinary(), nullable=True))
-        batch_op.add_column(sa.Column('recipient_mobile_masked', sa.String(length=16), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('recipient_mobile_masked', sa.String(length=16), server_default='',
+                                      nullable=False))
         batch_op.add_column(sa.Column('recipient_address_enc', sa.LargeBinary(), nullable=True))
-        batch_op.add_column(sa.Column('recipient_address_masked', sa.String(length=120), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('recipient_address_masked', sa.String(length=120), server_default='',
+                                      nullable=False))
         batch_op.add_column(sa.Column('to_post_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('posted_at', sa.DateTime(), nullable=True))
+    # a paper invoice posted by staff has reached the user: the 未送达发票 index leaves it out
+    op.drop_index("ix_invoices_undelivered", "invoices")
+    op.create_index("ix_invoices_undelivered", "invoices", ["created_at", "id"],
+                    postgresql_where=sa.text(UNDELIVERED), sqlite_where=sa.text(UNDELIVERED))
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('agreement_version', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('agreed_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('fee_items', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('invoice_delivery', sa.String(length=16), server_default='electronic', nullable=False))
+        batch_op.add_column(sa.Column('invoice_delivery', sa.String(length=16), server_default='electronic',
+                                      nullable=False))
 
 
 
@@ -69,7 +80,11 @@ def downgrade():
         batch_op.drop_column('agreed_at')
         batch_op.drop_column('agreement_version')
 
+    op.drop_index("ix_invoices_undelivered", "invoices")
+    op.create_index("ix_invoices_undelivered", "invoices", ["created_at", "id"],
+                    postgresql_where=sa.text(UNDELIVERED_BEFORE), sqlite_where=sa.text(UNDELIVERED_BEFORE))
     with op.batch_alter_table('invoices', schema=None) as batch_op:
+        batch_op.drop_column('posted_at')
         batch_op.drop_column('to_post_at')
         batch_op.drop_column('recipient_address_masked')
         batch_op.drop_column('recipient_address_enc')

@@ -16,6 +16,7 @@ from tests.support.factories import (
     make_user,
 )
 from tests.support.flows import csrf_token, run_jobs, sign_in
+from tests.support.staff import make_staff, sign_in_staff
 from wxbackend.addresses.service import AddressInput, create_address
 from wxbackend.agreements import service as agreements
 from wxbackend.agreements.models import AgreementAcceptance
@@ -197,7 +198,7 @@ def test_prefilled_from_the_identity_check_and_the_default_address(db_session):
 # ------------------------------------------------------------------------------------------- the invoice
 
 
-def test_a_paper_invoice_goes_to_the_recipient_and_is_never_mailed(db_session, smtp_sink, invoice_files):
+def test_a_paper_invoice_goes_to_the_recipient_and_is_never_mailed(app, db_session, smtp_sink, invoice_files):
     user = make_user()
     profile = invoices.create_profile(user.id, ProfileInput(
         title="广州某某科技有限公司", title_type="enterprise", tax_number="9144030071526726XG",
@@ -228,6 +229,29 @@ def test_a_paper_invoice_goes_to_the_recipient_and_is_never_mailed(db_session, s
     assert rows[posted.id].stage == "纸质发票待寄出" and mailed.id not in rows
     with pytest.raises(Conflict, match="纸质发票"):
         issuing.requeue_invoice(1, posted.id)
+    [(waiting, recipient)] = issuing.to_post()  # the waybill: the recipient in full
+    assert waiting.id == posted.id and recipient == {"name": "李四", "mobile": "13900001111",
+                                                     "address": "广东省广州市天河区体育西路100号"}
+    listed = app.test_cli_runner().invoke(args=["invoices", "to-post"])
+    assert "13900001111" in listed.output and "共1张纸质发票待寄出" in listed.output
+
+    # what staff see: 未送达发票 says 纸质发票待寄出 with the recipient masked, and 已寄出 takes it off the queue
+    console = app.test_client()
+    staff = make_staff("caiwu", "finance")
+    csrf = sign_in_staff(console, staff)
+    page = console.get("/admin/invoices/undelivered").text
+    assert f'data-invoice="{posted.id}"' in page and "纸质发票待寄出" in page and "李* 139****1111" in page
+    assert "13900001111" not in page and "体育西路100号" not in page
+    assert f"/admin/invoices/{posted.id}/posted" in page
+    done = console.post(f"/admin/invoices/{posted.id}/posted", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "已标记为已寄出" in done.text and f'data-invoice="{posted.id}"' not in done.text
+    db_session.expire_all()
+    assert db_session.get(Invoice, posted.id).posted_at is not None and issuing.to_post() == []
+    again = console.post(f"/admin/invoices/{posted.id}/posted", data={"csrf_token": csrf}, follow_redirects=True)
+    assert "不是待寄出的纸质发票" in again.text
+    order_page = console.get(f"/admin/orders/{paper.id}").text
+    assert "纸质发票" in order_page and "张*" in order_page and "110***********002X" in order_page
+    assert OPERATOR_ID not in order_page and "13812345678" not in order_page
 
 
 # ------------------------------------------------------------------------------------------- the pages

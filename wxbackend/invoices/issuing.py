@@ -14,6 +14,7 @@ from flask import current_app
 
 from wxbackend.audit.service import record_audit
 from wxbackend.core import keyset
+from wxbackend.core.crypto import decrypt
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, NotFound, UpstreamError
 from wxbackend.core.files import file_store
@@ -247,6 +248,32 @@ def undelivered_page(cursor: str | None = None, size: int = keyset.PAGE_SIZE) ->
                         [item.order_no for item in invoice.items], _stage(invoice), invoice.last_error)
             for invoice in found.rows]
     return keyset.Page(rows, found.next_cursor)
+
+
+def mark_posted(staff_id: int, invoice_id: int, ip: str = "") -> Invoice:
+    """纸质发票已寄出: staff posted an issued paper invoice to its recipient; it leaves 未送达发票. Audited. Conflict
+    when it is not an issued paper invoice waiting to be posted, NotFound when there is no such invoice."""
+    invoice = db.session.get(Invoice, invoice_id, with_for_update=True)
+    if invoice is None:
+        raise NotFound("没有找到该发票")
+    if not (invoice.paper and invoice.status == InvoiceStatus.ISSUED and invoice.posted_at is None):
+        raise Conflict(f"发票{invoice.request_no}不是待寄出的纸质发票", code="not_to_post")
+    invoice.posted_at = utcnow()
+    record_audit(f"staff:{staff_id}", "invoice.posted", target=f"invoice:{invoice.id}", ip=ip,
+                 detail={"invoice_no": invoice.invoice_no, "recipient": invoice.recipient_name,
+                         "address": invoice.recipient_address_masked})
+    db.session.flush()
+    return invoice
+
+
+def to_post() -> list[tuple[Invoice, dict[str, str]]]:
+    """Issued paper invoices not yet posted, the oldest first, each with its recipient in full (for the waybill:
+    `flask invoices to-post`; pages show the masked copies)."""
+    found = db.session.scalars(sa.select(Invoice).where(
+        Invoice.delivery == "paper", Invoice.status == InvoiceStatus.ISSUED, Invoice.posted_at.is_(None))
+        .order_by(Invoice.to_post_at, Invoice.id))
+    return [(invoice, {"name": invoice.recipient_name, "mobile": decrypt(invoice.recipient_mobile_enc, "mobile"),
+                       "address": decrypt(invoice.recipient_address_enc, "address")}) for invoice in found]
 
 
 def requeue_invoice(staff_id: int, invoice_id: int, ip: str = "") -> str:

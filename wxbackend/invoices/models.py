@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from wxbackend.core.crypto import mask_name
 from wxbackend.core.db import UTCDateTime, db
 from wxbackend.core.money import format_fen
 from wxbackend.core.times import utcnow
@@ -36,7 +37,8 @@ class InvoiceStatus(enum.StrEnum):
 
 STATUS_LABELS = {InvoiceStatus.PENDING: "开具中", InvoiceStatus.ISSUED: "已开具", InvoiceStatus.FAILED: "开具失败"}
 # requested and not in the user's mailbox: still to issue, or issued and not mailed (the 未送达发票 queue)
-UNDELIVERED_SQL = "status = 'pending' OR (status = 'issued' AND emailed_at IS NULL)"
+# (a paper invoice: issued and not yet posted by staff)
+UNDELIVERED_SQL = "status = 'pending' OR (status = 'issued' AND emailed_at IS NULL AND posted_at IS NULL)"
 
 
 class Buyer:
@@ -115,8 +117,9 @@ class Invoice(Buyer, db.Model):
     recipient_mobile_masked: Mapped[str] = mapped_column(sa.String(16), default="", server_default="")
     recipient_address_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     recipient_address_masked: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
-    # a paper invoice: when the issuing job recorded that staff must post it
+    # a paper invoice: when the issuing job recorded that staff must post it, and when staff posted it
     to_post_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the last transient failure of issuing or mailing (retried by rq), cleared when the step succeeds
     last_error: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -134,6 +137,10 @@ class Invoice(Buyer, db.Model):
     @property
     def paper(self) -> bool:
         return self.delivery == "paper"
+
+    @property
+    def recipient_name_masked(self) -> str:
+        return mask_name(self.recipient_name) if self.recipient_name else ""
 
     @property
     def delivery_label(self) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from wxbackend.core.crypto import mask_organisation
+from wxbackend.core.crypto import mask_name, mask_organisation
 from wxbackend.core.db import UTCDateTime, db
 from wxbackend.core.money import format_fen
 from wxbackend.core.times import utcnow
@@ -213,3 +213,8 @@ class OrderContact(db.Model):
     @property
     def operator_id_type_label(self) -> str:
         return ID_TYPE_LABELS[IdType(self.operator_id_type)]
+
+    @property
+    def names_masked(self) -> tuple[str, str]:
+        """The operator's and the recipient's names as the staff console shows them (张*)."""
+        return mask_name(self.operator_name), mask_name(self.recipient_name)

@@ -20,6 +20,8 @@ import config as config_module
 from wxbackend import models
 from wxbackend.addresses.web import api as addresses_api
 from wxbackend.addresses.web import h5 as addresses_h5
+from wxbackend.agreements.web import api as agreements_api
+from wxbackend.agreements.web import h5 as agreements_h5
 from wxbackend.applications import review as applications_review
 from wxbackend.applications import service as applications_service
 from wxbackend.applications import tasks as application_tasks
@@ -106,10 +108,10 @@ PAGE_BLUEPRINTS = (health.bp, ca_public.bp, ca_ocsp.bp, binding_site.bp, binding
                    payments_staff_refund.bp, support_admin.bp, invoices_admin.bp, orders_fulfilment_admin.bp,
                    orders_admin.bp, audit_admin.bp, certificates_admin.bp, applications_h5.bp, applications_admin.bp,
                    users_pc.pages, users_pc.api, reminders_h5.bp, shipping_admin.bp,
-                   counter_admin.bp)
+                   counter_admin.bp, agreements_h5.bp)
 API_BLUEPRINTS = (users_api.bp, wechat_api.bp, certificates_api.bp, binding_api.bp, orders_api.bp, identity_api.bp,
                   payments_api.bp, invoices_api.bp, addresses_api.bp, binding_pc.bp, renewal_pc.bp, applications_api.bp,
-                  reminders_api.bp)
+                  reminders_api.bp, agreements_api.bp)
 TASKS = (ca_tasks, certificate_tasks, invoice_tasks, notice_tasks, payment_tasks, wechat_tasks, application_tasks,
          reminder_tasks, shipping_tasks, counter_tasks)
 COMMANDS = (ca_cli, demo_cli, bank_cli, tickets_cli, wx_cli, invoices_cli, staff_cli, reminders_cli)

@@ -1,6 +1,7 @@
 """Every model, imported in one place so that migrations and `create_all` see the whole schema."""
 
 from wxbackend.addresses.models import Address
+from wxbackend.agreements.models import AgreementAcceptance
 from wxbackend.applications.models import (
            Application,
            ApplicationRevision,
@@ -15,7 +16,7 @@ from wxbackend.certificates.models import Binding, CertApp, Certificate, Certifi
 from wxbackend.counter.models import CounterPersonalisation, PinDelivery
 from wxbackend.identity.models import IdentityCheck
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile
-from wxbackend.orders.models import Order, OrderEvent, OrderGroup
+from wxbackend.orders.models import Order, OrderContact, OrderEvent, OrderGroup
 from wxbackend.payments.bank_models import BankStatementLine
 from wxbackend.payments.models import Payment, Refund
 from wxbackend.reminders.models import Reminder, ReminderDelivery, ReminderPreference, SubscribeAccept
@@ -34,3 +35,4 @@ __all__ += ["Application", "ApplicationRevision", "ApplicationUpload", "FinVerif
 __all__ += ["Reminder", "ReminderDelivery", "ReminderPreference", "SubscribeAccept"]
 __all__ += ["Shipment"]
 __all__ += ["CounterPersonalisation", "PinDelivery"]
+__all__ += ["AgreementAcceptance", "OrderContact"]

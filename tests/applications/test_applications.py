@@ -79,7 +79,7 @@ def test_an_expired_certificate_gets_one_application_and_nothing_sensitive_befor
         service.agree(order.user_id, application.id, True, False)
     assert refused.value.errors == {"consent": "请阅读并同意《敏感个人信息处理授权书》（单独同意）"}
     service.agree(order.user_id, application.id, True, True)
-    assert (application.agreement_version, application.consent_version) == ("2026-12-v1", "2026-12-v1")
+    assert (application.agreement_version, application.consent_version) == ("2026-12-v2", "2026-12-v1")
     assert application.agreed_at and application.consented_at
     assert "电子认证服务协议" in service.agreement_text() and "单独同意" in service.consent_text()
 

@@ -17,6 +17,7 @@ from tests.support.applications import ORGANISATION, materials, paid_for_review,
 from tests.support.factories import bind, make_certificate, make_user
 from tests.support.flows import sign_in
 from tests.support.staff import make_staff
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.applications import replacement, service
 from wxbackend.applications.models import ApplicationKind
 from wxbackend.approvals import service as approvals
@@ -223,8 +224,14 @@ def test_the_phone_looks_up_a_serial_sees_the_fee_and_starts(client, db_session,
     assert "已挂失" in page
     missing = client.post("/h5/replacement", data={"csrf_token": csrf, "serial": "712C1B5A584A1BBE"}).text
     assert "没有找到该证书，请核对证书序列号" in missing
+    assert 'id="agree-agreement"' in page  # the first order of any kind: the service agreement in full first
+    unticked = client.post("/h5/replacement/start", data={"csrf_token": csrf, "serial": issued.certificate.serial,
+                                                          "amount_fen": "30000"}, follow_redirects=True)
+    assert "请阅读并勾选“我接受电子认证服务协议内容”" in unticked.text
+    assert db_session.scalar(sa.select(sa.func.count(replacement.Application.id))) == 0
     started = client.post("/h5/replacement/start", data={"csrf_token": csrf, "serial": issued.certificate.serial,
-                                                         "amount_fen": "30000"})
+                                                         "amount_fen": "30000", "agreement": "yes",
+                                                         "agreement_version": SERVICE_AGREEMENT.version})
     assert started.status_code == 302 and started.location.endswith("/agreement")
     application = db_session.scalar(sa.select(replacement.Application).where(
         replacement.Application.user_id == user.id))
@@ -242,7 +249,9 @@ def test_a_strangers_pages_mask_the_organisation(client, db_session, stores):
     page = client.post("/h5/replacement", data={"csrf_token": csrf, "serial": issued.certificate.serial}).text
     assert ORGANISATION not in page and "深圳******公司" in page and 'id="not-bound"' in page
     client.post("/h5/replacement/start", data={"csrf_token": csrf, "serial": issued.certificate.serial,
-                                               "amount_fen": "30000"})
+                                               "amount_fen": "30000", "agreement": "yes",
+                                               "agreement_version": SERVICE_AGREEMENT.version})
+    assert db_session.scalar(sa.select(sa.func.count(replacement.Application.id))) == 1
     for path in ("/h5/applications", "/h5/orders"):
         assert ORGANISATION not in client.get(path).text, path
 
@@ -279,7 +288,8 @@ def test_the_new_keys_address_is_chosen_from_my_addresses_on_the_page_and_the_ap
     user, csrf = signed_in(client, db_session, "选地址")
     issued = Issued(organisation=ORGANISATION)
     bind(user, issued.certificate)
-    application = replacement.start(user.id, issued.certificate.serial, 30000)
+    application = replacement.start(user.id, issued.certificate.serial, 30000,
+                                    agreement_version=SERVICE_AGREEMENT.version)
     assert "选择新介质的邮寄地址" in service.missing_parts(application)
     page = client.get(f"/h5/applications/{application.id}/address").text
     assert 'id="no-address"' in page

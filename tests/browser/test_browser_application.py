@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from pypdf import PdfReader
 
 from tests.support.applications import ORGANISATION, jpeg, materials
-from tests.support.live import pc_signed_in_by_qr, shot, wechat_phone
+from tests.support.live import fill_order_terms, pc_signed_in_by_qr, shot, wechat_phone
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.core.db import db
 
 pytestmark = pytest.mark.browser
@@ -32,7 +33,7 @@ def expired_draft_order(live_app) -> int:
         db.session.flush()
         certificate = make_certificate(ORGANISATION, expires_in_days=-20)
         bind(user, certificate)
-        order = create_order(user.id, certificate.id, 1)
+        order = create_order(user.id, certificate.id, 1, agreement_version=SERVICE_AGREEMENT.version)
         db.session.commit()
         return order.id
 
@@ -222,6 +223,7 @@ def test_expired_key_from_application_to_the_pc_renewal(live_app, live_helper, b
     phone.click("#renew")
     phone.wait_for_selector("#reviewed-path")
     assert phone.text_content("#amount") == "¥300.00"
+    fill_order_terms(phone, verified=False)  # the first order: the agreement, 经办人 and 收件人
     phone.click("#create-order")
     phone.wait_for_selector("#open-application")
     assert phone.text_content("#status") == "编辑中"

@@ -18,7 +18,7 @@ from cryptography import x509
 from pkcs11 import Attribute, ObjectClass
 
 from tests.support.flows import run_jobs
-from tests.support.live import on_page, shot, wechat_phone
+from tests.support.live import fill_order_terms, on_page, shot, wechat_phone
 from tests.support.wechatpay import NOTIFY_PATH, FakeWeChatPay
 from tests.support.x509check import verify_chain
 from wxbackend.ca.service import get_authority
@@ -135,6 +135,7 @@ def test_three_certificates_one_payment_one_invoice_three_keys_written_one_at_a_
     amounts = [a.text_content() for a in phone.query_selector_all(".batch-amount")]
     assert amounts == ["¥300.00", "¥600.00", "¥300.00"]
     shot(phone, "phone-batch-quote")
+    fill_order_terms(phone)  # the agreement (first order), 经办人 and 收件人 of every order
     phone.click("#create-group")
     phone.wait_for_selector("#group-no")
     group_no = phone.text_content("#group-no")

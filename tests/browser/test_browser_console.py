@@ -15,6 +15,7 @@ from tests.support.flows import run_jobs
 from tests.support.live import shot, wechat_phone
 from tests.support.staff import make_staff
 from tests.support.wechat import FakeWeChat
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.core.db import db
 from wxbackend.orders.service import create_order
 from wxbackend.payments.transfer import choose_transfer
@@ -69,7 +70,7 @@ def customer_order(live_app, browser) -> tuple:
         user.identity_verified = True
         certificate = make_certificate(ORG, expires_in_days=40)
         bind(user, certificate)
-        order = create_order(user.id, certificate.id, 1)
+        order = create_order(user.id, certificate.id, 1, agreement_version=SERVICE_AGREEMENT.version)
         choose_transfer(user.id, order.id)
         db.session.commit()
         return phone, order.id, order.order_no, order.transfer_code

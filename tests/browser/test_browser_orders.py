@@ -10,7 +10,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.support.live import on_page, shot, wechat_phone
+from tests.support.live import fill_order_terms, on_page, shot, wechat_phone
 from tests.support.wechatpay import NOTIFY_PATH, FakeWeChatPay
 from wxbackend.core.db import db
 from wxbackend.core.times import SHANGHAI, utcnow
@@ -68,6 +68,11 @@ def test_phone_renews_and_pays_with_wechat_pay(live_app, browser, fake_wechatpay
     phone.click("#identity-submit")
     phone.wait_for_selector("#create-order")
     assert "身份鉴别认证已通过" in phone.text_content("body")
+    # 经办人 prefilled from the identity check (the ID number and mobile shown masked), the agreement still to accept
+    assert phone.input_value("#operator_name") == "张三"
+    assert "110***********002X" in phone.get_attribute("#operator_id_number", "placeholder")
+    fill_order_terms(phone, verified=True)
+    shot(phone, "phone-renew-terms")
     phone.click("#create-order")
     phone.wait_for_selector("#order-no")
     order_no = phone.text_content("#order-no")

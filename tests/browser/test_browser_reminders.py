@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from tests.reminders.support import certificate_ending
 from tests.support.factories import bind, make_user
-from tests.support.live import on_page, shot, wechat_phone
+from tests.support.live import fill_order_terms, on_page, shot, wechat_phone
 from wxbackend.core.db import db
 from wxbackend.core.jobs import run_outbox
 from wxbackend.core.outbox import OutboxEntry
@@ -55,6 +55,7 @@ def test_the_reminder_opens_the_renewal_page_with_the_price_the_order_charges(li
     new_end = new_validity(cert["not_after"], 1).astimezone(SHANGHAI).strftime("%Y-%m-%d")
     assert phone.text_content("#new-not-after") == new_end
 
+    fill_order_terms(phone)  # the first order: the agreement, 经办人 and 收件人
     phone.click("#create-order")  # the one tap
     phone.wait_for_selector("#order-no")
     assert phone.text_content("#amount") == "¥300.00" and phone.text_content("#new-not-after") == new_end

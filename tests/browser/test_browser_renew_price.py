@@ -1,6 +1,7 @@
 """Browser test of the rule "what a page shows before payment is exactly what the order charges": on 续期 and on
-应用续期 the phone selects each year count, and the amount and new validity it was shown are compared with the
-order page, the stored order and (for 3 years) the total WeChat Pay was asked to charge."""
+应用续期 the phone selects each year count, (for 3 years) opens 费用详细信息, accepts the 电子认证服务协议 before the
+first order only, fills 经办人/收件人, and the amount and new validity it was shown are compared with the order page,
+the stored order and (for 3 years) the total WeChat Pay was asked to charge."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import UTC
 import pytest
 import sqlalchemy as sa
 
-from tests.support.live import shot, wechat_phone
+from tests.support.live import fill_order_terms, shot, wechat_phone
 from tests.support.wechatpay import FakeWeChatPay
 from wxbackend.core.db import db
 from wxbackend.core.times import SHANGHAI
@@ -30,7 +31,7 @@ def certificate_with_app(live_app, openid: str) -> dict:
     from tests.support.factories import bind, make_certificate, make_user
 
     with live_app.app_context():
-        user = make_user()
+        user = make_user(agreed=False)  # their first order: the service agreement is shown and accepted then
         user.openid = openid
         certificate = make_certificate("广州某某科技有限公司", expires_in_days=60, apps=(("广东省政府采购网", 40),))
         bind(user, certificate)
@@ -53,6 +54,17 @@ def choose_years_and_order(phone, years: int, screenshot: str) -> dict:
             phone.select_option("#years", str(years))
     shown = {"amount": phone.text_content("#amount"), "new_not_after": phone.text_content("#new-not-after"),
              "fee_detail": phone.text_content("#fee-detail")}
+    if years == 3:  # 费用详细信息: per item and per year, the same total
+        with phone.expect_navigation():
+            phone.click("#fee-breakdown")
+        shown["fee_total"] = phone.text_content("#fee-total")
+        shown["fee_rows"] = phone.locator("#fee-items tbody tr").all_inner_texts()
+        shot(phone, f"{screenshot}-3-years-fees")
+        with phone.expect_navigation():
+            phone.click("#back-to-renew")
+        assert phone.input_value("#years") == "3"
+    shown["agreement_shown"] = phone.is_visible("#agreement-text")
+    fill_order_terms(phone)
     shot(phone, f"{screenshot}-{years}-years-quote")
     phone.click("#create-order")
     phone.wait_for_selector("#order-no")
@@ -81,6 +93,11 @@ def test_each_year_count_charges_what_the_page_showed(live_app, browser, fake_we
         assert shown["new_not_after"] == day(new_validity(old_end, years))
         assert f"× {years}年" in shown["fee_detail"]
         assert shown["order_amount"] == shown["amount"] and shown["order_new_not_after"] == shown["new_not_after"]
+        assert shown["agreement_shown"] == (years == 1)  # before the user's first order only
+        if years == 3:
+            assert shown["fee_total"] == shown["amount"]
+            assert shown["fee_rows"] == [f"{'应用' if renewing == 'app' else '证书'}服务费\t{fee:.2f}元/年\t3\t"
+                                         f"{fee * 3:.2f}"]
         order = stored_order(live_app, shown["order_no"])
         assert order.years == years and order.amount_fen == fee * years * 100
         assert order.kind == ("app_renewal" if renewing == "app" else "renewal")

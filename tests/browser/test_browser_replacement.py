@@ -94,6 +94,7 @@ def test_a_lost_key_is_replaced_end_to_end(live_app, live_helper, browser, softh
     assert phone.text_content("#found-serial") == serial and phone.text_content("#found-org") == ORGANISATION
     assert phone.text_content("#replacement-amount") == "¥300.00" and "介质费" in phone.text_content("#replacement-fee")
     shot(phone, "replacement-lookup")
+    phone.check("#agree-agreement")  # the first order of any kind: the 电子认证服务协议
     phone.click("#replacement-start")
     application_id, application_no = complete_application(live_app, browser, phone)
     with live_app.app_context():

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from helper_protocol.tickets import unb64url
-from tests.support.factories import bind, make_certificate, make_user
+from tests.support.factories import bind, contacts_json, make_certificate, make_user
 from tests.support.flows import sign_in
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.audit.models import AuditLog
 from wxbackend.binding import service as binding
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
@@ -213,7 +214,7 @@ def test_api_hold_and_withdraw_with_every_hostile_case(client, db_session, app):
 
 
 def paid_order_for(issued: Issued, user: User):
-    order = create_order(user.id, issued.certificate.id, 1)
+    order = create_order(user.id, issued.certificate.id, 1, agreement_version=SERVICE_AGREEMENT.version)
     mark_paid(order.id, "wechat", "test")
     return order
 
@@ -248,7 +249,8 @@ def test_a_held_or_revoked_certificate_on_every_customer_route(client, db_sessio
     assert client.get(f"/api/certificates/{cert.id}/quote?years=1").json["eligibility"]["code"] == code
     order.status = "completed"  # (a closed order no longer blocks a new one: only the status can refuse it)
     db_session.flush()
-    made = client.post("/api/orders", json={"certificate_id": cert.id, "years": 1}, headers={"X-CSRFToken": csrf})
+    made = client.post("/api/orders", json={"certificate_id": cert.id, "years": 1, "contacts": contacts_json()},
+                       headers={"X-CSRFToken": csrf})
     assert made.status_code >= 400 and made.json["code"] == code, made.json
     with pytest.raises(NotRenewable):
         create_order(user.id, cert.id, 1)

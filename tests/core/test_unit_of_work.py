@@ -11,6 +11,7 @@ from tests.support.factories import bind, make_certificate
 from tests.support.flows import run_jobs, sign_in
 from tests.support.wechatpay import deliver
 from wxbackend import create_app
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.audit.models import AuditLog
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict
@@ -41,7 +42,7 @@ def test_an_h5_refusal_after_a_flush_leaves_every_table_as_it_was_and_enqueues_n
     user.identity_verified = True
     certificate = make_certificate()
     bind(user, certificate)
-    order = create_order(user.id, certificate.id, 1)
+    order = create_order(user.id, certificate.id, 1, agreement_version=SERVICE_AGREEMENT.version)
     start_wechat_payment(user.id, order.id, "jsapi")
     payment = db_session.scalar(sa.select(Payment).where(Payment.order_id == order.id))
     assert deliver(client, wechatpay.pay(payment.out_trade_no)).status_code == 204

@@ -7,18 +7,22 @@ import re
 
 import sqlalchemy as sa
 
-from tests.support.factories import bind, make_certificate
+from tests.support.factories import bind, contacts_json, make_certificate
 from tests.support.flows import sign_in
 from tests.support.wechatpay import deliver
+from wxbackend.agreements import service as agreements
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.orders.models import Order, OrderGroup
 from wxbackend.users.models import User
 
 
-def signed_in(client, db_session, name: str) -> tuple[User, str]:
+def signed_in(client, db_session, name: str, agreed: bool = True) -> tuple[User, str]:
     csrf = sign_in(client, name)
     user = db_session.scalar(sa.select(User).where(User.openid == f"dev-{name}"))
     user.identity_verified = True
     db_session.flush()
+    if agreed:
+        agreements.accept(user.id)
     return user, csrf
 
 
@@ -45,20 +49,25 @@ def test_my_certificates_tick_only_what_renews_online(client, db_session):
 
 
 def test_the_batch_page_shows_each_price_and_the_total_and_creates_one_group(client, db_session):
-    user, csrf = signed_in(client, db_session, "批量乙")
+    user, csrf = signed_in(client, db_session, "批量乙", agreed=False)
     one, two = bound(user, 30, 50)
     url = f"/h5/renewals/batch?certificate={one.id}&certificate={two.id}&years_{two.id}=2"
     page = client.get(url).text
     assert "¥300.00" in page and "¥600.00" in page and 'id="batch-total">¥900.00<' in page
-    refused = client.post(url, data={"csrf_token": csrf, "certificate": [one.id, two.id], f"years_{two.id}": 2,
-                                     "shown_amount_fen": "60000"})  # not the total shown
+    assert 'id="agreement-text"' in page and 'id="operator"' in page  # the first order of any kind: the agreement
+    form = {"csrf_token": csrf, "certificate": [one.id, two.id], f"years_{two.id}": 2, **contacts_json()}
+    unticked = client.post(url, data={**form, "shown_amount_fen": "90000"})
+    assert unticked.status_code == 200 and 'data-field="agreement"' in unticked.text and groups(db_session) == []
+    form.update(agreement="y", agreement_version=SERVICE_AGREEMENT.version)
+    refused = client.post(url, data={**form, "shown_amount_fen": "60000"})  # not the total shown
     assert refused.status_code == 302 and "/h5/renewals/batch" in refused.headers["Location"]
     assert groups(db_session) == []
-    made = client.post(url, data={"csrf_token": csrf, "certificate": [one.id, two.id], f"years_{two.id}": 2,
-                                  "shown_amount_fen": "90000"})
+    made = client.post(url, data={**form, "shown_amount_fen": "90000"})
     [group] = groups(db_session)
     assert made.status_code == 302 and made.headers["Location"].endswith(f"/h5/groups/{group.id}")
     assert (group.amount_fen, [o.years for o in group.orders]) == (90000, [1, 2])
+    assert {(o.agreement_version, o.contact.recipient_name) for o in group.orders} == {
+        (SERVICE_AGREEMENT.version, "李四")}
     page = client.get(f"/h5/groups/{group.id}").text
     assert group.group_no in page and "¥900.00" in page and f"/api/order-groups/{group.id}/wechat-pay" in page
     transfer = client.post(f"/h5/groups/{group.id}/transfer", data={"csrf_token": csrf})
@@ -96,11 +105,14 @@ def test_api_quote_create_pay_and_cancel_one_item(client, db_session, wechatpay)
     quote = client.post("/api/order-groups/quote", json={"items": items}, headers=headers)
     assert quote.status_code == 200 and quote.json["amount_fen"] == 120000
     assert [i["amount_fen"] for i in quote.json["items"]] == [30000, 60000, 30000]
-    too_few = client.post("/api/order-groups", json={"items": items[:1]}, headers=headers)
+    too_few = client.post("/api/order-groups", json={"items": items[:1], "contacts": contacts_json()},
+                          headers=headers)
     assert too_few.status_code == 400 and set(too_few.json) >= {"code", "message"}
-    changed = client.post("/api/order-groups", json={"items": items, "shown_amount_fen": 1}, headers=headers)
+    changed = client.post("/api/order-groups", json={"items": items, "shown_amount_fen": 1, "contacts": contacts_json()},
+                          headers=headers)
     assert changed.status_code == 409 and changed.json["code"] == "price_changed"
-    created = client.post("/api/order-groups", json={"items": items, "shown_amount_fen": 120000}, headers=headers)
+    created = client.post("/api/order-groups", json={"items": items, "shown_amount_fen": 120000,
+                                                              "contacts": contacts_json()}, headers=headers)
     assert created.status_code == 201 and created.json["status"] == "pending_payment"
     group_id = created.json["id"]
     assert [o["amount_fen"] for o in created.json["orders"]] == [30000, 60000, 30000]
@@ -138,7 +150,8 @@ def test_api_transfer_code_for_a_group(client, db_session):
     user, csrf = signed_in(client, db_session, "批量己")
     one, two = bound(user, 30, 40)
     created = client.post("/api/order-groups", json={"items": [{"certificate_id": one.id},
-                                                                 {"certificate_id": two.id}]},
+                                                                 {"certificate_id": two.id}],
+                                                       "contacts": contacts_json()},
                           headers={"X-CSRFToken": csrf}).json
     answer = client.post(f"/api/order-groups/{created['id']}/transfer", headers={"X-CSRFToken": csrf})
     assert answer.status_code == 200 and re.fullmatch(r"[1-9]\d{5}", answer.json["transfer_code"])

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.support.factories import bind, make_certificate, make_user, pending_order
+from tests.support.factories import bind, contacts_json, make_certificate, make_user, pending_order
 from tests.support.flows import csrf_token, sign_in
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.certificates.models import CertificateStatus
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, NotFound
@@ -70,7 +71,8 @@ def test_identity_then_order_through_the_api(client, db_session):
     assert quote["eligibility"]["code"] == "window_open" and quote["amount_fen"] == 60000
     assert quote["new_not_after"].startswith(new_validity(cert.not_after, 2).strftime("%Y-%m-%dT%H:%M"))
 
-    needs = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2}, headers=headers)
+    needs = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2, "contacts": contacts_json()},
+                        headers=headers)
     assert needs.status_code == 403 and needs.json["code"] == "identity_required"
 
     bad = client.post("/api/identity", json={"name": "李四", "id_number": "110105194912310021",
@@ -85,12 +87,19 @@ def test_identity_then_order_through_the_api(client, db_session):
     assert ok.json == {"name": "李四", "id_number_masked": "110***********002X", "mobile_masked": "138****5678",
                        "result": "passed"}
 
-    created = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2}, headers=headers)
+    no_agreement = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2,
+                                                    "contacts": contacts_json()}, headers=headers)
+    assert no_agreement.status_code == 400 and no_agreement.json["code"] == "agreement_required"
+    assert "电子认证服务协议" in no_agreement.json["errors"]["agreement"]
+    version = client.get("/api/agreements/service").json["version"]
+    created = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2, "agreement_version": version,
+                                               "contacts": contacts_json()}, headers=headers)
     assert created.status_code == 201, created.json
     order = created.json
     assert order["status"] == "pending_payment" and order["amount_fen"] == 60000
     assert [s["done"] for s in order["steps"]] == [True, False, False, False, False]
-    again = client.post("/api/orders", json={"certificate_id": cert.id, "years": 1}, headers=headers)
+    again = client.post("/api/orders", json={"certificate_id": cert.id, "years": 1, "contacts": contacts_json()},
+                        headers=headers)
     assert again.status_code == 409 and again.json["code"] == "open_order_exists"
 
 
@@ -190,8 +199,11 @@ def test_renew_page_shows_price_and_new_validity_and_creates_the_order(client, d
     token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
     shown = page.split('id="shown-amount-fen" name="shown_amount_fen" type="hidden" value="')[1].split('"')[0]
     assert shown == "90000"
+    assert 'id="agreement-text"' in page and 'id="fee-breakdown"' in page
     made = client.post(f"/h5/certificates/{cert.id}/renew", data={"years": "3", "csrf_token": token,
-                                                                  "shown_amount_fen": shown})
+                                                                  "shown_amount_fen": shown, "agreement": "y",
+                                                                  "agreement_version": SERVICE_AGREEMENT.version,
+                                                                  **contacts_json()})
     assert made.status_code == 302
     order = db_session.scalar(sa.select(Order).where(Order.certificate_id == cert.id))
     assert made.headers["Location"].endswith(f"/h5/orders/{order.id}") and order.amount_fen == 90000
@@ -251,12 +263,13 @@ def test_the_api_refuses_an_order_for_another_amount_than_shown(client, db_sessi
     cert = make_certificate(expires_in_days=60)
     bind(user, cert)
     headers = {"X-CSRFToken": csrf_token(client)}
-    refused = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2, "shown_amount_fen": 30000},
-                          headers=headers)
+    refused = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2, "shown_amount_fen": 30000,
+                                               "contacts": contacts_json()}, headers=headers)
     assert refused.status_code == 409 and refused.json["code"] == "price_changed"
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
-    made = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2, "shown_amount_fen": 60000},
-                       headers=headers)
+    made = client.post("/api/orders", json={"certificate_id": cert.id, "years": 2, "shown_amount_fen": 60000,
+                                            "agreement_version": SERVICE_AGREEMENT.version,
+                                            "contacts": contacts_json()}, headers=headers)
     assert made.status_code == 201 and made.json["amount_fen"] == 60000
 
 
@@ -292,6 +305,7 @@ def test_lock_order_holds_the_row_until_the_transaction_ends(app):
                               "DELETE FROM orders WHERE id = :order",
                               "DELETE FROM bindings WHERE certificate_id = :certificate",
                               "DELETE FROM certificates WHERE id = :certificate",
+                              "DELETE FROM agreement_acceptances WHERE user_id = :user",
                               "DELETE FROM users WHERE id = :user"):
                 db.session.execute(sa.text(statement), ids)
             db.session.commit()
@@ -310,8 +324,8 @@ def test_years_outside_one_to_five_are_refused_by_the_api_and_the_form_and_creat
         return db_session.scalar(sa.select(sa.func.count()).select_from(Order))
 
     before = count()
-    refused = client.post("/api/orders", json={"certificate_id": cert.id, "years": years},
-                          headers={"X-CSRFToken": csrf})
+    refused = client.post("/api/orders", json={"certificate_id": cert.id, "years": years,
+                                               "contacts": contacts_json()}, headers={"X-CSRFToken": csrf})
     assert refused.status_code == 400 and refused.json["errors"]["json"]["years"] == ["应在1至5之间"]
     assert count() == before
     page = client.get(f"/h5/certificates/{cert.id}/renew").text

@@ -9,6 +9,7 @@ import struct
 from PIL import Image
 
 from tests.support.factories import bind, make_certificate, make_user
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.applications import face, service
 from wxbackend.orders.service import create_order, mark_paid
 
@@ -57,7 +58,7 @@ def expired_order(user=None, days: float = 10):
     user = user or make_user()
     certificate = make_certificate(ORGANISATION, expires_in_days=-days)
     bind(user, certificate)
-    return create_order(user.id, certificate.id, 1)
+    return create_order(user.id, certificate.id, 1, agreement_version=SERVICE_AGREEMENT.version)
 
 
 def ready_application(order, **changes):

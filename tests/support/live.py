@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 
 from tests.conftest import ARTIFACTS, PG_ADMIN_URL, TEST_REDIS_URL, create_database, drop_database, free_port
 from wxbackend import create_app
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.certificates.models import Binding
 from wxbackend.core.db import db
 from wxbackend.orders.service import create_order, mark_paid
@@ -175,6 +176,21 @@ def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def fill_order_terms(phone, verified: bool = False) -> None:
+    """On a renew page: tick the 电子认证服务协议 when it is shown (the first order), fill 经办人 (only the email when
+    the identity check prefilled the rest), and 收件人 by 从经办人处拷贝 plus an address, as a person would."""
+    if phone.is_visible("#agree-agreement"):
+        phone.check("#agree-agreement")
+    if not verified:
+        phone.fill("#operator_id_number", "11010519491231002X")
+        phone.fill("#operator_name", "张三")
+        phone.fill("#operator_mobile", "13812345678")
+    phone.fill("#operator_email", "zhangsan@example.cn")
+    phone.check("#copy-operator")
+    if phone.is_visible("#recipient_address"):
+        phone.fill("#recipient_address", "广东省广州市天河区体育西路100号")
+
+
 def paid_order_for(live_app, certificate_id: int, openid: str) -> str:
     """A paid renewal order (待制证) of a new verified user bound to the certificate; its 受理单号."""
     with live_app.app_context():
@@ -182,7 +198,7 @@ def paid_order_for(live_app, certificate_id: int, openid: str) -> str:
         db.session.add(user)
         db.session.flush()
         db.session.add(Binding(user_id=user.id, certificate_id=certificate_id))
-        order = create_order(user.id, certificate_id, 1)
+        order = create_order(user.id, certificate_id, 1, agreement_version=SERVICE_AGREEMENT.version)
         mark_paid(order.id, "wechat", "test")
         db.session.commit()
         return order.order_no

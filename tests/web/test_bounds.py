@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.factories import make_user
+from tests.support.factories import contacts_json, make_user
 from wxbackend.web.auth import issue_api_token
 from wxbackend.web.bounds import MAX_ID, IdConverter
 
@@ -70,7 +70,7 @@ def test_the_largest_id_is_simply_not_found(client, bearer):
     {"certificate_id": 1, "years": 10**30},
 ])
 def test_out_of_range_integers_in_an_order_body_are_400(client, bearer, body):
-    response = client.post("/api/orders", json=body, headers=bearer)
+    response = client.post("/api/orders", json={**body, "contacts": contacts_json()}, headers=bearer)
     assert response.status_code == 400, response.json
     assert response.json["code"] == "invalid_request" and response.json["message"] == "提交的内容有误"
 

@@ -107,8 +107,12 @@ def test_an_expired_certificate_starts_the_reviewed_renewal_from_its_renew_page(
     assert "开始办理过期证书续期" in page and "¥300.00" in page
     csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
         r'name="csrf_token" value="([^"]+)"', page)
+    from tests.support.factories import contacts_json
+    from wxbackend.agreements.service import SERVICE_AGREEMENT
+
     created = client.post(f"/h5/certificates/{certificate.id}/renew?years=1", data={
-        "csrf_token": csrf.group(1), "years": "1", "shown_amount_fen": "30000"})
+        "csrf_token": csrf.group(1), "years": "1", "shown_amount_fen": "30000", "agreement": "y",
+        "agreement_version": SERVICE_AGREEMENT.version, **contacts_json()})
     assert created.status_code == 302
     order_page = client.get(created.location).text
     assert "编辑中" in order_page and 'id="open-application"' in order_page

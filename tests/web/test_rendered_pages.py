@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.applications import ORGANISATION, paid_for_review
-from tests.support.factories import bind, make_certificate
+from tests.support.factories import bind, contacts, make_certificate
 from tests.support.flows import pc_confirm, pc_get_code, phone_claim, sign_in
 from wxbackend.addresses.service import AddressInput, create_address
+from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.invoices.service import ProfileInput, create_profile
 from wxbackend.orders.models import OrderStatus
 from wxbackend.orders.service import cancel_order, create_group, create_order, mark_group_paid, mark_paid
@@ -69,7 +70,8 @@ def customer(client, pc, helper, demo_key, db_session, invoice_files):
     claimed = phone_claim(client, csrf, bound.code, bound.last4)
     assert claimed.status_code in (200, 201), claimed.json
     assert pc_confirm(pc, bound).status_code == 200
-    pending = create_order(user.id, demo_key.certificate.id, 2)  # 待支付
+    pending = create_order(user.id, demo_key.certificate.id, 2, agreement_version=SERVICE_AGREEMENT.version,
+                           contacts=contacts(invoice_delivery="paper"))  # 待支付, with 经办人/收件人
     paid_cert, cancelled_cert = make_certificate("广州已缴费有限公司"), make_certificate("广州已撤销有限公司")
     app_cert = make_certificate("广州应用续期有限公司", expires_in_days=200, apps=(("广东省政府采购网", 30),))
     for cert in (paid_cert, cancelled_cert, app_cert):
@@ -147,6 +149,9 @@ def test_every_page_renders_without_template_syntax_or_none(app, client, custome
     for label in ("待支付", "待制证", "已撤销", "已完成"):
         assert label in listing, label
     assert "天河路123号某某大厦10楼" in client.get(f"/h5/addresses/{customer['address_id']}/edit").text
+    pending = client.get(f"/h5/orders/{customer['order_id'][0]}").text  # 经办人/收件人 masked, the breakdown
+    assert "110***********002X" in pending and "139****1111" in pending and "纸质发票" in pending
+    assert "11010519491231002X" not in pending and "体育西路100号" not in pending and 'id="fee-items"' in pending
     assert "9144030071526726XG" in client.get(f"/h5/invoice-profiles/{customer['profile_id']}/edit").text
     assert len(checked) >= len(rules) + 3  # every order of the four was rendered
     app_page = client.get(customer["app_renew_url"])  # 应用续期, and the bind page opened by a QR code

@@ -84,14 +84,17 @@ def lookup(user_id: int, serial: object) -> Lookup:
     return Lookup(certificate, bound, organisation, quote, refusal, _open_application(user_id, certificate.id))
 
 
-def start(user_id: int, serial: object, shown_amount_fen: int | None = None, ip: str = "") -> Application:
+def start(user_id: int, serial: object, shown_amount_fen: int | None = None, ip: str = "",
+          agreement_version: str | None = None) -> Application:
     """补办 the certificate with this serial: its 编辑中 replacement order and the application (this user's open one
-    when there is one already). NotFound; NotReplaceable; IdentityRequired; PriceChanged; Conflict when someone
+    when there is one already). `agreement_version`: the 电子认证服务协议 ticked now (needed until its current version
+    is accepted). NotFound; NotReplaceable; IdentityRequired; PriceChanged; AgreementRequired; Conflict when someone
     else has an open order on it."""
     found = lookup(user_id, serial)
     if found.application is not None:
         return found.application
-    order = create_replacement_order(user_id, found.certificate.id, shown_amount_fen)
+    order = create_replacement_order(user_id, found.certificate.id, shown_amount_fen,
+                                     agreement_version=agreement_version)
     application = Application(application_no=service.new_application_no(), kind=ApplicationKind.REPLACEMENT,
                               user_id=user_id, certificate_id=found.certificate.id, order_id=order.id, revision=0)
     db.session.add(application)

@@ -121,6 +121,8 @@ class SerialSchema(Schema):
 class ReplacementStartSchema(SerialSchema):
     amount_fen = fields.Integer(required=True, validate=validate.Range(min=0, max=2**31 - 1),
                                 metadata={"description": "页面显示的补办费用（分），与收费不一致时拒绝"})
+    agreement_version = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32), metadata={
+        "description": "the 电子认证服务协议 version shown and accepted now; needed until the current one is accepted"})
 
 
 class ReplacementQuoteSchema(Schema):
@@ -130,7 +132,11 @@ class ReplacementQuoteSchema(Schema):
     medium_yuan = fields.String()
     service_yuan = fields.String()
     fee_detail = fields.String()
+    fee_items = fields.Method("get_fee_items", metadata={"description": "费用详细信息: 证书服务费 and 介质费"})
     new_not_after = fields.DateTime()
+
+    def get_fee_items(self, offer):
+        return [item.stored() for item in offer.fee_items]
 
 
 class ReplacementLookupSchema(Schema):

@@ -12,14 +12,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from wxbackend.agreements import service as agreements
 from wxbackend.applications import images, materials
-from wxbackend.applications.materials import HERE
 from wxbackend.applications.models import (
     Application,
     ApplicationKind,
@@ -49,9 +48,9 @@ from wxbackend.orders.models import Order, OrderKind, OrderStatus, RenewalPath
 from wxbackend.orders.service import lock_order
 from wxbackend.shipping.service import shipment_for_order
 
-AGREEMENT_VERSION = "2026-12-v1"
-CONSENT_VERSION = "2026-12-v1"
-DECLARATION_VERSION = "2026-12-v1"
+AGREEMENT_VERSION = agreements.SERVICE_AGREEMENT.version  # the texts live in one place: wxbackend/agreements
+CONSENT_VERSION = agreements.SENSITIVE_CONSENT.version
+DECLARATION_VERSION = agreements.DECLARATION.version
 EDITABLE = (OrderStatus.DRAFT, OrderStatus.REJECTED)
 REVIEW_KIND = "application_review"
 OBJECT_TYPE = "application"
@@ -74,21 +73,16 @@ class ConsentRequired(DomainError):
     code, message, status = "consent_required", "请先阅读并同意《电子认证服务协议》和《敏感个人信息处理授权书》", 403
 
 
-@cache
-def _text(name: str, version: str) -> str:
-    return (HERE / "texts" / f"{name}-{version}.txt").read_text(encoding="utf-8")
-
-
 def agreement_text() -> str:
-    return _text("service_agreement", AGREEMENT_VERSION)
+    return agreements.SERVICE_AGREEMENT.text
 
 
 def consent_text() -> str:
-    return _text("sensitive_consent", CONSENT_VERSION)
+    return agreements.SENSITIVE_CONSENT.text
 
 
 def declaration_text() -> str:
-    return _text("declaration", DECLARATION_VERSION)
+    return agreements.DECLARATION.text
 
 
 def new_application_no() -> str:
@@ -178,6 +172,8 @@ def agree(user_id: int, application_id: int, agreement: bool, consent: bool) -> 
     now = utcnow()
     application.agreement_version, application.agreed_at = AGREEMENT_VERSION, now
     application.consent_version, application.consented_at = CONSENT_VERSION, now
+    agreements.accept(user_id, agreements.SERVICE_AGREEMENT)  # counts for the user's next orders too
+    agreements.accept(user_id, agreements.SENSITIVE_CONSENT)
     db.session.flush()
     record_audit(f"user:{user_id}", "application.consent", target=f"application:{application.id}",
                  detail={"agreement": AGREEMENT_VERSION, "consent": CONSENT_VERSION})

@@ -1,4 +1,5 @@
-"""`flask invoices undelivered` and `flask invoices requeue`: staff tools for the 24-hour promise."""
+"""`flask invoices undelivered`, `flask invoices requeue` and `flask invoices to-post`: staff tools for the 24-hour
+promise and the paper invoices to post."""
 
 from __future__ import annotations
 
@@ -31,3 +32,13 @@ def requeue_command():
     queued = issuing.requeue_undelivered()
     db.session.commit()  # the jobs are enqueued when the unit of work commits
     click.echo(f"已重新排队{len(queued)}张：{'、'.join(queued)}" if queued else "没有未送达的发票")
+
+
+@invoices_cli.command("to-post")
+def to_post_command():
+    """List issued paper invoices still to post, with each recipient in full (for the waybill)."""
+    found = issuing.to_post()
+    for invoice, recipient in found:
+        click.echo(f"#{invoice.id}  {invoice.invoice_no}  {invoice.amount_yuan}元  {invoice.title}  "
+                   f"收件人：{recipient['name']} {recipient['mobile']} {recipient['address']}")
+    click.echo(f"共{len(found)}张纸质发票待寄出")

@@ -14,6 +14,7 @@ from flask import current_app
 
 from wxbackend.audit.service import record_audit
 from wxbackend.core import keyset
+from wxbackend.core.crypto import decrypt
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, NotFound, UpstreamError
 from wxbackend.core.files import file_store
@@ -86,6 +87,15 @@ def issue(invoice_id: int) -> str:
     record_audit("system", "invoice.issued", target=f"invoice:{invoice.id}",
                  detail={"request_no": invoice.request_no, "invoice_no": invoice.invoice_no,
                          "amount_fen": invoice.amount_fen, "adapter": adapter.name})
+    if invoice.paper:  # staff post it: it waits in 未送达发票 as 纸质发票待寄出 with the recipient; nothing is mailed
+        invoice.to_post_at = utcnow()
+        record_audit("system", "invoice.to_post", target=f"invoice:{invoice.id}",
+                     detail={"invoice_no": invoice.invoice_no, "recipient": invoice.recipient_name,
+                             "mobile": invoice.recipient_mobile_masked, "address": invoice.recipient_address_masked})
+        db.session.flush()
+        queue_notice(invoice.user_id, "invoice_issued", {"invoice_no": invoice.invoice_no,
+                                                         "amount": invoice.amount_yuan})
+        return "issued, to post"
     db.session.flush()
     queue_mail(invoice_id)
     return "issued"
@@ -131,6 +141,8 @@ def deliver(invoice_id: int) -> str:
     invoice = db.session.get(Invoice, invoice_id, with_for_update=True)
     if invoice is None or invoice.status != InvoiceStatus.ISSUED:
         return "not issued"
+    if invoice.paper:
+        return "paper: posted by staff"
     if invoice.emailed_at is not None:
         return "already sent"
     try:
@@ -206,6 +218,12 @@ STAGES = {  # (status, failed this time?) -> why it is not delivered
 }
 
 
+def _stage(invoice: Invoice) -> str:
+    if invoice.paper and invoice.status == InvoiceStatus.ISSUED:
+        return "纸质发票待寄出"
+    return STAGES[(InvoiceStatus(invoice.status), bool(invoice.last_error))]
+
+
 @dataclass(frozen=True)
 class Undelivered:
     invoice: Invoice
@@ -227,10 +245,35 @@ def undelivered_page(cursor: str | None = None, size: int = keyset.PAGE_SIZE) ->
     users = {user.id: user for user in db.session.scalars(
         sa.select(User).where(User.id.in_({invoice.user_id for invoice in found.rows})))} if found.rows else {}
     rows = [Undelivered(invoice, users[invoice.user_id].masked_name if invoice.user_id in users else "**",
-                        [item.order_no for item in invoice.items],
-                        STAGES[(InvoiceStatus(invoice.status), bool(invoice.last_error))], invoice.last_error)
+                        [item.order_no for item in invoice.items], _stage(invoice), invoice.last_error)
             for invoice in found.rows]
     return keyset.Page(rows, found.next_cursor)
+
+
+def mark_posted(staff_id: int, invoice_id: int, ip: str = "") -> Invoice:
+    """纸质发票已寄出: staff posted an issued paper invoice to its recipient; it leaves 未送达发票. Audited. Conflict
+    when it is not an issued paper invoice waiting to be posted, NotFound when there is no such invoice."""
+    invoice = db.session.get(Invoice, invoice_id, with_for_update=True)
+    if invoice is None:
+        raise NotFound("没有找到该发票")
+    if not (invoice.paper and invoice.status == InvoiceStatus.ISSUED and invoice.posted_at is None):
+        raise Conflict(f"发票{invoice.request_no}不是待寄出的纸质发票", code="not_to_post")
+    invoice.posted_at = utcnow()
+    record_audit(f"staff:{staff_id}", "invoice.posted", target=f"invoice:{invoice.id}", ip=ip,
+                 detail={"invoice_no": invoice.invoice_no, "recipient": invoice.recipient_name,
+                         "address": invoice.recipient_address_masked})
+    db.session.flush()
+    return invoice
+
+
+def to_post() -> list[tuple[Invoice, dict[str, str]]]:
+    """Issued paper invoices not yet posted, the oldest first, each with its recipient in full (for the waybill:
+    `flask invoices to-post`; pages show the masked copies)."""
+    found = db.session.scalars(sa.select(Invoice).where(
+        Invoice.delivery == "paper", Invoice.status == InvoiceStatus.ISSUED, Invoice.posted_at.is_(None))
+        .order_by(Invoice.to_post_at, Invoice.id))
+    return [(invoice, {"name": invoice.recipient_name, "mobile": decrypt(invoice.recipient_mobile_enc, "mobile"),
+                       "address": decrypt(invoice.recipient_address_enc, "address")}) for invoice in found]
 
 
 def requeue_invoice(staff_id: int, invoice_id: int, ip: str = "") -> str:
@@ -245,6 +288,8 @@ def requeue_invoice(staff_id: int, invoice_id: int, ip: str = "") -> str:
             (invoice.status == InvoiceStatus.ISSUED and invoice.emailed_at is None)):
         raise Conflict(f"发票{invoice.request_no}已{'送达' if invoice.emailed_at else invoice.status_label}，"
                        "无需重新排队", code="invoice_not_undelivered")
+    if invoice.paper and invoice.status == InvoiceStatus.ISSUED:
+        raise Conflict(f"发票{invoice.request_no}为纸质发票，请按收件人信息邮寄，无需重新排队", code="paper_invoice")
     if invoice.status == InvoiceStatus.PENDING:
         queue_issuing(invoice.id)
         job = "invoices.issue_invoice"

@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from wxbackend.core.crypto import mask_name
 from wxbackend.core.db import UTCDateTime, db
 from wxbackend.core.money import format_fen
 from wxbackend.core.times import utcnow
@@ -36,7 +37,8 @@ class InvoiceStatus(enum.StrEnum):
 
 STATUS_LABELS = {InvoiceStatus.PENDING: "开具中", InvoiceStatus.ISSUED: "已开具", InvoiceStatus.FAILED: "开具失败"}
 # requested and not in the user's mailbox: still to issue, or issued and not mailed (the 未送达发票 queue)
-UNDELIVERED_SQL = "status = 'pending' OR (status = 'issued' AND emailed_at IS NULL)"
+# (a paper invoice: issued and not yet posted by staff)
+UNDELIVERED_SQL = "status = 'pending' OR (status = 'issued' AND emailed_at IS NULL AND posted_at IS NULL)"
 
 
 class Buyer:
@@ -107,6 +109,17 @@ class Invoice(Buyer, db.Model):
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 电子发票和纸质发票只有其中一种: electronic (mailed to `email`) or paper (posted to the recipient copied from
+    # the orders' 收件人 when requested; the mobile and address encrypted, masked copies for the console)
+    delivery: Mapped[str] = mapped_column(sa.String(16), default="electronic", server_default="electronic")
+    recipient_name: Mapped[str] = mapped_column(sa.String(50), default="", server_default="")
+    recipient_mobile_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    recipient_mobile_masked: Mapped[str] = mapped_column(sa.String(16), default="", server_default="")
+    recipient_address_enc: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    recipient_address_masked: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
+    # a paper invoice: when the issuing job recorded that staff must post it, and when staff posted it
+    to_post_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the last transient failure of issuing or mailing (retried by rq), cleared when the step succeeds
     last_error: Mapped[str] = mapped_column(sa.String(300), default="", server_default="")
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -120,6 +133,18 @@ class Invoice(Buyer, db.Model):
     @property
     def status_label(self) -> str:
         return STATUS_LABELS[InvoiceStatus(self.status)]
+
+    @property
+    def paper(self) -> bool:
+        return self.delivery == "paper"
+
+    @property
+    def recipient_name_masked(self) -> str:
+        return mask_name(self.recipient_name) if self.recipient_name else ""
+
+    @property
+    def delivery_label(self) -> str:
+        return "纸质发票" if self.paper else "电子发票"
 
 
 class InvoiceItem(db.Model):

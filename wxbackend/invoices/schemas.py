@@ -93,6 +93,11 @@ class InvoiceSchema(Schema):
     created_at = fields.DateTime()
     issued_at = fields.DateTime(allow_none=True)
     emailed_at = fields.DateTime(allow_none=True)
+    delivery = fields.String(metadata={"description": "electronic (mailed) or paper (posted to the recipient)"})
+    recipient_name = fields.String()
+    recipient_mobile_masked = fields.String()
+    recipient_address_masked = fields.String()
+    to_post_at = fields.DateTime(allow_none=True, metadata={"description": "a paper invoice: issued, to be posted"})
     items = fields.List(fields.Nested(InvoiceItemSchema))
     download_url = fields.Method("get_download_url", metadata={
         "description": "signed link to the PDF, valid INVOICE_LINK_HOURS, opens without a session; null until issued"})

@@ -24,7 +24,7 @@ from wxbackend.core.times import SHANGHAI, utcnow
 from wxbackend.core.validation import PHONE, InvalidFields, check_email, check_length, check_mobile, clean, digits_only
 from wxbackend.invoices.models import Invoice, InvoiceItem, InvoiceProfile, InvoiceStatus, TitleType
 from wxbackend.invoices.tax_number import normalise_tax_number, tax_number_problem
-from wxbackend.orders.models import Order, OrderStatus
+from wxbackend.orders.models import InvoiceDelivery, Order, OrderStatus
 from wxbackend.orders.service import lock_orders
 
 # Paid and not on the way back to the payer: these orders may be invoiced.
@@ -210,6 +210,7 @@ def request_invoice(user_id: int, order_ids: list[int], profile_id: int | None =
                 raise Conflict(f"受理单{numbers}已申请过开票", code="already_invoiced")
             invoice = Invoice(request_no=new_request_no(), user_id=user_id, status=InvoiceStatus.PENDING,
                               amount_fen=sum(order.amount_fen for order in orders), **profile.buyer())
+            _deliver_as_chosen(invoice, orders)
             invoice.items = [InvoiceItem(order_id=order.id, order_no=order.order_no,
                                          name=f"{order.kind_label}（{order.subject}）"[:200],
                                          fee_detail=order.fee_detail, amount_fen=order.amount_fen)
@@ -223,6 +224,27 @@ def request_invoice(user_id: int, order_ids: list[int], profile_id: int | None =
     invoice_id = invoice.id
     queue_issuing(invoice_id)
     return invoice
+
+
+def _deliver_as_chosen(invoice: Invoice, orders: list[Order]) -> None:
+    """电子发票和纸质发票只有其中一种: the delivery the orders chose (the same for all of them); a paper invoice keeps a
+    copy of the recipient (the newest order's 收件人) as it was when requested. Conflict when the orders differ."""
+    deliveries = {order.invoice_delivery for order in orders}
+    if len(deliveries) > 1:
+        raise Conflict("所选受理单中既有电子发票也有纸质发票（只能开具其中一种），请分开申请开票",
+                       code="mixed_invoice_delivery")
+    if deliveries != {InvoiceDelivery.PAPER}:
+        return
+    contact = next((order.contact for order in sorted(orders, key=lambda o: o.id, reverse=True) if order.contact),
+                   None)
+    if contact is None:
+        raise Conflict("受理单没有收件人信息，无法邮寄纸质发票", code="no_recipient")
+    invoice.delivery = InvoiceDelivery.PAPER
+    invoice.recipient_name = contact.recipient_name
+    invoice.recipient_mobile_enc, invoice.recipient_mobile_masked = (contact.recipient_mobile_enc,
+                                                                     contact.recipient_mobile_masked)
+    invoice.recipient_address_enc, invoice.recipient_address_masked = (contact.recipient_address_enc,
+                                                                       contact.recipient_address_masked)
 
 
 def queue_issuing(invoice_id: int) -> None:

@@ -5,17 +5,59 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from wtforms import HiddenField, SelectChoice, SelectField, StringField, ValidationError
+from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, SelectField, StringField, ValidationError
 
 from wxbackend.core.validation import MOBILE, clean, digits_only
-from wxbackend.orders.models import STATUS_LABELS
+from wxbackend.orders.contacts import ContactsInput
+from wxbackend.orders.models import ID_TYPE_LABELS, INVOICE_DELIVERY_LABELS, STATUS_LABELS
 from wxbackend.orders.search import Cursor, OrderQuery
+from wxbackend.web.bounds import id_or_none
 from wxbackend.web.forms import Form
 
 HEX = re.compile(r"[0-9A-Fa-f]{1,64}")
 
 
-class RenewForm(Form):
+def _text(label: str, maximum: int) -> StringField:
+    return StringField(label, render_kw={"maxlength": maximum})
+
+
+class ContactsForm(Form):
+    """经办人, 收件人 and the invoice's delivery; the service checks every field and its messages go under them."""
+
+    agreement = BooleanField("我接受电子认证服务协议内容")
+    agreement_version = HiddenField()  # the version the page showed in full
+    operator_id_type = SelectField("经办人证件类型", choices=[SelectChoice(t.value, label)
+                                                          for t, label in ID_TYPE_LABELS.items()],
+                                   default="resident_id", validate_choice=False)
+    operator_id_number = _text("经办人证件号码", 20)
+    operator_name = _text("经办人姓名", 50)
+    operator_mobile = _text("手机号码", 20)
+    operator_email = _text("经办人email", 120)
+    recipient_from_operator = BooleanField("从经办人处拷贝")
+    address_id = SelectField("从我的地址选择", choices=[], validate_choice=False)
+    recipient_name = _text("收件人姓名", 50)
+    recipient_mobile = _text("收件人手机", 20)
+    recipient_address = _text("收件人地址", 200)
+    invoice_delivery = RadioField("发票类型", choices=[SelectChoice(d.value, label)
+                                                   for d, label in INVOICE_DELIVERY_LABELS.items()],
+                                  default="electronic", validate_choice=False)
+
+    def contacts(self) -> ContactsInput:
+        return ContactsInput(
+            operator_id_type=self.operator_id_type.data or "", operator_id_number=self.operator_id_number.data or "",
+            operator_name=self.operator_name.data or "", operator_mobile=self.operator_mobile.data or "",
+            operator_email=self.operator_email.data or "",
+            recipient_from_operator=bool(self.recipient_from_operator.data),
+            address_id=id_or_none(self.address_id.data),
+            recipient_name=self.recipient_name.data or "", recipient_mobile=self.recipient_mobile.data or "",
+            recipient_address=self.recipient_address.data or "", invoice_delivery=self.invoice_delivery.data or "")
+
+    def accepted_version(self) -> str | None:
+        """The agreement version ticked on this page, None when not ticked."""
+        return (self.agreement_version.data or "")[:32] if self.agreement.data else None
+
+
+class RenewForm(ContactsForm):
     years = SelectField("续期年限", coerce=int, choices=[(n, f"{n}年") for n in range(1, 6)], default=1)
     shown_amount_fen = HiddenField()  # the amount the page showed: the order is created for that amount or not at all
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from wxbackend.core.crypto import mask_organisation
+from wxbackend.core.crypto import mask_name, mask_organisation
 from wxbackend.core.db import UTCDateTime, db
 from wxbackend.core.money import format_fen
 from wxbackend.core.times import utcnow
@@ -56,6 +56,28 @@ KIND_LABELS = {OrderKind.RENEWAL: "证书续期", OrderKind.APP_RENEWAL: "应用
 class RenewalPath(enum.StrEnum):
     ONLINE = "online"  # in the window: pay, then write on the PC
     REVIEWED = "reviewed"  # expired ≤ 365 days: materials, audit, financial verification
+
+
+class InvoiceDelivery(enum.StrEnum):
+    """电子发票和纸质发票只有其中一种: an electronic invoice is mailed to an email, a paper one posted to the
+    recipient."""
+
+    ELECTRONIC = "electronic"
+    PAPER = "paper"
+
+
+INVOICE_DELIVERY_LABELS = {InvoiceDelivery.ELECTRONIC: "电子发票", InvoiceDelivery.PAPER: "纸质发票（邮寄给收件人）"}
+
+
+class IdType(enum.StrEnum):
+    RESIDENT_ID = "resident_id"
+    HK_MACAO_PERMIT = "hk_macao_permit"
+    TAIWAN_PERMIT = "taiwan_permit"
+    PASSPORT = "passport"
+
+
+ID_TYPE_LABELS = {IdType.RESIDENT_ID: "居民身份证", IdType.HK_MACAO_PERMIT: "港澳居民来往内地通行证",
+                  IdType.TAIWAN_PERMIT: "台湾居民来往大陆通行证", IdType.PASSPORT: "护照"}
 
 
 class PayChannel(enum.StrEnum):
@@ -151,6 +173,13 @@ class Order(db.Model):
     issued_certificate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ca_issued_certificates.id"))
     new_certificate_id: Mapped[int | None] = mapped_column(sa.ForeignKey("certificates.id"), index=True)
     group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("order_groups.id"), index=True)  # 批量续期
+    # the 电子认证服务协议 the user had accepted when the order was made (None on orders made before it existed)
+    agreement_version: Mapped[str | None] = mapped_column(sa.String(32))
+    agreed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 费用详细信息 as charged: [{"name", "unit_fen", "unit", "quantity", "subtotal_fen"}], summing to amount_fen
+    fee_items: Mapped[list | None] = mapped_column(sa.JSON)
+    invoice_delivery: Mapped[str] = mapped_column(sa.String(16), default=InvoiceDelivery.ELECTRONIC,
+                                                  server_default=InvoiceDelivery.ELECTRONIC.value)
 
     certificate = relationship("Certificate", foreign_keys=[certificate_id])
     issued_certificate = relationship("IssuedCertificate")
@@ -158,6 +187,11 @@ class Order(db.Model):
     cert_app = relationship("CertApp")
     group: Mapped[OrderGroup | None] = relationship(back_populates="orders")
     events: Mapped[list[OrderEvent]] = relationship(back_populates="order", order_by="OrderEvent.id")
+    contact: Mapped[OrderContact | None] = relationship(back_populates="order", uselist=False)
+
+    @property
+    def invoice_delivery_label(self) -> str:
+        return INVOICE_DELIVERY_LABELS[InvoiceDelivery(self.invoice_delivery)]
 
     @property
     def status_label(self) -> str:
@@ -202,3 +236,37 @@ class OrderEvent(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="events")
+
+
+class OrderContact(db.Model):
+    """经办人 and 收件人 of an order, as typed (or copied from the identity check and 我的地址) when it was made. The ID
+    number, both mobiles and the recipient's address are personal data: AES-GCM encrypted, with masked copies for
+    pages."""
+
+    __tablename__ = "order_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), unique=True)
+    operator_id_type: Mapped[str] = mapped_column(sa.String(20))
+    operator_id_number_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    operator_id_number_masked: Mapped[str] = mapped_column(sa.String(32))
+    operator_name: Mapped[str] = mapped_column(sa.String(50))
+    operator_mobile_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    operator_mobile_masked: Mapped[str] = mapped_column(sa.String(16))
+    operator_email: Mapped[str] = mapped_column(sa.String(120))
+    recipient_name: Mapped[str] = mapped_column(sa.String(50))
+    recipient_mobile_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    recipient_mobile_masked: Mapped[str] = mapped_column(sa.String(16))
+    recipient_address_enc: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    recipient_address_masked: Mapped[str] = mapped_column(sa.String(120))
+
+    order: Mapped[Order] = relationship(back_populates="contact")
+
+    @property
+    def operator_id_type_label(self) -> str:
+        return ID_TYPE_LABELS[IdType(self.operator_id_type)]
+
+    @property
+    def names_masked(self) -> tuple[str, str]:
+        """The operator's and the recipient's names as the staff console shows them (张*)."""
+        return mask_name(self.operator_name), mask_name(self.recipient_name)

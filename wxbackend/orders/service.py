@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from wxbackend.agreements import service as agreements
 from wxbackend.ca.service import issuing_not_after
 from wxbackend.certificates.models import (
     Binding,
@@ -25,8 +26,11 @@ from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.money import format_fen
 from wxbackend.core.times import SHANGHAI, local_day, local_day_end, utcnow
+from wxbackend.core.validation import InvalidFields
 from wxbackend.notices.service import queue_notice
+from wxbackend.orders import contacts as order_contacts
 from wxbackend.orders import transitions
+from wxbackend.orders.contacts import ContactsInput
 from wxbackend.orders.eligibility import (
     Eligibility,
     add_years,
@@ -38,7 +42,9 @@ from wxbackend.orders.eligibility import (
 from wxbackend.orders.models import (
     CLOSED_STATUSES,
     GroupStatus,
+    InvoiceDelivery,
     Order,
+    OrderContact,
     OrderGroup,
     OrderKind,
     OrderStatus,
@@ -75,6 +81,42 @@ class PriceChanged(DomainError):
 
 
 @dataclass(frozen=True)
+class FeeItem:
+    """One line of 费用详细信息: 费用名称, 费用单价 (per `unit`), 数量, 小计; the lines of a quote sum to its
+    amount."""
+
+    name: str
+    unit_fen: int
+    unit: str
+    quantity: int
+
+    @property
+    def subtotal_fen(self) -> int:
+        return self.unit_fen * self.quantity
+
+    @property
+    def unit_yuan(self) -> str:
+        return format_fen(self.unit_fen)
+
+    @property
+    def subtotal_yuan(self) -> str:
+        return format_fen(self.subtotal_fen)
+
+    def stored(self) -> dict:
+        return {"name": self.name, "unit_fen": self.unit_fen, "unit": self.unit, "quantity": self.quantity,
+                "subtotal_fen": self.subtotal_fen}
+
+
+def order_fee_items(order: Order) -> list[FeeItem]:
+    """费用详细信息 of an order as it was charged (orders made before the breakdown was stored: one line)."""
+    if order.fee_items:
+        return [FeeItem(i["name"], i["unit_fen"], i["unit"], i["quantity"]) for i in order.fee_items]
+    if order.years:
+        return [FeeItem(order.kind_label, order.amount_fen // order.years, "年", order.years)]
+    return [FeeItem(order.kind_label, order.amount_fen, "次", 1)]
+
+
+@dataclass(frozen=True)
 class Quote:
     certificate: Certificate
     app: CertApp | None
@@ -84,10 +126,16 @@ class Quote:
     fee_detail: str
     old_not_after: datetime
     new_not_after: datetime
+    per_year_fen: int = 0
 
     @property
     def amount_yuan(self) -> str:
         return format_fen(self.amount_fen)
+
+    @property
+    def fee_items(self) -> list[FeeItem]:
+        """Per year and per item: the 证书服务费 (or 应用服务费) at its yearly price × the years; no medium."""
+        return [FeeItem("应用服务费" if self.app else "证书服务费", self.per_year_fen, "年", self.years)]
 
 
 def fee_per_year(certificate: Certificate, kind: OrderKind) -> int:
@@ -121,7 +169,8 @@ def quote(user_id: int, certificate_id: int, years: int, app_id: int | None = No
             raise BeyondIssuer(f"签发机构证书有效期有限，本证书最多可续期{allowed}年，有效期至"
                                f"{local_date(new_validity(old_not_after, allowed))}", allowed)
     return Quote(certificate, app, check_eligibility(certificate, app), years, per_year * years,
-                 f"{label} {format_fen(per_year)}元/年 × {years}年", old_not_after, new_validity(old_not_after, years))
+                 f"{label} {format_fen(per_year)}元/年 × {years}年", old_not_after, new_validity(old_not_after, years),
+                 per_year)
 
 
 class NotReplaceable(DomainError):
@@ -152,6 +201,12 @@ class ReplacementQuote:
         return format_fen(self.amount_fen - self.medium_fen)
 
     @property
+    def fee_items(self) -> list[FeeItem]:
+        """The 证书服务费 and the 介质费 (the new U-KEY), one each."""
+        return [FeeItem("证书服务费", self.amount_fen - self.medium_fen, "次", 1),
+                FeeItem("介质费（U-KEY）", self.medium_fen, "个", 1)]
+
+    @property
     def fee_detail(self) -> str:
         return f"补办介质 {self.amount_yuan}元（证书服务费 {self.service_yuan}元 + 介质费 {self.medium_yuan}元）"
 
@@ -178,10 +233,44 @@ def replacement_quote(certificate: Certificate) -> ReplacementQuote:
                             certificate.not_after, new_not_after)
 
 
-def create_replacement_order(user_id: int, certificate_id: int, shown_amount_fen: int | None = None) -> Order:
+def _agreed_and_contacts(user_id: int, agreement_version: str | None,
+                         contacts: ContactsInput | None) -> tuple[agreements.Accepted, OrderContact | None]:
+    """The acceptance of the current 电子认证服务协议 an order records, and its checked 经办人/收件人 (None when the
+    caller gives none). One refusal names every field: AgreementRequired (`agreement`, plus any contact fields) when
+    the agreement is not accepted, else InvalidFields for the contacts."""
+    refusal: InvalidFields | None = None
+    accepted = contact = None
+    try:
+        accepted = agreements.require_service_agreement(user_id, agreement_version)
+    except agreements.AgreementRequired as refused:
+        refusal = refused
+    try:
+        contact = order_contacts.checked(user_id, contacts) if contacts is not None else None
+    except InvalidFields as invalid:
+        if refusal is None:
+            raise
+        refusal.errors.update(invalid.errors)
+    if refusal is not None:
+        raise refusal
+    return accepted, contact
+
+
+def _record_terms(order: Order, accepted: agreements.Accepted, contact: OrderContact | None,
+                  contacts: ContactsInput | None, items: list[FeeItem]) -> None:
+    order.agreement_version, order.agreed_at = accepted.version, accepted.at
+    order.fee_items = [item.stored() for item in items]
+    order.invoice_delivery = contacts.invoice_delivery if contacts is not None else InvoiceDelivery.ELECTRONIC
+    if contact is not None:
+        order.contact = contact
+
+
+def create_replacement_order(user_id: int, certificate_id: int, shown_amount_fen: int | None = None,
+                             agreement_version: str | None = None, contacts: ContactsInput | None = None) -> Order:
     """A 编辑中 replacement order (its materials and audit follow) for the certificate `certificate_id`, which the
-    user need not be bound to (the materials and the review decide). Raises IdentityRequired, NotReplaceable,
-    PriceChanged when the amount shown is not the fee, Conflict when the certificate has an open order."""
+    user need not be bound to (the materials and the review decide). `agreement_version` is the 电子认证服务协议
+    version the user ticked now (not needed once the current one was accepted); `contacts` the 经办人/收件人, when the
+    page collects them. Raises IdentityRequired, NotReplaceable, PriceChanged when the amount shown is not the fee,
+    AgreementRequired, InvalidFields, Conflict when the certificate has an open order."""
     user = db.session.get(User, user_id)
     if not user.identity_verified:
         raise IdentityRequired()
@@ -191,12 +280,14 @@ def create_replacement_order(user_id: int, certificate_id: int, shown_amount_fen
     offer = replacement_quote(certificate)
     if shown_amount_fen is not None and shown_amount_fen != offer.amount_fen:
         raise PriceChanged(f"补办费用为¥{offer.amount_yuan}，与页面显示的不一致，请确认后再提交")
+    accepted, contact = _agreed_and_contacts(user_id, agreement_version, contacts)
     if open_order_for(certificate_id) is not None:
         raise Conflict("该证书已有办理中的受理单，请先完成或撤销", code="open_order_exists")
     order = Order(order_no=new_order_no(), user_id=user_id, certificate_id=certificate_id,
                   kind=OrderKind.REPLACEMENT, path=RenewalPath.REVIEWED, years=0, amount_fen=offer.amount_fen,
                   fee_detail=offer.fee_detail, status=OrderStatus.DRAFT, old_not_after=offer.old_not_after,
                   new_not_after=offer.new_not_after)
+    _record_terms(order, accepted, contact, contacts, offer.fee_items)
     try:
         with db.session.begin_nested():
             db.session.add(order)
@@ -217,12 +308,17 @@ def new_order_no() -> str:
 
 
 def create_order(user_id: int, certificate_id: int, years: int, app_id: int | None = None,
-                 shown_amount_fen: int | None = None) -> Order:
+                 shown_amount_fen: int | None = None, agreement_version: str | None = None,
+                 contacts: ContactsInput | None = None) -> Order:
     """A renewal order (待支付 on the online path; 编辑中 needing materials and audit on the reviewed path).
-    `shown_amount_fen` is the amount the user saw; an order is never created for any other amount.
+    `shown_amount_fen` is the amount the user saw; an order is never created for any other amount. The order records
+    the 电子认证服务协议 the user accepted (`agreement_version`: the version ticked now; not needed once the current
+    one was accepted), its 费用详细信息, and the 经办人/收件人 and invoice delivery of `contacts` (every user-facing
+    channel gives them; None leaves the order without contacts, for staff and test tools).
     Raises IdentityRequired before the first identity check, NotRenewable with the eligibility's reason,
-    PriceChanged when the shown amount is not this quote's, and Conflict when the certificate already has an
-    open order."""
+    PriceChanged when the shown amount is not this quote's, AgreementRequired (the first order, or the first after
+    the agreement changed), InvalidFields naming each wrong contact field, and Conflict when the certificate already
+    has an open order."""
     user = db.session.get(User, user_id)
     if not user.identity_verified:
         raise IdentityRequired()
@@ -231,6 +327,7 @@ def create_order(user_id: int, certificate_id: int, years: int, app_id: int | No
         raise NotRenewable(offer.eligibility.message, code=offer.eligibility.code)
     if shown_amount_fen is not None and shown_amount_fen != offer.amount_fen:
         raise PriceChanged(f"{years}年的收费金额为¥{offer.amount_yuan}，与页面显示的不一致，请确认后再提交")
+    accepted, contact = _agreed_and_contacts(user_id, agreement_version, contacts)
     if open_order_for(certificate_id) is not None:
         raise Conflict("该证书已有未完成的受理单，请先完成或撤销", code="open_order_exists")
     online = offer.eligibility.path == RenewalPath.ONLINE
@@ -239,6 +336,7 @@ def create_order(user_id: int, certificate_id: int, years: int, app_id: int | No
                   years=years, amount_fen=offer.amount_fen, fee_detail=offer.fee_detail,
                   status=OrderStatus.PENDING_PAYMENT if online else OrderStatus.DRAFT,
                   old_not_after=offer.old_not_after, new_not_after=offer.new_not_after)
+    _record_terms(order, accepted, contact, contacts, offer.fee_items)
     try:
         with db.session.begin_nested():  # two taps at once: the partial unique index keeps one open order
             db.session.add(order)
@@ -381,14 +479,18 @@ def new_group_no() -> str:
     return utcnow().astimezone(SHANGHAI).strftime("PL%Y%m%d") + f"{secrets.randbelow(10**10):010d}"
 
 
-def create_group(user_id: int, items: list[tuple[int, int]], shown_amount_fen: int | None = None) -> OrderGroup:
+def create_group(user_id: int, items: list[tuple[int, int]], shown_amount_fen: int | None = None,
+                 agreement_version: str | None = None, contacts: ContactsInput | None = None) -> OrderGroup:
     """批量续期: one 待支付 group holding one 待支付 renewal order per certificate, its amount the sum of theirs.
-    `shown_amount_fen` is the total the user saw; a group is never created for any other. Raises
-    IdentityRequired, the errors of `quote_group`, PriceChanged, Conflict when a certificate has an open order
-    (then nothing is kept: the caller's transaction rolls back)."""
+    `shown_amount_fen` is the total the user saw; a group is never created for any other. Every order records the
+    电子认证服务协议 accepted (`agreement_version`, as `create_order`) and the same 经办人/收件人 and invoice delivery.
+    Raises IdentityRequired, AgreementRequired / InvalidFields (checked before anything is made), the errors of
+    `quote_group`, PriceChanged, Conflict when a certificate has an open order (then nothing is kept: the caller's
+    transaction rolls back)."""
     user = db.session.get(User, user_id)
     if not user.identity_verified:
         raise IdentityRequired()
+    _agreed_and_contacts(user_id, agreement_version, contacts)  # one refusal naming every field, before the quote
     offer = quote_group(user_id, items)
     if shown_amount_fen is not None and shown_amount_fen != offer.amount_fen:
         raise PriceChanged(f"批量续期合计金额为¥{offer.amount_yuan}，与页面显示的不一致，请确认后再提交")
@@ -399,7 +501,8 @@ def create_group(user_id: int, items: list[tuple[int, int]], shown_amount_fen: i
     for item in offer.items:
         if open_order_for(item.certificate.id) is not None:
             raise Conflict(f"{item.certificate.subject_o}已有未完成的受理单，请先完成或撤销", code="open_order_exists")
-        order = create_order(user_id, item.certificate.id, item.years, shown_amount_fen=item.amount_fen)
+        order = create_order(user_id, item.certificate.id, item.years, shown_amount_fen=item.amount_fen,
+                             agreement_version=agreement_version, contacts=contacts)
         order.group_id = group.id
     db.session.flush()
     db.session.refresh(group, ["orders"])

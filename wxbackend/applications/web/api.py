@@ -71,7 +71,8 @@ class Replacements(MethodView):
     def post(self, body: dict):
         """补办 the certificate with this serial at the fee shown (409 price_changed otherwise): the replacement
         order and its application (my open one when there is one)."""
-        return replacement.start(api_user_id(), body["serial"], body["amount_fen"], ip=request.remote_addr or "")
+        return replacement.start(api_user_id(), body["serial"], body["amount_fen"], ip=request.remote_addr or "",
+                                 agreement_version=body["agreement_version"])
 
 
 @bp.route("/applications/<int:application_id>/address")

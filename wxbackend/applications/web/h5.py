@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from wxbackend.addresses.divisions import tree
 from wxbackend.addresses.service import user_addresses
+from wxbackend.agreements import service as agreements
 from wxbackend.applications import face, finance, materials, replacement, service
 from wxbackend.applications.models import ID_PHOTO_LABELS, UPLOAD_LABELS
 from wxbackend.core import uow
@@ -59,7 +60,9 @@ def replacement_lookup():
         except NotFound as missing:
             uow.rollback()
             error = missing.message
-    return render_template("applications/replacement.html", serial=serial.strip()[:64], found=found, error=error)
+    return render_template("applications/replacement.html", serial=serial.strip()[:64], found=found, error=error,
+                           agreement=agreements.SERVICE_AGREEMENT,
+                           agreed=agreements.acceptance(current_user_id()) is not None)
 
 
 @bp.post("/replacement/start")
@@ -70,9 +73,11 @@ def replacement_lookup():
 def replacement_start():
     """补办 the looked-up certificate at the fee the page showed: the application, starting with the agreement."""
     shown = request.form.get("amount_fen", "")
+    ticked = request.form.get("agreement_version", "")[:32] if request.form.get("agreement") == "yes" else None
     application = replacement.start(current_user_id(), request.form.get("serial", ""),
                                     int(shown) if shown.isdigit() and len(shown) < 10 else -1,
-                                    ip=request.remote_addr or "")
+                                    ip=request.remote_addr or "",
+                                    agreement_version=ticked)
     target = "applications_h5.application" if application.agreed_at else "applications_h5.agreement"
     return redirect(url_for(target, application_id=application.id))
 

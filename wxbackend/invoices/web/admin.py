@@ -1,6 +1,6 @@
 """未送达发票 in the console (DESIGN §15), for 财务 and 客服: invoices requested and not yet in the user's mailbox,
-the longest waiting first, with why (still to issue, issuing failed, still to mail, mail failed) and a button that
-queues the next step of one invoice again."""
+the longest waiting first, with why (still to issue, issuing failed, still to mail, mail failed, a paper invoice to
+post) and a button that queues the next step of one invoice again (or, for a paper one, records it posted)."""
 
 from __future__ import annotations
 
@@ -36,4 +36,14 @@ def undelivered():
 def requeue(invoice_id: int):
     issuing.requeue_invoice(g.staff.id, invoice_id, request.remote_addr or "")
     flash("已重新排队", "ok")
+    return redirect(undelivered_page())
+
+
+@bp.post("/invoices/<int:invoice_id>/posted")
+@staff_required(*ROLES)
+@refusals_flashed(back=undelivered_page)
+def posted(invoice_id: int):
+    """纸质发票已寄出 (the paper invoice was posted to its recipient)."""
+    issuing.mark_posted(g.staff.id, invoice_id, request.remote_addr or "")
+    flash("已标记为已寄出", "ok")
     return redirect(undelivered_page())

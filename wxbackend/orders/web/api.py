@@ -6,8 +6,11 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from wxbackend.orders import contacts as order_contacts
 from wxbackend.orders import service as orders
+from wxbackend.orders.contacts import ContactsInput
 from wxbackend.orders.schemas import (
+    ContactsPrefillSchema,
     GroupCreateSchema,
     GroupQuoteRequestSchema,
     GroupQuoteSchema,
@@ -20,7 +23,7 @@ from wxbackend.orders.schemas import (
     TodoSchema,
 )
 from wxbackend.web.auth import api_user_id
-from wxbackend.web.schemas import ApiErrorSchema
+from wxbackend.web.schemas import ApiErrorSchema, FieldErrorsSchema
 
 bp = Blueprint("orders_api", __name__, url_prefix="/api", description="受理单: quotes, orders, 待办事项")
 
@@ -44,13 +47,27 @@ class Orders(MethodView):
 
     @bp.arguments(OrderCreateSchema)
     @bp.response(201, OrderDetailSchema)
-    @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(400, schema=FieldErrorsSchema,
+                     description="invalid_fields, or agreement_required: the 电子认证服务协议 is to be accepted "
+                     "(first order, or its version changed); `errors` names each field")
     @bp.alt_response(403, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
     def post(self, body: dict):
-        """Create a renewal order (identity check first; one open order per certificate)."""
+        """Create a renewal order (identity check first; the 电子认证服务协议 accepted; 经办人 and 收件人; one open
+        order per certificate)."""
         return orders.create_order(api_user_id(), body["certificate_id"], body["years"], body["app_id"],
-                                   shown_amount_fen=body["shown_amount_fen"])
+                                   shown_amount_fen=body["shown_amount_fen"],
+                                   agreement_version=body["agreement_version"],
+                                   contacts=ContactsInput(**body["contacts"]))
+
+
+@bp.route("/order-contacts/prefill")
+class ContactsPrefill(MethodView):
+    @bp.response(200, ContactsPrefillSchema)
+    def get(self):
+        """What the 经办人/收件人 form starts with: my verified name (ID number and mobile masked: left empty, the
+        verified ones are used), my invoice email, 我的地址 with the default one."""
+        return order_contacts.prefill(api_user_id())
 
 
 @bp.route("/orders/<int:order_id>")
@@ -101,7 +118,9 @@ class Groups(MethodView):
     @bp.alt_response(409, schema=ApiErrorSchema)
     def post(self, body: dict):
         """批量续期: one group of 待支付 renewal orders, one per certificate, paid by one payment of the total."""
-        return orders.create_group(api_user_id(), _items(body), shown_amount_fen=body["shown_amount_fen"])
+        return orders.create_group(api_user_id(), _items(body), shown_amount_fen=body["shown_amount_fen"],
+                                   agreement_version=body["agreement_version"],
+                                   contacts=ContactsInput(**body["contacts"]))
 
 
 @bp.route("/order-groups/<int:group_id>")

@@ -108,8 +108,8 @@ def test_api_quote_create_pay_and_cancel_one_item(client, db_session, wechatpay)
     too_few = client.post("/api/order-groups", json={"items": items[:1], "contacts": contacts_json()},
                           headers=headers)
     assert too_few.status_code == 400 and set(too_few.json) >= {"code", "message"}
-    changed = client.post("/api/order-groups", json={"items": items, "shown_amount_fen": 1, "contacts": contacts_json()},
-                          headers=headers)
+    changed = client.post("/api/order-groups", headers=headers,
+                          json={"items": items, "shown_amount_fen": 1, "contacts": contacts_json()})
     assert changed.status_code == 409 and changed.json["code"] == "price_changed"
     created = client.post("/api/order-groups", json={"items": items, "shown_amount_fen": 120000,
                                                               "contacts": contacts_json()}, headers=headers)

@@ -41,6 +41,7 @@ class Orders(MethodView):
     @bp.response(201, OrderDetailSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)
     @bp.alt_response(403, schema=ApiErrorSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
     def post(self, body: dict):
         """Create a renewal order (identity check first; one open order per certificate)."""

@@ -133,3 +133,14 @@ class ReplacementLookupSchema(Schema):
     refusal = fields.String(metadata={"description": "不能补办的原因（可以补办时为空）"})
     quote = fields.Nested(ReplacementQuoteSchema, allow_none=True)
     application_id = fields.Function(lambda f: f.application.id if f.application else None)
+
+
+class LivenessSchema(Schema):
+    status = fields.String(metadata={"description": "none, pending, passed, failed or expired"})
+    label = fields.String(metadata={"example": "认证中"})
+    passed = fields.Boolean(metadata={"description": "the current 经办人 has passed"})
+
+
+class LivenessStartSchema(LivenessSchema):
+    url = fields.String(metadata={"description": "the provider's page to open (web-view); it comes back to the H5 "
+                                                 "page, and the result is pulled by GET …/liveness"})

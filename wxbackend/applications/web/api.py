@@ -139,8 +139,15 @@ class FormPdf(MethodView):
             "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{found.application_no}.pdf"'})
 
 
+UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["kind", "file"],
+    "properties": {"kind": {"type": "string", "enum": ["form", "licence", "id_front", "id_back"]},
+                   "file": {"type": "string", "format": "binary"}}}}}}
+
+
 @bp.route("/applications/<int:application_id>/uploads")
 class Uploads(MethodView):
+    @bp.doc(requestBody=UPLOAD_BODY)
     @bp.response(201, UploadSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)
     @bp.alt_response(403, schema=ApiErrorSchema)

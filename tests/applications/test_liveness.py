@@ -102,3 +102,42 @@ def test_the_return_url_pulls_the_result_and_the_pc_follows_it(client, db_sessio
     fake_liveness.finish(check.biz_token, "passed")
     status = client.get(f"/h5/applications/{application.id}/liveness/status").json  # what the PC page polls
     assert status["passed"] is True and status["status"] == "passed"
+
+
+def test_the_mini_program_uploads_the_id_photos_and_follows_liveness(client, db_session, stores, fake_liveness):
+    import io
+
+    from tests.support.factories import make_user
+    from wxbackend.web.auth import issue_api_token
+
+    order = expired_order()
+    application = service.start(order.user_id, order.id)
+    service.agree(order.user_id, application.id, True, True)
+    service.save_materials(order.user_id, application.id, materials())
+    db_session.commit()
+    me = {"Authorization": f"Bearer {issue_api_token(order.user_id)[0]}"}
+    path = f"/api/applications/{application.id}/liveness"
+    assert client.get(path, headers=me).json == {"status": "none", "label": "未开始", "passed": False}
+    early = client.post(path, headers=me)
+    assert early.status_code == 409 and early.json["code"] == "id_photos_missing" and "身份证" in early.json["message"]
+    for kind in ("id_front", "id_back"):
+        sent = client.post(f"/api/applications/{application.id}/uploads", headers=me,
+                           data={"kind": kind, "file": (io.BytesIO(jpeg((856, 540))), "id.jpg")},
+                           content_type="multipart/form-data")
+        assert sent.status_code == 201, sent.json
+    started = client.post(path, headers=me)
+    assert started.status_code == 201 and started.json["url"].startswith(fake_liveness.base_url)
+    assert started.json["status"] == "pending" and started.json["passed"] is False
+    assert client.get(path, headers=me).json["status"] == "pending"  # the provider says: not done yet
+    fake_liveness.finish(face.latest(application.id).biz_token, "passed")
+    assert client.get(path, headers=me).json == {"status": "passed", "label": face.latest(application.id).status_label,
+                                                 "passed": True}
+    again = client.post(path, headers=me)
+    assert again.status_code == 409 and again.json["code"] == "liveness_passed"
+
+    stranger = {"Authorization": f"Bearer {issue_api_token(make_user('李四').id)[0]}"}
+    db_session.commit()
+    for method in ("get", "post"):
+        refused = getattr(client, method)(path, headers=stranger)
+        assert refused.status_code == 404 and refused.json["code"] == "not_found" and "没有找到" in \
+            refused.json["message"]

@@ -82,7 +82,7 @@ def test_someone_not_bound_sees_only_what_is_safe_and_serials_are_case_sensitive
     with pytest.raises(NotFound) as missing:
         replacement.lookup(stranger.id, issued.certificate.serial.lower())
     assert "区分大小写" in missing.value.message
-    for odd in ("", " ", "x" * 65, None, 42, ["A"]):
+    for odd in ("", " ", "x" * 65, "A" * 65, "\x00", "7A\x00", "7A 1B", None, 42, ["A"]):
         with pytest.raises(NotFound):
             replacement.lookup(stranger.id, odd)
 

@@ -294,7 +294,7 @@ def test_claim_needs_a_signed_in_user(app, pc, helper, db_session):
     assert anonymous.get("/api/certificates").status_code == 401
     assert anonymous.get("/api/certificates").json["code"] == "not_signed_in"
     response = anonymous.post("/api/binding/claims", json={"code": session.code, "last4": session.last4})
-    assert response.status_code == 400 and response.json["code"] == "csrf_failed"  # no session, no token
+    assert response.status_code == 401 and response.json["code"] == "not_signed_in"  # no session, no token
     assert binding_traces(db_session) == before
     assert pc_state(pc, session)["state"] == "waiting"
 

@@ -132,7 +132,7 @@ def test_api_quote_create_pay_and_cancel_one_item(client, db_session, wechatpay)
 
     middle = paid["orders"][1]["id"]
     refund = client.post(f"/api/orders/{middle}/refund", json={}, headers=headers)
-    assert refund.status_code == 200 and (refund.json["amount_fen"], refund.json["channel"]) == (60000, "wechat")
+    assert refund.status_code == 201 and (refund.json["amount_fen"], refund.json["channel"]) == (60000, "wechat")
     db_session.expire_all()
     assert [db_session.get(Order, o["id"]).status for o in paid["orders"]] == [
         "ready_to_write", "refunding", "ready_to_write"]

@@ -356,7 +356,7 @@ def test_the_api_asks_for_the_agreement_and_the_contacts(client, db_session):
     refused = client.post("/api/orders", json=body, headers=headers)
     assert refused.status_code == 400 and refused.json["errors"] == {"address_id": "没有找到该地址，请从我的地址中选择"}
     missing = client.post("/api/orders", json={"certificate_id": certificate.id, "years": 1}, headers=headers)
-    assert missing.status_code == 400 and "contacts" in missing.json["errors"]["json"]
+    assert missing.status_code == 400 and "contacts" in missing.json["errors"]
     made = client.post("/api/orders", json={**body, "contacts": contacts_json(recipient_from_operator=True)},
                        headers=headers)
     assert made.status_code == 201, made.json

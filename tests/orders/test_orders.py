@@ -326,7 +326,7 @@ def test_years_outside_one_to_five_are_refused_by_the_api_and_the_form_and_creat
     before = count()
     refused = client.post("/api/orders", json={"certificate_id": cert.id, "years": years,
                                                "contacts": contacts_json()}, headers={"X-CSRFToken": csrf})
-    assert refused.status_code == 400 and refused.json["errors"]["json"]["years"] == ["应在1至5之间"]
+    assert refused.status_code == 400 and refused.json["errors"]["years"] == "应在1至5之间"
     assert count() == before
     page = client.get(f"/h5/certificates/{cert.id}/renew").text
     token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]

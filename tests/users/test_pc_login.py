@@ -285,3 +285,38 @@ WECHAT_ON_IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Micro
 def test_an_h5_page_opened_in_a_desktop_browser_offers_the_qr_login(app, user_agent, lands):
     answer = app.test_client().get("/h5/applications?status=pending_review", headers={"User-Agent": user_agent})
     assert answer.status_code == 302 and lands in answer.headers["Location"]
+
+
+def test_the_mini_program_scans_and_confirms_a_pc_login(app, pc, db_session):
+    from tests.support.factories import make_user
+    from wxbackend.web.auth import issue_api_token
+
+    user, other = make_user("小程序用户"), make_user("李四")
+    db_session.commit()
+    me = {"Authorization": f"Bearer {issue_api_token(user.id)[0]}"}
+    stranger = {"Authorization": f"Bearer {issue_api_token(other.id)[0]}"}
+    login = open_login(pc, "/pc/home")
+    token = login["qr_link"].split("t=", 1)[1]
+    api = app.test_client()
+    scanned = api.post("/api/pc-login/scans", json={"token": token}, headers=me)
+    assert scanned.status_code == 200, scanned.json
+    assert scanned.json["login_id"] == login["login_id"] and scanned.json["state"] == "scanned"
+    assert scanned.json["device"] == "Chrome（Windows）" and scanned.json["ip"].startswith("内网 IP")
+    assert poll(pc, login).json["state"] == "scanned"
+    taken = api.post("/api/pc-login/scans", json={"token": token}, headers=stranger)
+    assert taken.status_code == 409 and taken.json["code"] == "login_taken"
+    for method, path, body in (("get", "", None), ("post", "/answer", {"accept": True})):
+        refused = getattr(api, method)(f"/api/pc-login/{login['login_id']}{path}", json=body, headers=stranger)
+        assert refused.status_code == 410 and refused.json["code"] == "login_expired" and "二维码" in \
+            refused.json["message"]
+    assert api.get(f"/api/pc-login/{login['login_id']}", headers=me).json["state"] == "scanned"
+    answered = api.post(f"/api/pc-login/{login['login_id']}/answer", json={"accept": True}, headers=me)
+    assert answered.status_code == 200 and answered.json["state"] == "confirmed"
+    again = api.post(f"/api/pc-login/{login['login_id']}/answer", json={"accept": False}, headers=me)
+    assert again.status_code == 409 and again.json["code"] == "login_answered"
+    assert take(pc, login).json == {"next": "/pc/home"}
+    assert "小程序用户" in pc.get("/pc/home").text
+    gone = api.post("/api/pc-login/scans", json={"token": "x" * 30}, headers=me)
+    assert gone.status_code == 410 and gone.json["code"] == "login_expired"
+    missing = api.post("/api/pc-login/scans", json={}, headers=me)
+    assert missing.status_code == 400 and missing.json["errors"] == {"token": "必填"}

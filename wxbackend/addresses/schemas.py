@@ -36,3 +36,16 @@ class AddressSchema(Schema):
     postcode = fields.String()
     is_default = fields.Boolean()
     updated_at = fields.DateTime()
+
+
+class CitySchema(Schema):
+    n = fields.String(metadata={"description": "市", "example": "广州市"})
+    a = fields.List(fields.String(), metadata={"description": "区/县", "example": ["天河区", "越秀区"]})
+
+
+class ProvinceSchema(Schema):
+    """China's administrative divisions (GB/T 2260) as the address picker reads them; the four municipalities take
+    their own name as the city."""
+
+    n = fields.String(metadata={"description": "省", "example": "广东省"})
+    c = fields.List(fields.Nested(CitySchema))

@@ -28,6 +28,18 @@ def latest(application_id: int) -> LivenessCheck | None:
                              .order_by(LivenessCheck.id.desc()).limit(1))
 
 
+def liveness_state(user_id: int, application_id: int) -> dict:
+    """Where the application's 活体认证 stands (what the PC page and the mini-program follow): the latest check's
+    status, pulled from the provider while it is pending, and whether the current 经办人 has passed. NotFound for
+    anyone else's application, UpstreamError (the provider)."""
+    application = service.user_application(user_id, application_id)
+    check = latest(application.id)
+    if check is not None and check.status == LivenessStatus.PENDING:
+        check = pull_liveness(user_id, application.id)
+    return {"status": check.status if check else "none", "label": check.status_label if check else "未开始",
+            "passed": service.passed_for_current_agent(application)}
+
+
 def return_url(application_id: int) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/h5/applications/{application_id}/liveness/return"
 

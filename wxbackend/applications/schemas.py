@@ -152,6 +152,17 @@ class ReplacementLookupSchema(Schema):
     application_id = fields.Function(lambda f: f.application.id if f.application else None)
 
 
-class AddressChoiceSchema(Schema):
+class ShippingAddressChoiceSchema(Schema):
     address_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1),
                                 metadata={"description": "“我的地址”中的地址id"})
+
+
+class LivenessSchema(Schema):
+    status = fields.String(metadata={"description": "none, pending, passed, failed or expired"})
+    label = fields.String(metadata={"example": "认证中"})
+    passed = fields.Boolean(metadata={"description": "the current 经办人 has passed"})
+
+
+class LivenessStartSchema(LivenessSchema):
+    url = fields.String(metadata={"description": "the provider's page to open (web-view); it comes back to the H5 "
+                                                 "page, and the result is pulled by GET …/liveness"})

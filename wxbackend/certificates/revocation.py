@@ -24,6 +24,7 @@ listeners create_app registers (`register_out_of_use_listeners`), in the same un
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -50,6 +51,7 @@ C = CertificateStatus
 LISTENERS = "certificates.out_of_use_listeners"
 REVOCATION_REASONS = ("unspecified", "key_compromise", "cessation_of_operation", "superseded")
 MAX_REASON = 200
+SERIAL_SHAPE = re.compile(r"[0-9A-Fa-f]{1,64}")  # as printed; compared case-sensitively
 
 
 class AlreadyOnHold(Conflict):
@@ -141,8 +143,8 @@ def staff_report_lost(staff_id: int, serial: object, reason: object, ip: str = "
 
 def certificate_with_serial(serial: object) -> Certificate | None:
     """The certificate with this serial (upper-case hex, case-sensitive as printed), or None."""
-    if not isinstance(serial, str) or not 1 <= len(serial.strip()) <= 64:
-        return None
+    if not isinstance(serial, str) or not SERIAL_SHAPE.fullmatch(serial.strip()):
+        return None  # not hex (a NUL byte, say): no certificate has it, and the database is not asked
     return db.session.scalar(sa.select(Certificate).where(Certificate.serial == serial.strip()))
 
 

@@ -80,6 +80,17 @@ def payee_account() -> PayeeAccount:
     return PayeeAccount(cfg["TRANSFER_PAYEE_NAME"], cfg["TRANSFER_PAYEE_BANK"], cfg["TRANSFER_PAYEE_ACCOUNT"])
 
 
+def transfer_rules(order: Order) -> list[str]:
+    """The rules of paying `order` by corporate transfer, as the H5 page and the API show them."""
+    return [
+        "附言只填写这6位数字，不要填写其他文字。",
+        f"必须从证书所属单位的对公账户转账，付款人户名须为“{order.certificate.subject_o}”；不接受个人账户付款。",
+        "不接受财政（金融）账户付款。",
+        f"转账金额须与应付金额一致（{order.amount_yuan}元），请勿分笔或合并转账。",
+        "到账后自动确认，确认后将通过微信通知您；不符合以上要求的款项需人工核对，确认时间会延长。",
+    ]
+
+
 def new_transfer_code() -> str:
     """Six random digits from the CSPRNG, never starting with 0."""
     return str(100_000 + secrets.randbelow(900_000))

@@ -68,6 +68,28 @@ def chinese(messages):
     return messages
 
 
+def field_errors(messages) -> dict[str, str]:
+    """webargs' messages ({location: {field: [message, …] or nested}}) as the one shape every 400 has: field (a
+    dotted path for a nested one, `_schema` for the whole body) → its messages in Chinese."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list | tuple) and all(isinstance(inner, str) for inner in value):
+            flat[prefix or "_schema"] = "；".join(chinese(inner) for inner in value)
+        elif isinstance(value, list | tuple):
+            for index, inner in enumerate(value):
+                walk(f"{prefix}.{index}" if prefix else str(index), inner)
+        else:
+            flat[prefix or "_schema"] = chinese(str(value))
+
+    for errors in messages.values() if isinstance(messages, dict) else [messages]:
+        walk("", errors)  # the location (json, query, headers…) is not the client's concern
+    return flat
+
+
 HTTP_MESSAGES = {
     400: "请求无效",
     401: "请先登录",
@@ -144,7 +166,8 @@ def register_error_handlers(app: Flask) -> None:
             return error_response("csrf_failed", "页面已过期，请刷新后重试", 400)
         messages = (getattr(error, "data", None) or {}).get("messages")
         if status == 422 and messages:  # webargs validation of a JSON API request
-            response = jsonify({"code": "invalid_request", "message": "提交的内容有误", "errors": chinese(messages)})
+            response = jsonify({"code": "invalid_request", "message": "提交的内容有误",
+                                "errors": field_errors(messages)})
             return response, 400
         code = (error.name or "error").lower().replace(" ", "_")
         return error_response(code, HTTP_MESSAGES.get(status, "请求无法处理"), status)

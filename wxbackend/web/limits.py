@@ -51,5 +51,13 @@ def limited(config_key: str, *, scope: str | None = None, key_func: Callable[[],
     """The limit in config `config_key` on a view (or a MethodView method), per `key_func`; with `scope`, one budget
     shared by every view so decorated (the same action in two channels)."""
     if scope is not None:
-        return limiter.shared_limit(configured(config_key), scope=scope, key_func=key_func, methods=methods)
-    return limiter.limit(configured(config_key), key_func=key_func, methods=methods)
+        limit = limiter.shared_limit(configured(config_key), scope=scope, key_func=key_func, methods=methods)
+    else:
+        limit = limiter.limit(configured(config_key), key_func=key_func, methods=methods)
+
+    def decorate(view):
+        limited_view = limit(view)
+        limited_view.rate_limited = config_key  # the OpenAPI document lists its 429 (`web.api.CommonResponses`)
+        return limited_view
+
+    return decorate

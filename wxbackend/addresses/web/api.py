@@ -7,10 +7,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from wxbackend.addresses import service
+from wxbackend.addresses.divisions import as_json as divisions_tree
 from wxbackend.addresses.schemas import (
     AddressCreateSchema,
     AddressSchema,
     AddressUpdateSchema,
+    ProvinceSchema,
 )
 from wxbackend.addresses.service import AddressInput
 from wxbackend.web.auth import api_user_id
@@ -66,3 +68,12 @@ class AddressDefault(MethodView):
     def post(self, address_id: int):
         """Make an address my default."""
         return service.set_default_address(api_user_id(), address_id)
+
+
+@bp.route("/addresses/divisions")
+class Divisions(MethodView):
+    @bp.response(200, ProvinceSchema(many=True))
+    def get(self):
+        """省/市/区县 for the address picker (what /h5/addresses/divisions.json gives the H5 page): an address must name
+        a 区/县 of its city."""
+        return divisions_tree()

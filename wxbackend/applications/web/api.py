@@ -6,9 +6,8 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from wxbackend.applications import finance, replacement, service
+from wxbackend.applications import face, finance, replacement, service
 from wxbackend.applications.schemas import (
-    AddressChoiceSchema,
     AgreementSchema,
     ApplicationDetailSchema,
     ApplicationSchema,
@@ -16,11 +15,14 @@ from wxbackend.applications.schemas import (
     CodeSchema,
     ConsentSchema,
     ListQuerySchema,
+    LivenessSchema,
+    LivenessStartSchema,
     MaterialsSchema,
     ReplacementLookupSchema,
     ReplacementStartSchema,
     RetrySchema,
     SerialSchema,
+    ShippingAddressChoiceSchema,
     UploadSchema,
 )
 from wxbackend.core.errors import DomainError, NotFound
@@ -77,7 +79,7 @@ class Replacements(MethodView):
 
 @bp.route("/applications/<int:application_id>/address")
 class Address(MethodView):
-    @bp.arguments(AddressChoiceSchema)
+    @bp.arguments(ShippingAddressChoiceSchema)
     @bp.response(200, ApplicationDetailSchema)
     @bp.alt_response(404, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
@@ -155,16 +157,47 @@ class FormPdf(MethodView):
             "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{found.application_no}.pdf"'})
 
 
+UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["kind", "file"],
+    "properties": {"kind": {"type": "string", "enum": ["form", "licence", "id_front", "id_back"]},
+                   "file": {"type": "string", "format": "binary"}}}}}}
+
+
 @bp.route("/applications/<int:application_id>/uploads")
 class Uploads(MethodView):
+    @bp.doc(requestBody=UPLOAD_BODY)
     @bp.response(201, UploadSchema)
     @bp.alt_response(400, schema=ApiErrorSchema)
+    @bp.alt_response(403, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
     def post(self, application_id: int):
-        """Upload one scan (multipart: `kind` form|licence, `file`): jpg/jpeg/bmp/gif/png, at most 2 MB."""
+        """Upload one scan (multipart: `kind` form|licence|id_front|id_back, `file`): jpg/jpeg/bmp/gif/png, at most
+        2 MB. The 经办人's ID photos (id_front, id_back) are deleted once 活体认证 is done."""
         sent = request.files.get("file")
         data = sent.read(current_app.config["UPLOAD_MAX_BYTES"] + 1) if sent else b""
         return service.add_upload(api_user_id(), mine(application_id).id, request.form.get("kind", ""), data)
+
+
+@bp.route("/applications/<int:application_id>/liveness")
+class Liveness(MethodView):
+    @bp.response(200, LivenessSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(502, schema=ApiErrorSchema)
+    def get(self, application_id: int):
+        """活体认证: the latest check's status (pulled from the provider while pending) and whether the 经办人
+        passed."""
+        return face.liveness_state(api_user_id(), application_id)
+
+    @bp.response(201, LivenessStartSchema)
+    @bp.alt_response(403, schema=ApiErrorSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
+    @bp.alt_response(409, schema=ApiErrorSchema)
+    @bp.alt_response(502, schema=ApiErrorSchema)
+    def post(self, application_id: int):
+        """Start 活体认证 of the current 经办人 (materials saved, both ID photos uploaded through …/uploads as
+        `id_front` and `id_back`): the provider's page to open. 409 no_materials, id_photos_missing, liveness_passed."""
+        check, url = face.start_liveness(api_user_id(), mine(application_id).id)
+        return {"status": check.status, "label": check.status_label, "passed": False, "url": url}
 
 
 @bp.route("/applications/<int:application_id>/submit")

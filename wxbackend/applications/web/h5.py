@@ -251,12 +251,7 @@ def liveness_return(application_id: int):
 @page_login_required
 def liveness_status(application_id: int):
     """The PC page follows the phone: the current check's status, pulled from the provider while pending."""
-    found = mine(application_id)
-    check = face.latest(found.id)
-    if check is not None and check.status == "pending":
-        check = face.pull_liveness(current_user_id(), found.id)
-    return {"status": check.status if check else "none", "label": check.status_label if check else "未开始",
-            "passed": service.passed_for_current_agent(found)}
+    return face.liveness_state(current_user_id(), application_id)
 
 
 @bp.post("/applications/<int:application_id>/submit")

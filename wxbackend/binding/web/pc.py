@@ -78,6 +78,7 @@ class BindConfirm(MethodView):
     @bp.arguments(ConfirmRequestSchema)
     @bp.response(200, ConfirmResponseSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
+    @bp.alt_response(410, schema=ApiErrorSchema)
     def post(self, body: dict, session_id: str):
         """确认 or 拒绝 the phone's request."""
         result = binding.confirm_binding(session_id, body["pc_token"], body["accept"], request.remote_addr or "")

@@ -51,6 +51,7 @@ class Orders(MethodView):
                      description="invalid_fields, or agreement_required: the 电子认证服务协议 is to be accepted "
                      "(first order, or its version changed); `errors` names each field")
     @bp.alt_response(403, schema=ApiErrorSchema)
+    @bp.alt_response(404, schema=ApiErrorSchema)
     @bp.alt_response(409, schema=ApiErrorSchema)
     def post(self, body: dict):
         """Create a renewal order (identity check first; the 电子认证服务协议 accepted; 经办人 and 收件人; one open

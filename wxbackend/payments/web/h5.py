@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from wxbackend.orders.service import user_group, user_order
 from wxbackend.payments.service import refund_order as refund
-from wxbackend.payments.transfer import choose_group_transfer, choose_transfer, payee_account
+from wxbackend.payments.transfer import choose_group_transfer, choose_transfer, payee_account, transfer_rules
 from wxbackend.web.auth import current_user_id, page_login_required
 from wxbackend.web.forms import ConfirmForm
 from wxbackend.web.limits import by_user, limited
@@ -35,8 +35,9 @@ def transfer(order_id: int):
     if form.validate_on_submit():
         choose_transfer(current_user_id(), order_id)
         return redirect(transfer_page(order_id))
-    return render_template("payments/transfer.html", order=user_order(current_user_id(), order_id),
-                           payee=payee_account(), form=form)
+    order = user_order(current_user_id(), order_id)
+    return render_template("payments/transfer.html", order=order, payee=payee_account(), rules=transfer_rules(order),
+                           form=form)
 
 
 def group_transfer_page(group_id: int) -> str:

@@ -19,6 +19,7 @@ from helper_protocol.tickets import b64url, encode_ticket
 from tests.conftest import TEST_REDIS_URL, TICKET_SEED
 from tests.counter.support import BLANK_PIN, replacement_order
 from tests.support.flows import run_jobs
+from tests.support.pkilint_check import lint_certificate, lint_chain
 from tests.support.staff import make_staff, sign_in_staff
 from tests.support.x509check import verify_chain
 from wxbackend.ca.models import IssuedCertificate, IssuedStatus
@@ -161,6 +162,9 @@ def test_personalise_wechat_paid_pin_in_payout_remark(db_session, softhsm_store,
     assert abs((cert.not_valid_after_utc - old_cert.not_valid_after_utc).total_seconds()) < 1
     authority = get_authority()
     assert ": OK" in verify_chain(cert, authority.issuing, authority.root)
+    # the replaced certificate lints as clean as every other the CA makes (issue 17), and chains
+    assert lint_certificate(cert) == ""
+    assert lint_chain(authority.issuing, cert) == ""
     # on the key: the certificate beside its key pair
     view = helper.get("/v1/token").json()
     assert [c["serial"] for c in view["certificates"]] == [new.serial] and len(view["key_ids"]) == 1

@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from wxbackend.certificates.models import Binding, BindingStatus
 from wxbackend.core.crypto import mask_organisation
 from wxbackend.core.db import UTCDateTime, db
 from wxbackend.core.times import utcnow
@@ -75,8 +76,6 @@ class Application(db.Model):
         bound users start one); for a replacement looked up by serial, only while bound to it."""
         if self.kind != ApplicationKind.REPLACEMENT:
             return True
-        from wxbackend.certificates.models import Binding, BindingStatus
-
         return db.session.scalar(sa.select(sa.func.count(Binding.id)).where(
             Binding.user_id == self.user_id, Binding.certificate_id == self.certificate_id,
             Binding.status == BindingStatus.ACTIVE)) > 0

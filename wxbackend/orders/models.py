@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from wxbackend.certificates.models import Binding, BindingStatus
 from wxbackend.core.crypto import mask_name, mask_organisation
 from wxbackend.core.db import UTCDateTime, db
 from wxbackend.core.money import format_fen
@@ -215,8 +216,6 @@ class Order(db.Model):
         return f"{name}（{self.cert_app.name}）" if self.cert_app is not None else name
 
     def _user_bound(self) -> bool:
-        from wxbackend.certificates.models import Binding, BindingStatus
-
         return db.session.scalar(sa.select(sa.func.count(Binding.id)).where(
             Binding.user_id == self.user_id, Binding.certificate_id == self.certificate_id,
             Binding.status == BindingStatus.ACTIVE)) > 0

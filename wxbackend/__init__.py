@@ -215,7 +215,7 @@ def register_request_hooks(app: Flask) -> None:
     def commit_unit_of_work(response):
         """One commit per request, at the edge. A refusal was rolled back where it was answered (`web.errors`,
         `web.refusals`), so what commits then is only what must outlive it: its audit rows."""
-        if response.status_code < 500:
+        if response.status_code < 500 and db.session.registry.has():  # no session opened: nothing to commit
             db.session.commit()
         return response
 

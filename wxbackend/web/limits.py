@@ -19,6 +19,18 @@ from wxbackend.core.errors import DomainError
 from wxbackend.web import auth
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
+UNLIMITED_ENDPOINTS: set[str] = set()  # hot endpoints with no limit of their own: Flask-Limiter skips them at once
+
+
+@limiter.request_filter
+def _unlimited() -> bool:
+    return request.endpoint in UNLIMITED_ENDPOINTS
+
+
+def unlimited(endpoint: str) -> None:
+    """Mark an endpoint ("blueprint.view") that has no rate limit (none by default either), so that no request to
+    it pays for looking limits up: Flask-Limiter resolves every request's limits otherwise."""
+    UNLIMITED_ENDPOINTS.add(endpoint)
 
 
 def init_limiter(app) -> None:

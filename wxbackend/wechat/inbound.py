@@ -15,16 +15,16 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import xmltodict
 from wechatpy import parse_message
-from wechatpy.crypto import PrpCrypto, _get_signature
+from wechatpy.crypto import PrpCrypto, WeChatCrypto, _get_signature
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import BaseMessage
 from wechatpy.utils import check_signature
 
 from wxbackend.core.errors import DomainError, Forbidden
-from wxbackend.core.redis import get_redis
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_CLOCK_SKEW = 300
@@ -46,14 +46,40 @@ class BadMessage(DomainError):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """The official account's message settings."""
+    """The official account's message settings, with the ciphers made from them once (`endpoint_for`)."""
 
     token: str
     aes_key: str
     app_id: str
 
-    def prp(self) -> PrpCrypto:
+    @cached_property
+    def _prp(self) -> PrpCrypto:
         return PrpCrypto(base64.b64decode(self.aes_key + "="))
+
+    def prp(self) -> PrpCrypto:
+        return self._prp
+
+    @cached_property
+    def crypto(self) -> WeChatCrypto:
+        """What encrypts safe-mode replies."""
+        return WeChatCrypto(self.token, self.aes_key, self.app_id)
+
+
+@lru_cache(maxsize=8)
+def endpoint_for(token: str, aes_key: str, app_id: str) -> Endpoint:
+    """The settings' Endpoint, made once per distinct settings (config can change in tests, so it is the key)."""
+    return Endpoint(token, aes_key, app_id)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A verified message. `replay_key` names the request's (timestamp, nonce, signatures) and `body_digest` its
+    plain body: `service.handle_message` refuses the same parameters with another body (see `REPLAY_SECONDS`)."""
+
+    message: BaseMessage
+    encrypted: bool
+    replay_key: str
+    body_digest: str
 
 
 def check_request_signature(endpoint: Endpoint, args, now: float | None = None) -> None:
@@ -75,8 +101,9 @@ def refuse_dtd(body: bytes) -> None:
         raise BadMessage("消息中不允许 DOCTYPE 或 ENTITY", code="dtd_refused")
 
 
-def open_message(endpoint: Endpoint, args, body: bytes) -> tuple[BaseMessage, bool]:
-    """The verified message and whether the reply must be encrypted. Raises BadSignature / BadMessage."""
+def open_message(endpoint: Endpoint, args, body: bytes) -> Opened:
+    """The verified message, whether the reply must be encrypted and its replay mark (checked together with the
+    message's own mark, in one Redis round trip, by `service.handle_message`). Raises BadSignature / BadMessage."""
     if len(body) > MAX_BODY_BYTES:
         raise BadMessage("消息过大", code="too_large", status=413)
     check_request_signature(endpoint, args)
@@ -102,7 +129,6 @@ def open_message(endpoint: Endpoint, args, body: bytes) -> tuple[BaseMessage, bo
             raise BadMessage("无法解密消息") from None
         body = body if isinstance(body, bytes) else body.encode()
         refuse_dtd(body)
-    refuse_replay(args, body)
     check_shape(body)
     try:
         message = parse_message(body)
@@ -110,23 +136,20 @@ def open_message(endpoint: Endpoint, args, body: bytes) -> tuple[BaseMessage, bo
         raise BadMessage() from None
     if message is None:
         raise BadMessage()
-    return message, encrypted
+    return Opened(message, encrypted, replay_key(args), hashlib.sha256(body).hexdigest())
 
 
-def refuse_replay(args, body: bytes) -> None:
+def replay_key(args) -> str:
     """A request's (timestamp, nonce, signature) is used once. The same triple with the very same body is WeChat
     resending the request it got no answer for: it goes on (the message's own mark makes it act once); with another
-    body it is someone reusing a genuine push's parameters: BadSignature."""
+    body it is someone reusing a genuine push's parameters: `ReplayedRequest`."""
     triple = "|".join((args.get("timestamp", ""), args.get("nonce", ""), args.get("signature", ""),
                        args.get("msg_signature", "")))
-    key = "wechat:request:" + hashlib.sha256(triple.encode()).hexdigest()
-    digest = hashlib.sha256(body).hexdigest()
-    r = get_redis()
-    if r.set(key, digest, nx=True, ex=REPLAY_SECONDS):
-        return
-    seen = r.get(key)
-    if seen is not None and seen.decode() != digest:
-        raise BadSignature("请求参数已被使用", code="replayed_request")
+    return "wechat:request:" + hashlib.sha256(triple.encode()).hexdigest()
+
+
+class ReplayedRequest(BadSignature):
+    code, message = "replayed_request", "请求参数已被使用"
 
 
 def check_shape(body: bytes) -> None:

@@ -142,6 +142,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_CHECK_DEFAULT=False,  # checked by `protect_cookie_requests` below
     )
     app.json.ensure_ascii = False
+    app.session_interface = auth.CookieSessions()
     if settings["TRUSTED_PROXY_HOPS"]:
         hops = settings["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

@@ -2,10 +2,10 @@
 
 Order of checks for a POST: body size → `signature` and timestamp (403) → with an EncodingAESKey configured,
 `encrypt_type=aes` required (403: no plaintext once safe mode is set) → any DOCTYPE/ENTITY (400) → `msg_signature`
-over the `Encrypt` element found without an XML parser (403) → decrypt and appid (403) → the request's
-(timestamp, nonce, signature) not seen before with another body (403) → the plain XML, again without
-DOCTYPE/ENTITY, parsed and its shape checked: one text value per element, the fields every message has, a numeric
-CreateTime (400 otherwise).
+over the `Encrypt` element found without an XML parser (403) → decrypt and appid (403) → the plain XML, again
+without DOCTYPE/ENTITY, parsed once and its shape checked: one text value per element, the fields every message
+has, a numeric CreateTime (400 otherwise) → in `service.handle_message`, in the same Redis round trip as the
+message's own mark, the request's (timestamp, nonce, signature) not seen before with another body (403).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-import xmltodict
 from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto, WeChatCrypto, _get_signature
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -129,13 +128,13 @@ def open_message(endpoint: Endpoint, args, body: bytes) -> Opened:
             raise BadMessage("无法解密消息") from None
         body = body if isinstance(body, bytes) else body.encode()
         refuse_dtd(body)
-    check_shape(body)
     try:
-        message = parse_message(body)
-    except Exception:  # expat errors, missing MsgType … all mean a malformed message
+        message = parse_message(body)  # no DTD can be in it (refused above), so expat expands nothing
+    except Exception:  # expat errors, a root other than <xml>, missing or repeated MsgType … all mean malformed
         raise BadMessage() from None
     if message is None:
         raise BadMessage()
+    check_shape(message._data)
     return Opened(message, encrypted, replay_key(args), hashlib.sha256(body).hexdigest())
 
 
@@ -152,14 +151,9 @@ class ReplayedRequest(BadSignature):
     code, message = "replayed_request", "请求参数已被使用"
 
 
-def check_shape(body: bytes) -> None:
-    """The message is one `<xml>` element of text-only children, each at most once, with the fields every
+def check_shape(root) -> None:
+    """The message (its parsed `<xml>` element) is text-only children, each at most once, with the fields every
     message has and a numeric CreateTime: anything else is not what WeChat sends (BadMessage)."""
-    try:
-        document = xmltodict.parse(body, disable_entities=True)
-    except Exception:
-        raise BadMessage() from None
-    root = document.get("xml") if isinstance(document, dict) else None
     if not isinstance(root, dict):
         raise BadMessage()
     for name, value in root.items():

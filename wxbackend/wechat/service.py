@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from wechatpy.messages import BaseMessage
-from wechatpy.replies import TextReply
 
 from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.core.redis import get_redis
@@ -97,7 +96,7 @@ def _mark_script():
 
 
 def _text(message: BaseMessage, content: str) -> str:
-    return TextReply(source=message.target, target=message.source, content=content).render()
+    return replies.text_xml(message.target, message.source, content)
 
 
 def _for_staff(message: BaseMessage, content: str) -> tuple[str, str, str, int]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, session
-from wechatpy.utils import random_string
 
 from wxbackend.core.errors import DomainError
 from wxbackend.integrations.wechat import CODE_INVALID, CODE_USED, WeChatError, oauth, wechat_call
@@ -50,7 +50,7 @@ def receive():
     if reply == EMPTY:
         return plain(EMPTY)
     if opened.encrypted:
-        reply = settings.crypto.encrypt_message(reply, random_string(16))
+        reply = settings.crypto.encrypt_message(reply, secrets.token_hex(8))
     return Response(reply, mimetype="application/xml")
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from wxbackend.certificates.models import Binding, BindingStatus, CertApp, Certificate, CertificateStatus
 from wxbackend.certificates.service import renew_app, user_certificate
@@ -173,7 +174,10 @@ def lock_orders(order_ids: list[int], user_id: int | None = None) -> list[Order]
 
 
 def user_orders(user_id: int) -> list[Order]:
-    return list(db.session.scalars(sa.select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())))
+    """The user's orders, newest first, with the certificate and 应用 each names (lists show them): three
+    queries whatever the number of orders."""
+    return list(db.session.scalars(sa.select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())
+                                   .options(selectinload(Order.certificate), selectinload(Order.cert_app))))
 
 
 def user_order(user_id: int, order_id: int) -> Order:
@@ -274,13 +278,16 @@ def todo_items(user_id: int) -> list[Todo]:
         elif order.status == OrderStatus.READY_TO_WRITE:
             items.append(Todo("待写入新证书", f"{order.subject}：请在电脑上插入U-KEY完成续期",
                               f"/h5/orders/{order.id}"))
-    certificates = db.session.scalars(
+    certificates = list(db.session.scalars(
         sa.select(Certificate).join(Binding, Binding.certificate_id == Certificate.id)
         .where(Binding.user_id == user_id, Binding.status == BindingStatus.ACTIVE,
-               Certificate.status.in_([CertificateStatus.VALID, CertificateStatus.EXPIRED])))
+               Certificate.status.in_([CertificateStatus.VALID, CertificateStatus.EXPIRED]))))
+    with_open_order = set(db.session.scalars(  # by anyone bound to them, in one query
+        sa.select(Order.certificate_id).where(Order.certificate_id.in_([c.id for c in certificates]),
+                                              Order.status.not_in(CLOSED_STATUSES)))) if certificates else set()
     for certificate in certificates:
         eligibility = check_eligibility(certificate)
-        if eligibility.renewable and open_order_for(certificate.id) is None:
+        if eligibility.renewable and certificate.id not in with_open_order:
             items.append(Todo("证书待续期", f"{certificate.subject_o}：{eligibility.message}",
                               f"/h5/certificates/{certificate.id}/renew"))
     return items

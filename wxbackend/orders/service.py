@@ -261,10 +261,16 @@ class Todo:
     link: str
 
 
+TODO_STATUSES = (OrderStatus.PENDING_PAYMENT, OrderStatus.DRAFT, OrderStatus.REJECTED,
+                 OrderStatus.FIN_VERIFICATION_FAILED, OrderStatus.READY_TO_WRITE)
+
+
 def todo_items(user_id: int) -> list[Todo]:
     """待办事项: certificates in the renewal window without an order, unpaid orders, orders ready to write."""
     items: list[Todo] = []
-    orders = user_orders(user_id)
+    orders = db.session.scalars(  # only those with something to do: a user's closed history is not read
+        sa.select(Order).where(Order.user_id == user_id, Order.status.in_(TODO_STATUSES)).order_by(Order.id.desc())
+        .options(selectinload(Order.certificate), selectinload(Order.cert_app)))
     for order in orders:
         if order.status == OrderStatus.PENDING_PAYMENT:
             items.append(Todo("待支付", f"{order.subject} {order.kind_label} {order.amount_yuan}元",

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from wxbackend.audit.service import record_audit
 from wxbackend.certificates.models import Certificate
 from wxbackend.core.crypto import decrypt, encrypt, mask_bank_account
-from wxbackend.core.db import db
+from wxbackend.core.db import db, one_of
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.core.money import format_fen
@@ -478,13 +478,14 @@ def decide_lines(line_ids: Sequence[int]) -> list[LineDecision]:
     with the reason. Reads only: `match_lines` / `match_line` apply the decisions under the orders' locks."""
     lines = {row.id: row for row in db.session.execute(
         sa.select(BankStatementLine.id, BankStatementLine.remark, BankStatementLine.amount_fen,
-                  BankStatementLine.payer_name).where(BankStatementLine.id.in_(list(line_ids))))}
+                  BankStatementLine.payer_name).where(one_of(BankStatementLine.id, line_ids, sa.Integer())))}
     codes = {line_id: transfer_code_of(row.remark) for line_id, row in lines.items()}
     wanted = {code for code in codes.values() if code is not None}
     waiting = {row.transfer_code: row for row in db.session.execute(
         sa.select(Order.id, Order.transfer_code, Order.amount_fen, Certificate.subject_o)
         .join(Certificate, Certificate.id == Order.certificate_id)
-        .where(Order.transfer_code.in_(wanted), Order.status == OrderStatus.PENDING_PAYMENT))} if wanted else {}
+        .where(one_of(Order.transfer_code, wanted, sa.String()), Order.status == OrderStatus.PENDING_PAYMENT))
+    } if wanted else {}
     why = _why_no_open_orders(wanted - waiting.keys())
     decisions = []
     for line_id in line_ids:
@@ -515,7 +516,8 @@ def match_lines(line_ids: Sequence[int]) -> dict[str, int]:
     ended in each status ('missing' for ids of no line)."""
     ids = sorted(set(line_ids))
     locked = {line.id: line for line in db.session.scalars(
-        sa.select(BankStatementLine).where(BankStatementLine.id.in_(ids)).order_by(BankStatementLine.id)
+        sa.select(BankStatementLine).where(one_of(BankStatementLine.id, ids, sa.Integer()))
+        .order_by(BankStatementLine.id)
         .with_for_update().execution_options(populate_existing=True))}
     counts: dict[str, int] = {}
     fresh = [line_id for line_id in ids if line_id in locked and locked[line_id].status == LineStatus.NEW]
@@ -573,12 +575,13 @@ def _why_no_open_orders(codes: set[str]) -> dict[str, tuple[str, int | None]]:
     for line_id, order_id, code in db.session.execute(
             sa.select(BankStatementLine.id, BankStatementLine.order_id, Order.transfer_code)
             .join(Order, Order.id == BankStatementLine.order_id)
-            .where(BankStatementLine.status == LineStatus.MATCHED, Order.transfer_code.in_(codes))):
+            .where(BankStatementLine.status == LineStatus.MATCHED, one_of(Order.transfer_code, codes, sa.String()))):
         if code not in matched or line_id > matched[code][0]:
             matched[code] = (line_id, order_id)
     latest: dict[str, sa.Row] = {}  # code → the newest order that had it
-    for order in db.session.execute(sa.select(Order.id, Order.transfer_code, Order.status, Order.paid_at,
-                                              Order.pay_channel).where(Order.transfer_code.in_(codes))):
+    for order in db.session.execute(
+            sa.select(Order.id, Order.transfer_code, Order.status, Order.paid_at, Order.pay_channel)
+            .where(one_of(Order.transfer_code, codes, sa.String()))):
         if order.transfer_code not in latest or order.id > latest[order.transfer_code].id:
             latest[order.transfer_code] = order
     why = {}

@@ -208,7 +208,9 @@ def main() -> None:
     for _ in range(args.keys):
         run_key(min(args.rounds, 9), whole, raw, steps)
     whole_median, raw_median = statistics.median(whole), statistics.median(raw)
-    print(f"{len(whole)} rounds ({args.keys} keys) on SoftHSM2 (RSA 2048)")
+    load1, load5, _ = os.getloadavg()
+    print(f"{len(whole)} rounds ({args.keys} keys) on SoftHSM2 (RSA 2048); load average {load1:.1f} / {load5:.1f}"
+          f" on {os.cpu_count()} CPUs")
     print(f"whole renewal (helper + backend over HTTP): median {whole_median * 1000:8.1f} ms")
     print(f"raw PKCS#11 (login, keygen, CSR, sign, write): median {raw_median * 1000:8.1f} ms")
     print(f"overhead ratio (whole / raw): {whole_median / raw_median:.2f}")

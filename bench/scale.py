@@ -328,6 +328,11 @@ def pad(text: str, width: int) -> str:
     return text + " " * max(width - used, 0)
 
 
+def load_note() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} on {os.cpu_count()} CPUs"
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -417,7 +422,8 @@ def bench_pages(app, sizes: Sizes, args) -> None:
           for _ in range(3)]
     pk_times = timed(lambda: plain.get(f"/_bench/pk/{TARGET_USER + 17}"), args.requests * 3)
     pk_p50, pk_p99 = pct(pk_times, 50), pct(pk_times, 99)
-    print(f"\n== pages: {args.requests} requests each, ms (server time through the Flask test client), {sizes}")
+    print(f"\n== pages: {args.requests} requests each, ms (server time through the Flask test client), {sizes}; "
+          f"{load_note()}")
     print(f"{pad('page', 28)}{'p50':>8}{'p99':>8}{'p99/pk p99':>12}{'queries':>9}  status")
     print(f"{pad('pk SELECT (baseline)', 28)}{pk_p50:>8.2f}{pk_p99:>8.2f}{1:>12.1f}{1:>9}  200")
     app.extensions["bench_page_paths"] = []
@@ -617,7 +623,7 @@ def bench_binding(app, sizes: Sizes, args) -> None:
             db.session.commit()
 
     floor = timed(audited_commit, 300)
-    print(f"\n== binding codes with {r.dbsize():,} keys in Redis ({sizes.codes:,} live codes), ms")
+    print(f"\n== binding codes with {r.dbsize():,} keys in Redis ({sizes.codes:,} live codes), ms; {load_note()}")
     print(f"{'operation':<22}{'p50':>8}{'p99':>8}")
     for label, values in (("issue a code", issue_ms), ("claim it", claim_ms), ("bare Redis SET", bare_set),
                           ("bare Redis GET", bare_get), ("audit row + COMMIT", floor)):
@@ -696,7 +702,7 @@ def bench_matching(app, sizes: Sizes, args) -> None:
                   ((txn, today, str(amount), payer, f"\\\\x{account}", "6222****3445", remark, "new", "bench.csv",
                     "", ts(NOW), "") for remark, amount, payer, txn in rows))
         print(f"\n== statement matching: {len(rows):,} lines ({time.perf_counter() - t0:.1f} s to COPY them), "
-              f"{len(pending):,} orders waiting for a transfer")
+              f"{len(pending):,} orders waiting for a transfer; {load_note()}")
         def read_and_match():
             read = raw.execute("SELECT id, remark, amount_fen, payer_name FROM bank_statement_lines "
                                "WHERE status = 'new' ORDER BY id").fetchall()

@@ -152,7 +152,9 @@ def main() -> None:
     try:
         n = args.requests
         scenarios = [("safe-mode text", safe_text_requests), ("CLICK event", click_requests)]
-        print(f"{n} requests per run, {args.clients} concurrent clients, gunicorn 1 worker x 8 threads\n")
+        load1, load5, _ = os.getloadavg()
+        print(f"{n} requests per run, {args.clients} concurrent clients, gunicorn 1 worker x 8 threads; "
+              f"load average {load1:.1f} / {load5:.1f} on {os.cpu_count()} CPUs\n")
         summary: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in scenarios}
         for run in range(args.runs):
             print(f"run {run + 1}")

@@ -455,8 +455,6 @@ def bench_pages(app, sizes: Sizes, args) -> None:
 
 def bench_explain(app, sizes: Sizes, args) -> None:
     """The plan of every SELECT the measured pages ran, with the indexes it used."""
-    import re
-
     from wxbackend.core.db import db
 
     by_kind = clients(app)
@@ -479,24 +477,34 @@ def bench_explain(app, sizes: Sizes, args) -> None:
     finally:
         sa.event.remove(engine, "before_cursor_execute", capture)
     print(f"\n== explain: the SELECTs of the pages above, EXPLAIN (ANALYZE, BUFFERS) on {sizes}")
-    seen: set[str] = set()
     with engine.connect() as conn:
-        for page, statement, parameters in captured:
-            key = " ".join(statement.split())
-            if key in seen or "FROM staff_" in key or "FROM staff_members" in key:
-                continue
-            seen.add(key)
-            plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)]
+        explain_all(conn, captured)
+
+
+def explain_all(conn, captured: list[tuple[str, str, object]], rollback: bool = True) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) each distinct captured SELECT with its parameters, naming the indexes it used;
+    `rollback=False` inside a transaction that must go on (the plans of SELECTs change nothing)."""
+    import re
+
+    seen: set[str] = set()
+    for page, statement, parameters in captured:
+        key = " ".join(statement.split())
+        if key in seen or "FROM staff_" in key:
+            continue
+        seen.add(key)
+        plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)]
+        if rollback:
             conn.rollback()
-            indexes = sorted(set(re.findall(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\w+)",
-                                            "\n".join(plan))))
-            seq = sorted(set(re.findall(r"Seq Scan on (\w+)", "\n".join(plan))))
-            total = next((line for line in plan if line.startswith("Execution Time")), "")
-            print(f"\n-- [{page}] {key[:300]}{'…' if len(key) > 300 else ''}")
-            print(f"   indexes: {', '.join(indexes) or '—'}; seq scans: {', '.join(seq) or '—'}; {total}")
-            for line in plan:
-                if not line.startswith(("Planning", "Execution")):
-                    print("   " + line)
+        text = "\n".join(plan)
+        indexes = sorted(set(re.findall(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\w+)",
+                                        text)))
+        seq = sorted(set(re.findall(r"Seq Scan on (\w+)", text)))
+        total = next((line for line in plan if line.startswith("Execution Time")), "")
+        print(f"\n-- [{page}] {key[:300]}{'…' if len(key) > 300 else ''}")
+        print(f"   indexes: {', '.join(indexes) or '—'}; seq scans: {', '.join(seq) or '—'}; {total}")
+        for line in plan:
+            if not line.startswith(("Planning", "Execution")):
+                print("   " + line)
 
 
 def child_scan(ca_dir: Path) -> None:
@@ -737,6 +745,18 @@ def bench_matching(app, sizes: Sizes, args) -> None:
             print(f"decide_lines (the product's decisions, {transfer.MATCH_BATCH} lines a batch): median {ours:.3f} s"
                   f" of {[round(r, 3) for r in runs]} → {outcome}; ratio {ours / base:.1f} × the dict match in "
                   f"memory (target ≤ 2), {ours / read_base:.1f} × reading the rows and matching in a dict")
+        if decide is not None and "explain" in args.only:
+            captured: list[tuple[str, str, object]] = []
+
+            def capture(conn, cursor, statement, parameters, context, executemany):
+                if statement.lstrip().upper().startswith("SELECT"):
+                    captured.append(("matching", statement, parameters))
+
+            sa.event.listen(db.engine, "before_cursor_execute", capture)
+            decide([line[0] for line in lines[:transfer.MATCH_BATCH]])
+            sa.event.remove(db.engine, "before_cursor_execute", capture)
+            print(f"\nthe plans of one batch's decisions ({transfer.MATCH_BATCH} lines):")
+            explain_all(db.session.connection(), captured, rollback=False)
         sample = [line[0] for line in lines[: min(len(lines), args.match_sample)]]
         t0 = time.perf_counter()
         results: dict[str, int] = {}

@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from xml.etree import ElementTree
 
-from wechatpy.crypto import PrpCrypto, WeChatCrypto, _get_signature
+from wechatpy.crypto import PrpCrypto, _get_signature
 from wechatpy.events import EVENT_TYPES
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.messages import MESSAGE_TYPES, BaseMessage, UnknownMessage
@@ -59,10 +60,14 @@ class Endpoint:
     def prp(self) -> PrpCrypto:
         return self._prp
 
-    @cached_property
-    def crypto(self) -> WeChatCrypto:
-        """What encrypts safe-mode replies."""
-        return WeChatCrypto(self.token, self.aes_key, self.app_id)
+    def encrypt_reply(self, reply: str) -> str:
+        """The safe-mode envelope of `reply`, as wechatpy's `WeChatCrypto.encrypt_message` makes it (its cipher
+        and signature), with the cipher made once instead of for every reply."""
+        nonce, timestamp = secrets.token_hex(8), str(int(time.time()))
+        encrypt = self._prp.encrypt(reply, self.app_id).decode()
+        signature = _get_signature(self.token, timestamp, nonce, encrypt)
+        return (f"<xml>\n<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+                f"\n<TimeStamp>{timestamp}</TimeStamp>\n<Nonce><![CDATA[{nonce}]]></Nonce>\n</xml>")
 
 
 @lru_cache(maxsize=8)

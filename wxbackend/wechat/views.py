@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import secrets
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, session
 
@@ -50,7 +49,7 @@ def receive():
     if reply == EMPTY:
         return plain(EMPTY)
     if opened.encrypted:
-        reply = settings.crypto.encrypt_message(reply, secrets.token_hex(8))
+        reply = settings.encrypt_reply(reply)
     return Response(reply, mimetype="application/xml")
 
 

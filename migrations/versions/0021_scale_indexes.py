@@ -9,7 +9,7 @@ Revises: 0020
 from alembic import op
 
 revision = "0021"
-down_revision = "0019"  # TEMPORARY: 0020 is on another branch
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

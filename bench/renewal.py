@@ -2,7 +2,7 @@
 the raw PKCS#11 operations it needs (log in, key pair generation, CSR signature, challenge signature,
 certificate write) measured in the same run on the same token.
 
-    .venv/bin/python bench/renewal.py [--rounds 8]
+    .venv/bin/python bench/renewal.py [--rounds 8] [--keys 3]
 
 Each round renews the key's current certificate once (a new paid order for it, then start → keygen → issue →
 install → confirm → cleanup), so the token ends each round as a customer's key would. Prints the medians and
@@ -86,11 +86,12 @@ def setup(tmp: Path):
     return app, server, helper, base, helper_url, token_serial
 
 
-def new_paid_order(app) -> None:
-    """A verified user's paid order for the key's current certificate."""
+def new_paid_order(app, openid: str = "oBENCHOPERATOR") -> None:
+    """The key's operator (verified, bound to the key's certificate since the first round: renewal carries the
+    binding over) pays a new renewal order for the key's current certificate."""
     import sqlalchemy as sa
 
-    from wxbackend.certificates.models import Binding, Certificate
+    from wxbackend.certificates.models import Binding, BindingStatus, Certificate
     from wxbackend.core.db import db
     from wxbackend.orders.service import create_order, mark_paid
     from wxbackend.users.models import User
@@ -98,34 +99,57 @@ def new_paid_order(app) -> None:
     with app.app_context():
         current = db.session.scalar(sa.select(Certificate).where(Certificate.status == "valid")
                                     .order_by(Certificate.id.desc()).limit(1))
-        user = User(openid=f"oBENCH{secrets.token_hex(6)}", identity_verified=True)
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(Binding(user_id=user.id, certificate_id=current.id))
+        user = db.session.scalar(sa.select(User).where(User.openid == openid))
+        if user is None:
+            user = User(openid=openid, identity_verified=True)
+            db.session.add(user)
+            db.session.flush()
+        bound = db.session.scalar(sa.select(Binding.id).where(Binding.user_id == user.id,
+                                                              Binding.certificate_id == current.id,
+                                                              Binding.status == BindingStatus.ACTIVE))
+        if bound is None:
+            db.session.add(Binding(user_id=user.id, certificate_id=current.id))
         order = create_order(user.id, current.id, 1)
         mark_paid(order.id, "wechat", "bench")
         db.session.commit()
 
 
-def renew_once(base: str, helper_url: str) -> float:
-    """One whole renewal as the PC page does it; seconds."""
+STEPS = ("helper token", "backend start", "helper keygen", "backend issue", "helper install", "backend confirm",
+         "helper cleanup")
+
+
+def renew_once(base: str, helper_url: str, steps: dict[str, list[float]]) -> float:
+    """One whole renewal as the PC page does it; seconds. Each step's time (ms) is added to `steps`."""
     origin = {"Origin": base}
-    started = time.perf_counter()
+    marks = [time.perf_counter()]
+
+    def step_done():
+        marks.append(time.perf_counter())
+
     token = requests.get(helper_url + "/v1/token", headers=origin, timeout=30).json()
+    step_done()
     current = next(c for c in token["certificates"])
     step = requests.post(base + "/pc/api/renew/start", timeout=30, json={
         "certificate": current["pem"], "key_ids": token["key_ids"]}).json()
+    step_done()
     made = requests.post(helper_url + "/v1/keygen", headers=origin, timeout=60,
                          json={"ticket": step["ticket"], "pin": PIN}).json()
+    step_done()
     issued = requests.post(base + "/pc/api/renew/issue", timeout=30, json={
         "ticket_id": step["ticket_id"], "old_signature": made["old_signature"], "csr": made["csr"]}).json()
+    step_done()
     written = requests.post(helper_url + "/v1/install", headers=origin, timeout=60, json={
         "ticket": issued["ticket"], "certificate": issued["certificate_pem"], "chain": issued["chain_pem"]}).json()
+    step_done()
     done = requests.post(base + "/pc/api/renew/confirm", timeout=30, json={
         "ticket_id": issued["ticket_id"], "signature": written["signature"]}).json()
+    step_done()
     cleaned = requests.post(helper_url + "/v1/cleanup", headers=origin, timeout=60,
                             json={"ticket": done["cleanup_ticket"]})
-    elapsed = time.perf_counter() - started
+    step_done()
+    elapsed = marks[-1] - marks[0]
+    for name, begin, end in zip(STEPS, marks[:-1], marks[1:], strict=True):
+        steps.setdefault(name, []).append((end - begin) * 1000)
     if cleaned.status_code != 200:
         raise RuntimeError(f"renewal failed: {cleaned.text}")
     return elapsed
@@ -156,30 +180,42 @@ def raw_once(token_serial: str) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=8)
-    args = parser.parse_args()
+def run_key(rounds: int, whole: list[float], raw: list[float], steps: dict[str, list[float]]) -> None:
+    """`rounds` renewals of one fresh demo key (each adds a year: a key can be renewed about 9 times before its
+    certificate would outlast the issuing CA's), each followed by the raw PKCS#11 work on the same token."""
     r = redis.Redis.from_url(REDIS_URL)
     r.flushdb()
     tmp = Path(tempfile.mkdtemp(prefix="bench-renewal-"))
     app, server, helper, base, helper_url, token_serial = setup(tmp)
     try:
-        whole, raw = [], []
-        for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits both alike
+        for _ in range(rounds):  # interleaved, so drift on a noisy machine hits both alike
             new_paid_order(app)
-            whole.append(renew_once(base, helper_url))
+            whole.append(renew_once(base, helper_url, steps))
             raw.append(raw_once(token_serial))
-        whole_median, raw_median = statistics.median(whole), statistics.median(raw)
-        print(f"{args.rounds} rounds on SoftHSM2 (RSA 2048)")
-        print(f"whole renewal (helper + backend over HTTP): median {whole_median * 1000:8.1f} ms")
-        print(f"raw PKCS#11 (login, keygen, CSR, sign, write): median {raw_median * 1000:8.1f} ms")
-        print(f"overhead ratio (whole / raw): {whole_median / raw_median:.2f}")
     finally:
         helper.terminate()
         helper.wait(timeout=10)
         server.shutdown()
         r.flushdb()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=8, help="renewals per key (at most 9)")
+    parser.add_argument("--keys", type=int, default=3, help="fresh keys (and backends) in turn")
+    args = parser.parse_args()
+    whole, raw, steps = [], [], {}
+    for _ in range(args.keys):
+        run_key(min(args.rounds, 9), whole, raw, steps)
+    whole_median, raw_median = statistics.median(whole), statistics.median(raw)
+    load1, load5, _ = os.getloadavg()
+    print(f"{len(whole)} rounds ({args.keys} keys) on SoftHSM2 (RSA 2048); load average {load1:.1f} / {load5:.1f}"
+          f" on {os.cpu_count()} CPUs")
+    print(f"whole renewal (helper + backend over HTTP): median {whole_median * 1000:8.1f} ms")
+    print(f"raw PKCS#11 (login, keygen, CSR, sign, write): median {raw_median * 1000:8.1f} ms")
+    print(f"overhead ratio (whole / raw): {whole_median / raw_median:.2f}")
+    print("steps of the whole renewal, median ms: " + ", ".join(
+        f"{name} {statistics.median(steps[name]):.1f}" for name in STEPS))
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ from wxbackend.users.web import api as users_api
 from wxbackend.users.web import h5 as users_h5
 from wxbackend.users.web import pc as users_pc
 from wxbackend.web import auth, console, health, staff_session
-from wxbackend.web.api import api
+from wxbackend.web.api import ChineseApi
 from wxbackend.web.api import spec_options as api_spec_options
 from wxbackend.web.bounds import register_converters
 from wxbackend.web.errors import register_error_handlers
@@ -157,6 +157,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_CHECK_DEFAULT=False,  # checked by `protect_cookie_requests` below
     )
     app.json.ensure_ascii = False
+    app.session_interface = auth.CookieSessions()
     if settings["TRUSTED_PROXY_HOPS"]:
         hops = settings["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -174,6 +175,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     certificate_revocation.register_out_of_use_listeners(app, CERTIFICATE_OUT_OF_USE)
     register_csrf(app)
     register_converters(app)  # before any route: every <int:…> is a bounded row id
+    api = ChineseApi()  # one per app: its OpenAPI document names this app's servers (tests run two apps)
     api.init_app(app)
     for blueprint in PAGE_BLUEPRINTS:
         app.register_blueprint(blueprint)
@@ -230,7 +232,7 @@ def register_request_hooks(app: Flask) -> None:
     def commit_unit_of_work(response):
         """One commit per request, at the edge. A refusal was rolled back where it was answered (`web.errors`,
         `web.refusals`), so what commits then is only what must outlive it: its audit rows."""
-        if response.status_code < 500:
+        if response.status_code < 500 and db.session.registry.has():  # no session opened: nothing to commit
             db.session.commit()
         return response
 

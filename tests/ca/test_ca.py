@@ -104,3 +104,27 @@ def test_unknown_serial_cannot_be_revoked(client, db_session):
 
     with pytest.raises(NotFound):
         revoke_certificate("ABCDEF")
+
+
+def test_issuing_not_after_is_read_once_and_again_when_the_file_changes(tmp_path):
+    """Every eligibility check asks when the issuing CA ends: it is kept while the file is unchanged, and a
+    replaced issuing certificate (written by another process) is read again."""
+    from wxbackend.ca import service
+
+    def write_ca(days: int) -> x509.Certificate:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"issuing {days}")])
+        now = utcnow().replace(microsecond=0)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now)
+                .not_valid_after(now + timedelta(days=days)).sign(key, hashes.SHA256()))
+        (tmp_path / service.ISSUING_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return cert
+
+    config = {"CA_DIR": str(tmp_path)}
+    assert service.issuing_not_after(config) is None  # before `flask ca init`
+    first = write_ca(3650)
+    assert service.issuing_not_after(config) == first.not_valid_after_utc
+    assert service.issuing_not_after(config) == first.not_valid_after_utc  # from the cache
+    replaced = write_ca(400)
+    assert service.issuing_not_after(config) == replaced.not_valid_after_utc

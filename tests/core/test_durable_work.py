@@ -276,7 +276,7 @@ def test_redis_flushed_with_work_pending_each_piece_still_happens_once(world):
         order_id, openid, [line_id] = order.id, user.openid, result.new_line_ids
         db.session.remove()
     pending = {row.job for row in world.rows() if row.done_at is None}
-    assert {"invoices.email_invoice", "notices.send_notice", "payments.match_statement_line",
+    assert {"invoices.email_invoice", "notices.send_notice", "payments.match_statement_lines",
             "wechat.hand_over_to_staff"} <= pending
     assert SECRET_ID.encode() not in redis_dump()  # rq holds only outbox ids
 

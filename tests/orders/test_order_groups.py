@@ -219,7 +219,9 @@ def test_one_transfer_code_for_the_group_is_matched_once(db_session):
     SimpleWorker([get_queue("default")], connection=get_redis()).work(burst=True)
     db.session.expire_all()
     lines = list(db.session.scalars(sa.select(BankStatementLine).order_by(BankStatementLine.id)))
-    assert [(line.status, line.group_id) for line in lines] == [("matched", group.id), ("manual", None)]
+    # the second transfer of the same code goes to staff, naming the group it already paid
+    assert [(line.status, line.group_id) for line in lines] == [("matched", group.id), ("manual", group.id)]
+    assert "不是待支付状态" in lines[1].manual_reason
     assert statuses(group) == ["ready_to_write"] * 3
     assert fresh(OrderGroup, group.id).pay_channel == "transfer"
 

@@ -285,30 +285,23 @@ def test_lock_order_rereads_the_row_and_refuses_a_missing_order(db_session):
     assert lock_orders([other.id, 0]) == [other]
 
 
-def test_lock_order_holds_the_row_until_the_transaction_ends(app):
-    """Over real commits (no rolled-back test transaction): another connection cannot lock the row meanwhile."""
+def test_lock_order_holds_the_row_until_the_transaction_ends(live_db):
+    """Over real commits (no rolled-back test transaction, on the live server's database, emptied before and after):
+    another connection cannot lock the row meanwhile."""
     nowait = sa.text("SELECT id FROM orders WHERE id = :id FOR UPDATE NOWAIT")
-    with app.app_context():
+    with live_db.app_context():
         order = pending_order()
-        ids = {"order": order.id, "user": order.user_id, "certificate": order.certificate_id}
+        order_id = order.id
         db.session.commit()
         try:
-            lock_order(ids["order"])
+            lock_order(order_id)
             with db.engine.connect() as other, pytest.raises(sa.exc.OperationalError, match="could not obtain lock"):
-                other.execute(nowait, {"id": ids["order"]})
+                other.execute(nowait, {"id": order_id})
             db.session.rollback()
             with db.engine.connect() as other:
-                assert other.execute(nowait, {"id": ids["order"]}).scalar() == ids["order"]
+                assert other.execute(nowait, {"id": order_id}).scalar() == order_id
         finally:
             db.session.rollback()
-            for statement in ("DELETE FROM order_events WHERE order_id = :order",
-                              "DELETE FROM orders WHERE id = :order",
-                              "DELETE FROM bindings WHERE certificate_id = :certificate",
-                              "DELETE FROM certificates WHERE id = :certificate",
-                              "DELETE FROM agreement_acceptances WHERE user_id = :user",
-                              "DELETE FROM users WHERE id = :user"):
-                db.session.execute(sa.text(statement), ids)
-            db.session.commit()
 
 
 @pytest.mark.parametrize("years", [0, 6])

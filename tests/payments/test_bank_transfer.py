@@ -420,3 +420,32 @@ def test_the_page_of_a_paid_order_says_no_transfer_is_needed(client, db_session)
     assert "无需转账" in page.text and "获取打款码" not in page.text
     response = client.post(f"/h5/orders/{order.id}/transfer", data={"csrf_token": csrf}, follow_redirects=True)
     assert "受理单当前为“已支付/待制证”，无需转账" in response.text
+
+
+def test_a_statement_is_matched_in_batches_and_a_batch_run_twice_changes_nothing(db_session):
+    """One job decides a batch of lines together: each order paid once, a second transfer of the same code in the
+    same batch goes to staff as a duplicate, and the job run again leaves every line as it was."""
+    from wxbackend.payments.tasks import match_statement_lines
+
+    first, second = transfer_order(), transfer_order(organisation="深圳某某贸易有限公司")
+    result = import_and_match(statement(row("T0001", first.transfer_code), row("T0002", first.transfer_code),
+                                        row("T0003", second.transfer_code, payer="深圳某某贸易有限公司"),
+                                        row("T0004", "货款")))
+    assert len(queued_work(get_queue("default"))) == 0  # one batch job, already run
+    assert [(line.status, line.order_id) for line in lines()] == [
+        ("matched", first.id), ("manual", first.id), ("matched", second.id), ("manual", None)]
+    assert lines()[1].manual_reason.startswith("该打款码的受理单已匹配其他流水")
+    assert first.status == second.status == OrderStatus.READY_TO_WRITE
+    events = db_session.scalar(sa.select(sa.func.count()).select_from(OrderEvent))
+    assert match_statement_lines([*result.new_line_ids, 999_999]) == {"matched": 2, "manual": 2, "missing": 1}
+    db_session.expire_all()
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(OrderEvent)) == events
+
+
+def test_queue_matching_queues_a_job_per_batch_of_lines(db_session):
+    ids = list(range(1, transfer.MATCH_BATCH * 2 + 2))
+    assert queue_matching(ids) == len(ids)
+    db.session.commit()
+    batches = [args[0] for name, args in queued_work(get_queue("default"))]
+    assert [len(batch) for batch in batches] == [transfer.MATCH_BATCH, transfer.MATCH_BATCH, 1]
+    assert [line_id for batch in batches for line_id in batch] == ids

@@ -63,7 +63,7 @@ if ARGV[1] ~= '' and redis.call('HGET', skey, 'last4') ~= ARGV[1] then
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', skey, 'state', 'claimed', 'claimed_by', ARGV[2], 'claimant', ARGV[3])
-return {'claimed', sid}
+return {'claimed', sid, redis.call('HGET', skey, 'certificate_id')}
 """
 
 
@@ -218,7 +218,7 @@ def _claim(user: User, code_key: str, last4: str, ip: str, *, by_qr: bool = Fals
     actor = f"user:{user.id}"
     if outcome == "claimed":
         session_id = result[1]
-        _refuse_unless_bindable(session_id, actor, ip)
+        _refuse_unless_bindable(session_id, int(result[2]), actor, ip)
         record_audit(actor, "binding.claim", target=f"binding_session:{session_id[:8]}", ip=ip)
         return session_id
     record_failure(scopes)
@@ -233,10 +233,10 @@ def _claim(user: User, code_key: str, last4: str, ip: str, *, by_qr: bool = Fals
     raise CodeInvalid()
 
 
-def _refuse_unless_bindable(session_id: str, actor: str, ip: str) -> None:
+def _refuse_unless_bindable(session_id: str, certificate_id: int, actor: str, ip: str) -> None:
     """The certificate may have been put on hold or revoked since the PC read it: then the session ends (the PC
     sees it rejected) and the claim is refused."""
-    certificate = db.session.get(Certificate, int(get_redis().hget(_session_key(session_id), "certificate_id")))
+    certificate = db.session.get(Certificate, certificate_id)
     refused = refusal_for(certificate, "绑定")
     if refused is not None:
         get_redis().hset(_session_key(session_id), "state", "rejected")

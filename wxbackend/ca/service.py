@@ -209,12 +209,24 @@ def issuing_certificates(config: dict) -> list[x509.Certificate]:
     return [x509.load_pem_x509_certificate(path.read_bytes()) for path in paths]
 
 
+_CURRENT_ISSUING: dict[str, tuple[bytes, datetime]] = {}  # the issuing certificate file → (its bytes, not_after)
+
+
 def issuing_not_after(config: dict) -> datetime | None:
-    """When the current issuing CA certificate ends: nothing it issues outlasts it. None before `flask ca init`."""
+    """When the current issuing CA certificate ends: nothing it issues outlasts it. None before `flask ca init`.
+    Every eligibility check asks (待办事项 once per certificate): the file is read each time (a reissued
+    certificate, written by another process, counts at once) but parsed only when its bytes changed."""
+    path = Path(config["CA_DIR"]) / ISSUING_CERT
     try:
-        return issuing_certificates(config)[0].not_valid_after_utc
-    except CaNotInitialised:
+        pem = path.read_bytes()
+    except FileNotFoundError:
         return None
+    cached = _CURRENT_ISSUING.get(str(path))
+    if cached is not None and cached[0] == pem:
+        return cached[1]
+    not_after = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+    _CURRENT_ISSUING[str(path)] = (pem, not_after)
+    return not_after
 
 
 def issuing_certificate_is_revocable(config: dict) -> bool:

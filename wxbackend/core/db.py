@@ -7,6 +7,7 @@ from datetime import UTC
 import sqlalchemy as sa
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -24,6 +25,14 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+
+
+def one_of(column, values: list, item_type: sa.types.TypeEngine) -> sa.ColumnElement[bool]:
+    """`column IN values` for a long list: on PostgreSQL one array parameter (`= ANY(...)`), so a batch of a
+    thousand values costs one bind, not a thousand rendered and parsed ones; elsewhere a plain IN."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(item_type)))
+    return column.in_(list(values))
 
 
 class UTCDateTime(sa.types.TypeDecorator):

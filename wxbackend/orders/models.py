@@ -167,7 +167,7 @@ class Order(db.Model):
     old_not_after: Mapped[datetime] = mapped_column(UTCDateTime)
     new_not_after: Mapped[datetime] = mapped_column(UTCDateTime)
     pay_channel: Mapped[str | None] = mapped_column(sa.String(16))
-    transfer_code: Mapped[str | None] = mapped_column(sa.String(6))
+    transfer_code: Mapped[str | None] = mapped_column(sa.String(6), index=True)  # every order that had the code
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # the renewal write (DESIGN §5): the certificate issued for this order, and once installed its record

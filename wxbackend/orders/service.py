@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from wxbackend.agreements import service as agreements
 from wxbackend.ca.service import issuing_not_after
@@ -372,7 +373,10 @@ def lock_orders(order_ids: list[int], user_id: int | None = None) -> list[Order]
 
 
 def user_orders(user_id: int) -> list[Order]:
-    return list(db.session.scalars(sa.select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())))
+    """The user's orders, newest first, with the certificate and 应用 each names (lists show them): three
+    queries whatever the number of orders."""
+    return list(db.session.scalars(sa.select(Order).where(Order.user_id == user_id).order_by(Order.id.desc())
+                                   .options(selectinload(Order.certificate), selectinload(Order.cert_app))))
 
 
 def user_order(user_id: int, order_id: int) -> Order:
@@ -599,11 +603,17 @@ class Todo:
     link: str
 
 
+TODO_STATUSES = (OrderStatus.PENDING_PAYMENT, OrderStatus.DRAFT, OrderStatus.REJECTED,
+                 OrderStatus.FIN_VERIFICATION_FAILED, OrderStatus.READY_TO_WRITE)
+
+
 def todo_items(user_id: int) -> list[Todo]:
     """待办事项: certificates and 应用 in the renewal window without an order (what expiry reminders are about, with
     the same links), unpaid orders, orders ready to write."""
     items: list[Todo] = []
-    orders = user_orders(user_id)
+    orders = db.session.scalars(  # only those with something to do: a user's closed history is not read
+        sa.select(Order).where(Order.user_id == user_id, Order.status.in_(TODO_STATUSES)).order_by(Order.id.desc())
+        .options(selectinload(Order.certificate), selectinload(Order.cert_app)))
     for order in orders:
         if order.status == OrderStatus.PENDING_PAYMENT:
             link = f"/h5/groups/{order.group_id}" if order.group_id else f"/h5/orders/{order.id}"
@@ -617,12 +627,15 @@ def todo_items(user_id: int) -> list[Todo]:
         elif order.status == OrderStatus.READY_TO_WRITE:
             items.append(Todo("待写入新证书", f"{order.subject}：请在电脑上插入U-KEY完成续期",
                               f"/h5/orders/{order.id}"))
-    certificates = db.session.scalars(
+    certificates = list(db.session.scalars(
         sa.select(Certificate).join(Binding, Binding.certificate_id == Certificate.id)
         .where(Binding.user_id == user_id, Binding.status == BindingStatus.ACTIVE,
-               Certificate.status.in_([CertificateStatus.VALID, CertificateStatus.EXPIRED])))
+               Certificate.status.in_([CertificateStatus.VALID, CertificateStatus.EXPIRED]))))
+    with_open_order = set(db.session.scalars(  # by anyone bound to them, in one query
+        sa.select(Order.certificate_id).where(Order.certificate_id.in_([c.id for c in certificates]),
+                                              Order.status.not_in(CLOSED_STATUSES)))) if certificates else set()
     for certificate in certificates:
-        if open_order_for(certificate.id) is not None:
+        if certificate.id in with_open_order:  # its order is listed above (or belongs to another bound user)
             continue
         eligibility = check_eligibility(certificate)
         if eligibility.renewable:

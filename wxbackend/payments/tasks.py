@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from wxbackend.core.jobs import enqueue_now, job
 from wxbackend.payments import service
-from wxbackend.payments.transfer import match_line
+from wxbackend.payments.transfer import match_line, match_lines
 
 
 @job("default", timeout=300)
@@ -43,5 +43,13 @@ def confirm_refund(refund_id: int) -> str:
 @job("default", timeout=60, retry=(30, 300, 1800))
 def match_statement_line(line_id: int) -> str:
     """Match one imported statement line to the order it pays, or put it in the manual queue with a reason.
-    The line is locked and re-checked first: a line already matched or manual is left alone."""
+    The line is locked and re-checked first: a line already matched or manual is left alone. (Imports queue
+    `match_statement_lines`; this one runs what older imports recorded.)"""
     return match_line(line_id)
+
+
+@job("default", timeout=300, retry=(30, 300, 1800))
+def match_statement_lines(line_ids: list[int]) -> dict[str, int]:
+    """Match a batch of imported statement lines (`transfer.match_lines`): decided together, each applied under
+    its order's lock; lines already matched or manual are left alone, so a retry after a failure is harmless."""
+    return match_lines(line_ids)

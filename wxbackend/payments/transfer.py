@@ -29,7 +29,7 @@ import logging
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -39,8 +39,9 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from wxbackend.audit.service import record_audit
+from wxbackend.certificates.models import Certificate
 from wxbackend.core.crypto import decrypt, encrypt, mask_bank_account
-from wxbackend.core.db import db
+from wxbackend.core.db import db, one_of
 from wxbackend.core.errors import Conflict, DomainError, NotFound
 from wxbackend.core.jobs import enqueue_after_commit
 from wxbackend.core.money import format_fen
@@ -473,12 +474,12 @@ def _same(line: BankStatementLine, row: StatementRow) -> bool:
 
 
 def queue_matching(line_ids: Iterable[int]) -> int:
-    """Queue one matching job per line, once this unit of work (the import) commits: the jobs must see the lines."""
-    count = 0
-    for line_id in line_ids:
-        enqueue_after_commit("payments.match_statement_line", line_id)
-        count += 1
-    return count
+    """Queue the matching of the lines, MATCH_BATCH lines a job, once this unit of work (the import) commits: the
+    jobs must see the lines. Returns how many lines were queued."""
+    ids = list(line_ids)
+    for start in range(0, len(ids), MATCH_BATCH):
+        enqueue_after_commit("payments.match_statement_lines", ids[start:start + MATCH_BATCH])
+    return len(ids)
 
 
 def new_line_ids() -> list[int]:
@@ -501,11 +502,101 @@ def _normalised(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
 
 
+MATCH_BATCH = 500  # lines a matching job decides together (one statement of 20,000 lines: 40 jobs)
+NOT_A_CODE = "附言不是有效的打款码（应只填写6位数字）"
+
+
+@dataclass(frozen=True)
+class LineDecision:
+    """What a statement line does: pay `order_id` (no `reason`), or go to staff for `reason`, naming the order it
+    concerns when there is one."""
+
+    line_id: int
+    code: str | None  # the remark as a transfer code, when it is one
+    order_id: int | None = None
+    reason: str = ""
+    group_id: int | None = None  # the code is a 批量续期 group's: decided under the group's lock (`_match_group_line`)
+
+    @property
+    def pays(self) -> bool:
+        return self.order_id is not None and not self.reason
+
+
+def transfer_code_of(remark: str) -> str | None:
+    """The remark (trimmed; full-width digits allowed) as a 6-digit transfer code, or None."""
+    code = unicodedata.normalize("NFKC", remark).strip()
+    return code if CODE_RE.fullmatch(code) else None
+
+
+def decide_lines(line_ids: Sequence[int]) -> list[LineDecision]:
+    """The decision for each of the lines that exist (in the order given), read in a fixed number of queries
+    whatever their number: a line pays the order waiting for payment whose code its remark is, when its amount is
+    that order's amount and its payer name is the order's certificate organisation; any other line goes to staff
+    with the reason. Reads only: `match_lines` / `match_line` apply the decisions under the orders' locks."""
+    lines = {row.id: row for row in db.session.execute(
+        sa.select(BankStatementLine.id, BankStatementLine.remark, BankStatementLine.amount_fen,
+                  BankStatementLine.payer_name).where(one_of(BankStatementLine.id, line_ids, sa.Integer())))}
+    codes = {line_id: transfer_code_of(row.remark) for line_id, row in lines.items()}
+    wanted = {code for code in codes.values() if code is not None}
+    waiting = {row.transfer_code: row for row in db.session.execute(
+        sa.select(Order.id, Order.transfer_code, Order.amount_fen, Certificate.subject_o)
+        .join(Certificate, Certificate.id == Order.certificate_id)
+        .where(one_of(Order.transfer_code, wanted, sa.String()), Order.status == OrderStatus.PENDING_PAYMENT))
+    } if wanted else {}
+    groups = {code: group_id for group_id, code in db.session.execute(
+        sa.select(OrderGroup.id, OrderGroup.transfer_code)
+        .where(one_of(OrderGroup.transfer_code, wanted - waiting.keys(), sa.String()),
+               OrderGroup.status == GroupStatus.PENDING_PAYMENT))} if wanted - waiting.keys() else {}
+    why = _why_no_open_orders(wanted - waiting.keys() - groups.keys())
+    decisions = []
+    for line_id in line_ids:
+        line = lines.get(line_id)
+        if line is None:
+            continue
+        code = codes[line_id]
+        order = waiting.get(code) if code is not None else None
+        if code is None:
+            decisions.append(LineDecision(line_id, None, None, NOT_A_CODE))
+        elif order is None and code in groups:
+            decisions.append(LineDecision(line_id, code, group_id=groups[code]))
+        elif order is None:
+            reason, order_id = why[code]
+            decisions.append(LineDecision(line_id, code, order_id, reason))
+        elif line.amount_fen != order.amount_fen:
+            decisions.append(LineDecision(line_id, code, order.id, f"金额不符（应付{format_fen(order.amount_fen)}元，"
+                                                                   f"到账{format_fen(line.amount_fen)}元）"))
+        elif _normalised(line.payer_name) != _normalised(order.subject_o):
+            decisions.append(LineDecision(line_id, code, order.id, "付款人户名与证书机构名称不符"))
+        else:
+            decisions.append(LineDecision(line_id, code, order.id))
+    return decisions
+
+
+def match_lines(line_ids: Sequence[int]) -> dict[str, int]:
+    """Decide the 'new' lines among `line_ids` (`decide_lines`) and apply each decision: the order paid (`mark_paid`,
+    channel 'transfer') and the line matched, or the line in the manual queue with its reason. The lines are
+    locked first; one already decided is left alone, so running this twice is harmless. Returns how many lines
+    ended in each status ('missing' for ids of no line)."""
+    ids = sorted(set(line_ids))
+    locked = {line.id: line for line in db.session.scalars(
+        sa.select(BankStatementLine).where(one_of(BankStatementLine.id, ids, sa.Integer()))
+        .order_by(BankStatementLine.id)
+        .with_for_update().execution_options(populate_existing=True))}
+    counts: dict[str, int] = {}
+    fresh = [line_id for line_id in ids if line_id in locked and locked[line_id].status == LineStatus.NEW]
+    for line_id in ids:
+        if line_id not in locked:
+            counts["missing"] = counts.get("missing", 0) + 1
+        elif locked[line_id].status != LineStatus.NEW:
+            counts[locked[line_id].status] = counts.get(locked[line_id].status, 0) + 1
+    for decision in decide_lines(fresh):
+        outcome = _apply(locked[decision.line_id], decision)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
 def match_line(line_id: int) -> str:
-    """Decide one 'new' statement line: 'matched' when its remark (trimmed; full-width digits allowed) is exactly
-    the code of an order waiting for payment, its amount is that order's amount and its payer name is the order's
-    certificate organisation — the order is then paid (`mark_paid`, channel 'transfer'); otherwise 'manual' with a
-    reason. A line already decided is left alone (its status returned), so running this twice is harmless;
+    """`match_lines` for one line: its status once decided ('matched' or 'manual', or the status it already had);
     'missing' when there is no such line."""
     line = db.session.scalar(sa.select(BankStatementLine).where(BankStatementLine.id == line_id).with_for_update()
                              .execution_options(populate_existing=True))
@@ -513,23 +604,19 @@ def match_line(line_id: int) -> str:
         return "missing"
     if line.status != LineStatus.NEW:
         return line.status
-    code = unicodedata.normalize("NFKC", line.remark).strip()
-    if not CODE_RE.fullmatch(code):
-        return _manual(line, "附言不是有效的打款码（应只填写6位数字）")
-    order_id = db.session.scalar(sa.select(Order.id).where(Order.transfer_code == code,
-                                                           Order.status == OrderStatus.PENDING_PAYMENT))
-    if order_id is None:
-        group_id = db.session.scalar(sa.select(OrderGroup.id).where(
-            OrderGroup.transfer_code == code, OrderGroup.status == GroupStatus.PENDING_PAYMENT))
-        if group_id is not None:
-            return _match_group_line(line, group_id, code)
-    order = lock_order(order_id) if order_id is not None else None
-    if order is None or order.status != OrderStatus.PENDING_PAYMENT or order.transfer_code != code:
-        return _manual(line, *_why_no_open_order(code))
-    if line.amount_fen != order.amount_fen:
-        return _manual(line, f"金额不符（应付{order.amount_yuan}元，到账{line.amount_yuan}元）", order.id)
-    if _normalised(line.payer_name) != _normalised(order.certificate.subject_o):
-        return _manual(line, "付款人户名与证书机构名称不符", order.id)
+    return _apply(line, decide_lines([line.id])[0])
+
+
+def _apply(line: BankStatementLine, decision: LineDecision) -> str:
+    """Carry out a decision on its locked 'new' line. The order is locked and checked again: paid or changed since
+    the decision was read, the line goes to staff saying what happened to it."""
+    if decision.group_id is not None:
+        return _match_group_line(line, decision.group_id, decision.code)
+    if not decision.pays:
+        return _manual(line, decision.reason, decision.order_id)
+    order = lock_order(decision.order_id)
+    if order.status != OrderStatus.PENDING_PAYMENT or order.transfer_code != decision.code:
+        return _manual(line, *_why_no_open_order(decision.code))
     if not mark_paid(order.id, PayChannel.TRANSFER, "bank", f"对公转账到账（银行流水号{line.bank_txn_id}）"):
         return _manual(line, "受理单已不是待支付状态", order.id)
     LINE_STATES.move(line, LineStatus.MATCHED)
@@ -570,19 +657,39 @@ def _match_group_line(line: BankStatementLine, group_id: int, code: str) -> str:
 
 
 def _why_no_open_order(code: str) -> tuple[str, int | None]:
-    """Why no order waiting for payment holds `code`, naming the order it most likely meant."""
-    matched = db.session.execute(
-        sa.select(BankStatementLine.order_id).join(Order, Order.id == BankStatementLine.order_id)
-        .where(BankStatementLine.status == LineStatus.MATCHED, Order.transfer_code == code)
-        .order_by(BankStatementLine.id.desc()).limit(1)).first()
-    if matched is not None:
-        return "该打款码的受理单已匹配其他流水（重复转账，请核实后退款）", matched.order_id
-    order = db.session.scalar(sa.select(Order).where(Order.transfer_code == code).order_by(Order.id.desc()).limit(1))
-    if order is None:
-        return "附言中的打款码没有对应的受理单", None
-    if order.paid_at is not None and order.pay_channel == PayChannel.WECHAT:
-        return "该受理单已通过微信支付（重复付款，请核实后退款）", order.id
-    return f"该受理单当前为“{STATUS_LABELS[OrderStatus(order.status)]}”，不是待支付状态", order.id
+    return _why_no_open_orders({code})[code]
+
+
+def _why_no_open_orders(codes: set[str]) -> dict[str, tuple[str, int | None]]:
+    """Why no order waiting for payment holds each of `codes`, naming the order it most likely meant: two queries
+    for all of them (the orders' `transfer_code` index)."""
+    if not codes:
+        return {}
+    matched: dict[str, tuple[int, int]] = {}  # code → (newest matched line, its order)
+    for line_id, order_id, code in db.session.execute(
+            sa.select(BankStatementLine.id, BankStatementLine.order_id, Order.transfer_code)
+            .join(Order, Order.id == BankStatementLine.order_id)
+            .where(BankStatementLine.status == LineStatus.MATCHED, one_of(Order.transfer_code, codes, sa.String()))):
+        if code not in matched or line_id > matched[code][0]:
+            matched[code] = (line_id, order_id)
+    latest: dict[str, sa.Row] = {}  # code → the newest order that had it
+    for order in db.session.execute(
+            sa.select(Order.id, Order.transfer_code, Order.status, Order.paid_at, Order.pay_channel)
+            .where(one_of(Order.transfer_code, codes, sa.String()))):
+        if order.transfer_code not in latest or order.id > latest[order.transfer_code].id:
+            latest[order.transfer_code] = order
+    why = {}
+    for code in codes:
+        order = latest.get(code)
+        if code in matched:
+            why[code] = ("该打款码的受理单已匹配其他流水（重复转账，请核实后退款）", matched[code][1])
+        elif order is None:
+            why[code] = ("附言中的打款码没有对应的受理单", None)
+        elif order.paid_at is not None and order.pay_channel == PayChannel.WECHAT:
+            why[code] = ("该受理单已通过微信支付（重复付款，请核实后退款）", order.id)
+        else:
+            why[code] = (f"该受理单当前为“{STATUS_LABELS[OrderStatus(order.status)]}”，不是待支付状态", order.id)
+    return why
 
 
 def _manual(line: BankStatementLine, reason: str, order_id: int | None = None) -> str:

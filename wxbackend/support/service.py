@@ -91,21 +91,22 @@ def received_time(create_time: int | str | None) -> datetime:
     return at if datetime.fromtimestamp(0, UTC) < at <= now else now
 
 
-def _live_key(openid: str) -> str:
+def live_key(openid: str) -> str:
+    """The Redis mark of a follower's live conversation (/wechat reads it in its one round trip)."""
     return f"support:live:{openid}"
 
 
 def live_conversation(openid: str) -> bool:
     """Whether the follower has a live conversation, as far as the Redis mark knows (no database: /wechat asks)."""
-    return bool(get_redis().exists(_live_key(openid)))
+    return bool(get_redis().exists(live_key(openid)))
 
 
 def _mark_live(openid: str) -> None:
-    after_commit(lambda: get_redis().set(_live_key(openid), "1", ex=LIVE_MARK_SECONDS))
+    after_commit(lambda: get_redis().set(live_key(openid), "1", ex=LIVE_MARK_SECONDS))
 
 
 def _unmark_live(openid: str) -> None:
-    after_commit(lambda: get_redis().delete(_live_key(openid)))
+    after_commit(lambda: get_redis().delete(live_key(openid)))
 
 
 def _live_for(user_id: int) -> SupportConversation | None:

@@ -130,8 +130,6 @@ def spec_options(public_base_url: str) -> dict:
             "security": [{BEARER: []}]}
 
 
-api = ChineseApi()
-
 docs = Blueprint("api_docs", __name__, url_prefix="/api")
 SWAGGER_UI_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
 

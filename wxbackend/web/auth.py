@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from wxbackend.core.errors import DomainError
@@ -29,6 +30,22 @@ API_TOKEN_SALT = "api-token"
 
 class NotSignedIn(DomainError):
     code, message, status = "not_signed_in", "请先登录", 401
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with its serializer made once per set of keys (Flask makes one for every
+    request, cookie or not)."""
+
+    def __init__(self):
+        self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            self._serializers[keys] = serializer
+        return serializer
 
 
 def bearer_token() -> str | None:

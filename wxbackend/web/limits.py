@@ -19,12 +19,29 @@ from wxbackend.core.errors import DomainError
 from wxbackend.web import auth
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
+UNLIMITED_ENDPOINTS: set[str] = set()  # hot endpoints with no limit of their own: no limit is looked up for them
+
+
+def unlimited(endpoint: str) -> None:
+    """Mark an endpoint ("blueprint.view") that has no rate limit (none by default either), so that no request to
+    it pays for looking limits up: Flask-Limiter resolves every request's limits otherwise."""
+    UNLIMITED_ENDPOINTS.add(endpoint)
 
 
 def init_limiter(app) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "cagj-limit")
     limiter.init_app(app)
+    # Flask-Limiter resolves the limits of every request (its exemptions are checked only while it does): for the
+    # endpoints marked `unlimited` its check is not even called.
+    hooks = app.before_request_funcs[None]
+    check = hooks[hooks.index(limiter._check_request_limit)]
+
+    def check_request_limit():
+        if request.endpoint not in UNLIMITED_ENDPOINTS:
+            return check()
+
+    hooks[hooks.index(check)] = check_request_limit
 
 
 def configured(key: str) -> Callable[[], str]:

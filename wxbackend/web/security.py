@@ -3,6 +3,8 @@ the referrer kept to our own origin, and HSTS in production (where the site is o
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Flask, current_app
 
 HSTS = "max-age=31536000; includeSubDomains"
@@ -11,7 +13,11 @@ HSTS = "max-age=31536000; includeSubDomains"
 def content_security_policy() -> str:
     """Scripts only from our own files (no inline script, no eval); styles ours (inline style attributes allowed:
     they cannot run code); fetches to ourselves and to the key helper on the customer's PC; never framed."""
-    port = current_app.config["HELPER_PORT"]
+    return _policy_for(current_app.config["HELPER_PORT"])
+
+
+@lru_cache(maxsize=8)
+def _policy_for(port: int) -> str:
     helper = f"http://127.0.0.1:{port} http://localhost:{port}"
     return "; ".join((
         "default-src 'self'",

@@ -6,13 +6,29 @@ Work that may be slow (user info, hand-over to staff) is queued by `service.hand
 
 from __future__ import annotations
 
+import time
+from functools import lru_cache
+
 from wechatpy.messages import BaseMessage
+
+
+def _cdata(value: str) -> str:
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def text_xml(source: str, target: str, content: str) -> str:
+    """A passive text reply, as wechatpy's TextReply renders it (its fields in the same order), made without
+    building a reply object, and with a `]]>` in any value split so it cannot end its CDATA section."""
+    return (f"<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content>{_cdata(content)}</Content>\n"
+            f"<FromUserName>{_cdata(source)}</FromUserName>\n<ToUserName>{_cdata(target)}</ToUserName>\n"
+            f"<CreateTime>{int(time.time())}</CreateTime>\n</xml>")
 
 
 def link(base_url: str, path: str, text: str) -> str:
     return f'<a href="{base_url.rstrip("/")}{path}">{text}</a>'
 
 
+@lru_cache(maxsize=16)
 def welcome(base_url: str) -> str:
     return ("欢迎关注数安CA管家！在这里可以：\n"
             f"· {link(base_url, '/h5/bind', '证书绑定')}：把 U-KEY 证书绑定到微信\n"
@@ -21,6 +37,7 @@ def welcome(base_url: str) -> str:
             "回复“续期”“绑定”“发票”或“人工”获取帮助。")
 
 
+@lru_cache(maxsize=64)
 def click_reply(base_url: str, key: str) -> str | None:
     pc = base_url.rstrip("/") + "/pc/renew"
     download = base_url.rstrip("/") + "/pc/download"
@@ -62,6 +79,7 @@ def conversation_reply(base_url: str, content: str) -> str:
     return "已收到您的留言，人工客服将在工作时间（工作日 9:00–18:00）内回复您。"
 
 
+@lru_cache(maxsize=16)
 def help_text(base_url: str) -> str:
     return (f"您好，这里是数安CA管家。请点击菜单，或回复“续期”“绑定”“发票”“人工”。\n"
             f"{link(base_url, '/h5/', '打开数安CA管家')}")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, session
-from wechatpy.crypto import WeChatCrypto
-from wechatpy.utils import random_string
 
 from wxbackend.core.errors import DomainError
 from wxbackend.integrations.wechat import CODE_INVALID, CODE_USED, WeChatError, oauth, wechat_call
 from wxbackend.users.service import user_for_wechat
 from wxbackend.web.auth import safe_next, sign_in, start_oauth
-from wxbackend.web.limits import limited
+from wxbackend.web.limits import limited, unlimited
 from wxbackend.wechat import inbound
 from wxbackend.wechat.service import EMPTY, handle_message
 
@@ -26,7 +24,7 @@ class OAuthStateMismatch(DomainError):
 
 def endpoint() -> inbound.Endpoint:
     cfg = current_app.config
-    return inbound.Endpoint(cfg["WECHAT_TOKEN"], cfg["WECHAT_AES_KEY"], cfg["WECHAT_APP_ID"])
+    return inbound.endpoint_for(cfg["WECHAT_TOKEN"], cfg["WECHAT_AES_KEY"], cfg["WECHAT_APP_ID"])
 
 
 def plain(text: str, status: int = 200) -> Response:
@@ -46,14 +44,16 @@ def receive():
         return plain("too large", 413)
     body = request.get_data(cache=False)
     settings = endpoint()
-    message, encrypted = inbound.open_message(settings, request.args, body)
-    reply = handle_message(message, current_app.config["PUBLIC_BASE_URL"])
+    opened = inbound.open_message(settings, request.args, body)
+    reply = handle_message(opened, current_app.config["PUBLIC_BASE_URL"])
     if reply == EMPTY:
         return plain(EMPTY)
-    if encrypted:
-        crypto = WeChatCrypto(settings.token, settings.aes_key, settings.app_id)
-        reply = crypto.encrypt_message(reply, random_string(16))
+    if opened.encrypted:
+        reply = settings.encrypt_reply(reply)
     return Response(reply, mimetype="application/xml")
+
+
+unlimited("wechat.receive")  # WeChat's own servers, a message at a time: verified by signature, never limited
 
 
 @bp.get("/oauth/callback")

@@ -474,9 +474,18 @@ def quote_group(user_id: int, items: list[tuple[int, int]]) -> GroupQuote:
 def batch_candidates(user_id: int, certificates: list[Certificate]) -> set[int]:
     """Which of the user's `certificates` 我的数字证书 offers for 批量续期: renewable online now, without an open
     order."""
+    with_open_order = _with_open_order([certificate.id for certificate in certificates])
     return {certificate.id for certificate in certificates
-            if (eligibility := check_eligibility(certificate)).renewable and eligibility.path == RenewalPath.ONLINE
-            and open_order_for(certificate.id) is None}
+            if certificate.id not in with_open_order
+            and (eligibility := check_eligibility(certificate)).renewable and eligibility.path == RenewalPath.ONLINE}
+
+
+def _with_open_order(certificate_ids: list[int]) -> set[int]:
+    """Which of these certificates have an open order (anyone's), in one query."""
+    if not certificate_ids:
+        return set()
+    return set(db.session.scalars(sa.select(Order.certificate_id).where(
+        Order.certificate_id.in_(certificate_ids), Order.status.not_in(CLOSED_STATUSES))))
 
 
 def new_group_no() -> str:
@@ -630,10 +639,9 @@ def todo_items(user_id: int) -> list[Todo]:
     certificates = list(db.session.scalars(
         sa.select(Certificate).join(Binding, Binding.certificate_id == Certificate.id)
         .where(Binding.user_id == user_id, Binding.status == BindingStatus.ACTIVE,
-               Certificate.status.in_([CertificateStatus.VALID, CertificateStatus.EXPIRED]))))
-    with_open_order = set(db.session.scalars(  # by anyone bound to them, in one query
-        sa.select(Order.certificate_id).where(Order.certificate_id.in_([c.id for c in certificates]),
-                                              Order.status.not_in(CLOSED_STATUSES)))) if certificates else set()
+               Certificate.status.in_([CertificateStatus.VALID, CertificateStatus.EXPIRED]))
+        .options(selectinload(Certificate.apps))))  # the 应用 of all of them in one more query
+    with_open_order = _with_open_order([c.id for c in certificates])  # by anyone bound to them
     for certificate in certificates:
         if certificate.id in with_open_order:  # its order is listed above (or belongs to another bound user)
             continue

@@ -93,6 +93,7 @@ def new_paid_order(app, openid: str = "oBENCHOPERATOR") -> None:
 
     from wxbackend.certificates.models import Binding, BindingStatus, Certificate
     from wxbackend.core.db import db
+    from wxbackend.agreements.service import SERVICE_AGREEMENT
     from wxbackend.orders.service import create_order, mark_paid
     from wxbackend.users.models import User
 
@@ -109,7 +110,7 @@ def new_paid_order(app, openid: str = "oBENCHOPERATOR") -> None:
                                                               Binding.status == BindingStatus.ACTIVE))
         if bound is None:
             db.session.add(Binding(user_id=user.id, certificate_id=current.id))
-        order = create_order(user.id, current.id, 1)
+        order = create_order(user.id, current.id, 1, agreement_version=SERVICE_AGREEMENT.version)
         mark_paid(order.id, "wechat", "bench")
         db.session.commit()
 

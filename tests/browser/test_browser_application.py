@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pypdf import PdfReader
 
 from tests.support.applications import ORGANISATION, jpeg, materials
-from tests.support.live import fill_order_terms, pc_signed_in_by_qr, shot, wechat_phone
+from tests.support.live import console_sign_in, fill_order_terms, pc_signed_in_by_qr, shot, wechat_phone
 from wxbackend.agreements.service import SERVICE_AGREEMENT
 from wxbackend.core.db import db
 
@@ -162,22 +162,6 @@ def expired_key(live_app) -> int:
         bind(user, key.certificate)
         db.session.commit()
         return key.certificate.id
-
-
-def console_sign_in(browser, live_app, staff):
-    desk = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
-    base = live_app.base_url
-    desk.goto(f"{base}/admin/login")
-    desk.fill("input[name=username]", staff.username)
-    desk.fill("input[name=password]", staff.password)
-    desk.click("#sign-in")
-    desk.wait_for_selector("#totp-form")
-    with live_app.app_context():
-        code = staff.next_code()
-    desk.fill("#code", code)
-    desk.click("#totp-submit")
-    desk.wait_for_selector("h1:has-text('待办工作')")
-    return desk
 
 
 def decide_in_console(browser, live_app, staff, application_id: int, verdict: str, reason: str = "",

@@ -9,26 +9,11 @@ import sqlalchemy as sa
 
 from tests.counter.support import BLANK_PIN, replacement_order
 from tests.support.flows import run_jobs
-from tests.support.live import shot
+from tests.support.live import console_sign_in, shot
 from tests.support.staff import make_staff
 from wxbackend.core.db import db
 
 pytestmark = pytest.mark.browser
-
-
-def console_sign_in(browser, live_app, staff):
-    desk = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
-    desk.goto(f"{live_app.base_url}/admin/login")
-    desk.fill("input[name=username]", staff.username)
-    desk.fill("input[name=password]", staff.password)
-    desk.click("#sign-in")
-    desk.wait_for_selector("#totp-form")
-    with live_app.app_context():
-        code = staff.next_code()
-    desk.fill("#code", code)
-    desk.click("#totp-submit")
-    desk.wait_for_selector("h1:has-text('待办工作')")
-    return desk
 
 
 def test_a_maker_writes_a_replacement_key_from_the_console(live_app, live_helper, browser, softhsm_store,

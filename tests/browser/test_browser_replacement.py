@@ -18,12 +18,11 @@ from pypdf import PdfReader
 
 from tests.browser.test_browser_application import WEIXIN_JS_BRIDGE, complete_application, decide_in_console
 from tests.browser.test_browser_certificate_hold import crl_and_verdict
-from tests.browser.test_browser_counter import console_sign_in
 from tests.counter.support import BLANK_PIN
 from tests.counter.test_counter import everything_in_redis, everything_in_the_database
 from tests.support.applications import ORGANISATION
 from tests.support.flows import run_jobs
-from tests.support.live import shot, wechat_phone
+from tests.support.live import console_sign_in, shot, wechat_phone
 from wxbackend.core.db import db
 
 pytestmark = pytest.mark.browser

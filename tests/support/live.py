@@ -166,6 +166,23 @@ def pc_signed_in_by_qr(browser, live_app, phone, path: str):
     return pc
 
 
+def console_sign_in(browser, live_app, staff):
+    """A desk browser signed in to the console as `staff` (password, then TOTP), on the 待办工作 page."""
+    desk = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN").new_page()
+    base = live_app.base_url
+    desk.goto(f"{base}/admin/login")
+    desk.fill("input[name=username]", staff.username)
+    desk.fill("input[name=password]", staff.password)
+    desk.click("#sign-in")
+    desk.wait_for_selector("#totp-form")
+    with live_app.app_context():
+        code = staff.next_code()
+    desk.fill("#code", code)
+    desk.click("#totp-submit")
+    desk.wait_for_selector("h1:has-text('待办工作')")
+    return desk
+
+
 def on_page(page, base: str, path: str) -> bool:
     """The page shows `path` of the backend (a `#wechat_redirect` fragment may ride along, as in WeChat)."""
     return page.url.split("#")[0] == base + path

@@ -5,49 +5,21 @@ WenQuanYi Micro Hei from the Debian package `fonts-wqy-microhei` (APPLICATION_PD
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import qrcode
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from wxbackend.applications.materials import FIELDS, display
-
-FONT = "AppCJK"
-
-
-class FontMissing(RuntimeError):
-    """The CJK font file is not installed (the two commands install fonts-wqy-microhei)."""
-
-
-def _font(path: str) -> str:
-    # checked on every form, not only the first: a server whose configured font went missing says so at once
-    if not Path(path).is_file():
-        raise FontMissing(f"CJK font {path} missing: apt-get install fonts-wqy-microhei")
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FONT, path, subfontIndex=0))
-    return FONT
-
-
-def _wrap(text: str, width: float, size: float) -> list[str]:
-    lines, line = [], ""
-    for char in text:
-        if pdfmetrics.stringWidth(line + char, FONT, size) > width:
-            lines.append(line)
-            line = char
-        else:
-            line += char
-    return lines + [line] if line else lines
+from wxbackend.core.cjk_pdf import cjk_font, wrap
 
 
 def application_form(*, application_no: str, kind_label: str, data: dict[str, str], declaration: str, link: str,
                      font_path: str, revision: int) -> bytes:
     """The form as PDF bytes."""
-    font = _font(font_path)
+    font = cjk_font(font_path)
     buffer = io.BytesIO()
     pdf = Canvas(buffer, pagesize=A4)
     pdf.setTitle(f"数字证书{kind_label}申请表 {application_no}")
@@ -86,7 +58,7 @@ def application_form(*, application_no: str, kind_label: str, data: dict[str, st
     y -= 6 * mm
     pdf.setFont(font, 9)
     for paragraph in declaration.strip().splitlines()[1:]:
-        for line in _wrap(paragraph.strip(), right - left, 9):
+        for line in wrap(paragraph.strip(), right - left, 9):
             pdf.drawString(left, y, line)
             y -= 5 * mm
     y -= 8 * mm

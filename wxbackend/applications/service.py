@@ -28,13 +28,14 @@ from wxbackend.applications.models import (
     LivenessStatus,
     UploadKind,
 )
-from wxbackend.applications.pdf import FontMissing, application_form
+from wxbackend.applications.pdf import application_form
 from wxbackend.applications.workdays import add_working_days
 from wxbackend.approvals import service as approvals
 from wxbackend.approvals.models import ApprovalDecision, ApprovalRequest, Verdict
 from wxbackend.approvals.service import Step
 from wxbackend.audit.service import record_audit
 from wxbackend.core import keyset
+from wxbackend.core.cjk_pdf import FontMissing
 from wxbackend.core.crypto import lookup_hash
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound

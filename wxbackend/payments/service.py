@@ -110,26 +110,35 @@ def start_wechat_payment(user_id: int, order_id: int, via: str) -> dict[str, str
     if order.group_id is not None:
         raise Conflict("该受理单属于批量续期，请在批量续期页面统一支付", code="in_group")
     appid, openid = _payer(user_id, via)
+    return _prepaid(Payment.order_id == order.id, appid, openid, order.amount_fen,
+                    dict(order_id=order.id, out_trade_no=new_out_trade_no(order)),
+                    f"{order.kind_label} {order.order_no}", f"order {order.id} ({via})")
+
+
+def _prepaid(whose: sa.ColumnElement[bool], appid: str, openid: str, amount_fen: int, keys: dict,
+             description: str, what: str) -> dict[str, str]:
+    """The pay parameters of a WeChat Pay payment of `amount_fen` by this payer in this app: the pending one that
+    can still be paid (`whose` names the order or the group), else a new one (`keys`: its order or group and
+    out_trade_no) prepaid now. WeChatPayError leaves nothing (the caller's unit of work rolls back)."""
     now = utcnow()
     payment = db.session.scalar(
-        sa.select(Payment).where(Payment.order_id == order.id, Payment.channel == PayChannel.WECHAT,
+        sa.select(Payment).where(whose, Payment.channel == PayChannel.WECHAT,
                                  Payment.status == PaymentStatus.PENDING, Payment.appid == appid,
-                                 Payment.payer_openid == openid, Payment.amount_fen == order.amount_fen,
+                                 Payment.payer_openid == openid, Payment.amount_fen == amount_fen,
                                  Payment.prepay_id.is_not(None), Payment.expires_at > now + REUSE_MARGIN)
         .order_by(Payment.id.desc()).limit(1))
     if payment is None:
         minutes = min(max(current_app.config["WECHAT_PAY_EXPIRE_MINUTES"], 5),
                       int(PREPAY_LIFETIME.total_seconds()) // 60)
-        payment = Payment(order_id=order.id, channel=PayChannel.WECHAT, out_trade_no=new_out_trade_no(order),
-                          amount_fen=order.amount_fen, status=PaymentStatus.PENDING, appid=appid,
-                          payer_openid=openid, expires_at=now + timedelta(minutes=minutes))
+        payment = Payment(**keys, channel=PayChannel.WECHAT, amount_fen=amount_fen, status=PaymentStatus.PENDING,
+                          appid=appid, payer_openid=openid, expires_at=now + timedelta(minutes=minutes))
         db.session.add(payment)
         db.session.flush()
         payment.prepay_id = wechatpay.create_jsapi_prepay(
             appid=appid, openid=openid, out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen,
-            description=f"{order.kind_label} {order.order_no}", expires_at=payment.expires_at)
+            description=description, expires_at=payment.expires_at)
         db.session.flush()
-        log.info("WeChat payment %s started for order %s (%s)", payment.out_trade_no, order.id, via)
+        log.info("WeChat payment %s started for %s", payment.out_trade_no, what)
     return wechatpay.pay_parameters(appid, payment.prepay_id)
 
 
@@ -158,28 +167,10 @@ def start_group_wechat_payment(user_id: int, group_id: int, via: str) -> dict[st
     if group.status != GroupStatus.PENDING_PAYMENT:
         raise Conflict(f"批量续期当前为“{group.status_label}”，无需支付", code="not_pending_payment")
     appid, openid = _payer(user_id, via)
-    now = utcnow()
-    payment = db.session.scalar(
-        sa.select(Payment).where(Payment.group_id == group.id, Payment.channel == PayChannel.WECHAT,
-                                 Payment.status == PaymentStatus.PENDING, Payment.appid == appid,
-                                 Payment.payer_openid == openid, Payment.amount_fen == group.amount_fen,
-                                 Payment.prepay_id.is_not(None), Payment.expires_at > now + REUSE_MARGIN)
-        .order_by(Payment.id.desc()).limit(1))
-    if payment is None:
-        minutes = min(max(current_app.config["WECHAT_PAY_EXPIRE_MINUTES"], 5),
-                      int(PREPAY_LIFETIME.total_seconds()) // 60)
-        payment = Payment(order_id=None, group_id=group.id, channel=PayChannel.WECHAT,
-                          out_trade_no=f"{group.group_no}P{secrets.token_hex(3).upper()}",
-                          amount_fen=group.amount_fen, status=PaymentStatus.PENDING, appid=appid,
-                          payer_openid=openid, expires_at=now + timedelta(minutes=minutes))
-        db.session.add(payment)
-        db.session.flush()
-        payment.prepay_id = wechatpay.create_jsapi_prepay(
-            appid=appid, openid=openid, out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen,
-            description=f"批量续期 {group.group_no}（{len(group.orders)}个证书）", expires_at=payment.expires_at)
-        db.session.flush()
-        log.info("WeChat payment %s started for group %s (%s)", payment.out_trade_no, group.id, via)
-    return wechatpay.pay_parameters(appid, payment.prepay_id)
+    return _prepaid(Payment.group_id == group.id, appid, openid, group.amount_fen,
+                    dict(order_id=None, group_id=group.id,
+                         out_trade_no=f"{group.group_no}P{secrets.token_hex(3).upper()}"),
+                    f"批量续期 {group.group_no}（{len(group.orders)}个证书）", f"group {group.id} ({via})")
 
 
 def handle_notification(headers: Mapping[str, str], body: bytes) -> None:

@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import qrcode
 from reportlab.graphics.barcode.code128 import Code128
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-FONT = "ShippingCJK"
+from wxbackend.core.cjk_pdf import cjk_font, wrap
+
 PAGE = (100 * mm, 150 * mm)
-
-
-class FontMissing(RuntimeError):
-    """The CJK font file is not installed (the two commands install fonts-wqy-microhei)."""
 
 
 @dataclass(frozen=True)
@@ -31,28 +25,11 @@ class Party:
     address: str
 
 
-def _font(path: str) -> str:
-    if not Path(path).is_file():
-        raise FontMissing(f"CJK font {path} missing: apt-get install fonts-wqy-microhei")
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FONT, path, subfontIndex=0))
-    return FONT
-
-
-def _wrap(text: str, width: float, size: float) -> list[str]:
-    lines, line = [], ""
-    for char in text:
-        if pdfmetrics.stringWidth(line + char, FONT, size) > width:
-            lines.append(line)
-            line = char
-        else:
-            line += char
-    return lines + [line] if line else lines
 
 
 def shipping_label(*, order_no: str, sender: Party, recipient: Party, carrier: str, font_path: str) -> bytes:
     """The label as PDF bytes. Raises FontMissing when the font is not installed."""
-    font = _font(font_path)
+    font = cjk_font(font_path)
     buffer = io.BytesIO()
     pdf = Canvas(buffer, pagesize=PAGE)
     pdf.setTitle(f"寄件单 {order_no}")
@@ -72,7 +49,7 @@ def shipping_label(*, order_no: str, sender: Party, recipient: Party, carrier: s
         top -= size / 2.2 * mm
         pdf.setFont(font, size)
         pdf.drawString(left + 8 * mm, top, f"{who.name}  {who.phone}")
-        for line in _wrap(who.address, right - left - 8 * mm, size):
+        for line in wrap(who.address, right - left - 8 * mm, size):
             top -= size / 2.2 * mm
             pdf.drawString(left + 8 * mm, top, line)
         return top - 4 * mm

@@ -16,6 +16,7 @@ from flask import current_app
 
 from wxbackend.addresses.service import mobile_of, user_address
 from wxbackend.audit.service import record_audit
+from wxbackend.core.cjk_pdf import FontMissing
 from wxbackend.core.crypto import decrypt, encrypt, mask_mobile
 from wxbackend.core.db import db
 from wxbackend.core.errors import Conflict, DomainError, NotFound, UpstreamError
@@ -26,7 +27,7 @@ from wxbackend.notices.service import queue_notice
 from wxbackend.orders import transitions
 from wxbackend.orders.models import Order, OrderKind, OrderStatus
 from wxbackend.orders.service import lock_order, user_order
-from wxbackend.shipping.label import FontMissing, Party, shipping_label
+from wxbackend.shipping.label import Party, shipping_label
 from wxbackend.shipping.models import Shipment
 
 log = logging.getLogger(__name__)

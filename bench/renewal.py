@@ -91,9 +91,9 @@ def new_paid_order(app, openid: str = "oBENCHOPERATOR") -> None:
     binding over) pays a new renewal order for the key's current certificate."""
     import sqlalchemy as sa
 
+    from wxbackend.agreements.service import SERVICE_AGREEMENT
     from wxbackend.certificates.models import Binding, BindingStatus, Certificate
     from wxbackend.core.db import db
-    from wxbackend.agreements.service import SERVICE_AGREEMENT
     from wxbackend.orders.service import create_order, mark_paid
     from wxbackend.users.models import User
 

@@ -325,3 +325,16 @@ def test_adding_an_address_from_the_application_comes_back_to_it(client, db_sess
             "csrf_token": csrf, "recipient": "李四", "mobile": "13912345678", "province": "广东省", "city": "深圳市",
             "district": "南山区", "detail": "科技园路8号", "postcode": "518000"})
         assert saved.status_code == 302 and saved.location.endswith(lands), (target, saved.location)
+
+
+def test_serial_lookups_are_limited_per_user_on_the_page_and_the_api(app, client, db_session, stores, monkeypatch):
+    monkeypatch.setitem(app.config, "SERIAL_LOOKUP_LIMIT", "3 per hour")
+    user, csrf = signed_in(client, db_session, "查序列号")
+    guesses = [client.get(f"/h5/replacement?serial=712C1B5A584A1B{n:02X}") for n in range(2)]
+    guesses.append(client.post("/h5/replacement", data={"csrf_token": csrf, "serial": "712C1B5A584A1BFF"}))
+    assert [g.status_code for g in guesses] == [200, 200, 200]
+    refused = client.get("/h5/replacement?serial=712C1B5A584A1B10")
+    assert refused.status_code == 429 and "操作过于频繁" in refused.text
+    auth = {"Authorization": f"Bearer {issue_api_token(user.id)[0]}"}
+    api = client.post("/api/replacements/lookup", json={"serial": "712C1B5A584A1B11"}, headers=auth)
+    assert api.status_code == 429 and api.json["code"] == "too_many_requests"  # one budget for both channels

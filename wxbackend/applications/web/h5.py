@@ -47,7 +47,7 @@ def start(order_id: int):
 
 @bp.route("/replacement", methods=["GET", "POST"])
 @page_login_required
-@limited("SERIAL_LOOKUP_LIMIT", scope="serial_lookup", key_func=by_user, methods=["POST"])
+@limited("SERIAL_LOOKUP_LIMIT", scope="serial_lookup", key_func=by_user)  # GET ?serial= looks up too
 @refusals_flashed(back=lambda: url_for("applications_h5.replacement_lookup"))
 def replacement_lookup():
     """介质遗失补办: 证书序列号查询 (case-sensitive), then the fee and 补办. A serial the user is not bound to shows

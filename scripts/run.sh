@@ -104,7 +104,7 @@ cat <<MSG
     key helper download:        http://127.0.0.1:$PORT/pc/download
     staff console:              http://127.0.0.1:$PORT/admin/   (user admin; its one-time password is in
                                 var/admin-first-sign-in.txt; enrol TOTP with an authenticator app at first sign-in)
-    API document:               http://127.0.0.1:$PORT/api/openapi.json
+    API document:               http://127.0.0.1:$PORT/api/docs   (openapi.json beside it)
     liveness (人脸核身):        ${LIVENESS_API_BASE:-local: every check passes}
     bank payouts and SMS:       var/log/bank-payouts.log   var/log/sms.log   (codes and PINs sent, development only)
     CA chain and CRL:           http://127.0.0.1:$PORT/ca/chain.pem   http://127.0.0.1:$PORT/ca/crl

@@ -224,12 +224,7 @@ def apply_transaction(transaction: Mapping[str, Any], source: str) -> str:
                    transaction)
             db.session.flush()
             return "duplicate_transaction"
-        PAYMENT_STATES.move(payment, PaymentStatus.PAID)
-        payment.transaction_id = transaction_id
-        payment.paid_at = _parse_time(transaction.get("success_time")) or utcnow()
-        payment.payer_openid = (transaction.get("payer") or {}).get("openid") or payment.payer_openid
-        payment.notification = _summary(transaction, source)
-        db.session.flush()
+        _record_paid(payment, transaction_id, transaction, source)
         if not mark_paid(order.id, PayChannel.WECHAT, ACTOR, f"微信支付（交易单号{transaction_id}）"):
             _alert("payment.order_not_pending", order, payment,
                    [f"order is {order.status}, money received: refunded through WeChat Pay"], transaction)
@@ -240,6 +235,16 @@ def apply_transaction(transaction: Mapping[str, Any], source: str) -> str:
                              "amount_fen": payment.amount_fen, "source": source})
         log.info("WeChat payment %s paid order %s (%s)", out_trade_no, order.id, source)
         return "paid"
+
+
+def _record_paid(payment: Payment, transaction_id: str, transaction: Mapping[str, Any], source: str) -> None:
+    """The payment (locked, its transaction checked) paid: WeChat Pay's transaction id, time and payer."""
+    PAYMENT_STATES.move(payment, PaymentStatus.PAID)
+    payment.transaction_id = transaction_id
+    payment.paid_at = _parse_time(transaction.get("success_time")) or utcnow()
+    payment.payer_openid = (transaction.get("payer") or {}).get("openid") or payment.payer_openid
+    payment.notification = _summary(transaction, source)
+    db.session.flush()
 
 
 def _apply_group_transaction(found: Payment, transaction: Mapping[str, Any], source: str) -> str:
@@ -265,12 +270,7 @@ def _apply_group_transaction(found: Payment, transaction: Mapping[str, Any], sou
             _alert_group("payment.mismatch", group, payment, problems, transaction)
             db.session.flush()
             return "mismatch"
-        PAYMENT_STATES.move(payment, PaymentStatus.PAID)
-        payment.transaction_id = transaction_id
-        payment.paid_at = _parse_time(transaction.get("success_time")) or utcnow()
-        payment.payer_openid = (transaction.get("payer") or {}).get("openid") or payment.payer_openid
-        payment.notification = _summary(transaction, source)
-        db.session.flush()
+        _record_paid(payment, transaction_id, transaction, source)
         if not mark_group_paid(group.id, PayChannel.WECHAT, ACTOR, f"微信支付（批量续期，交易单号{transaction_id}）"):
             _alert_group("payment.order_not_pending", group, payment,
                          [f"group is {group.status}, money received: refunded through WeChat Pay"], transaction)

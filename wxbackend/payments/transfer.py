@@ -106,23 +106,31 @@ def choose_transfer(user_id: int, order_id: int) -> Order:
         raise Conflict(f"受理单当前为“{order.status_label}”，无需转账", code="not_pending_payment")
     if order.group_id is not None:
         raise Conflict("该受理单属于批量续期，请在批量续期页面统一对公打款", code="in_group")
-    if order.transfer_code:
-        order.pay_channel = PayChannel.TRANSFER
+    return _with_code(order, _held_by_open_group, user_id, "order")
+
+
+def _with_code(payer: Order | OrderGroup, held_by_the_other_kind, user_id: int, kind: str):
+    """`payer` (an order or a group, locked, waiting for payment) paid by corporate transfer: its code kept, or a
+    new one drawn that no open order or group holds — the partial unique index of `payer`'s own table refuses a
+    taken one, `held_by_the_other_kind(code)` checks the other table. DomainError (503) when no free code was drawn
+    (never in practice)."""
+    if payer.transfer_code:
+        payer.pay_channel = PayChannel.TRANSFER
         db.session.flush()
-        return order
+        return payer
     for _ in range(CODE_ATTEMPTS):
         code = new_transfer_code()
-        if _held_by_open_group(code):
+        if held_by_the_other_kind(code):
             continue
         try:
-            with db.session.begin_nested():  # the partial unique index refuses a code another open order holds
-                order.transfer_code = code
-                order.pay_channel = PayChannel.TRANSFER
+            with db.session.begin_nested():
+                payer.transfer_code = code
+                payer.pay_channel = PayChannel.TRANSFER
         except IntegrityError:
-            continue  # the savepoint is gone and `order` expired: it reloads without the code
-        record_audit(f"user:{user_id}", "order.transfer_chosen", target=f"order:{order.id}")
-        return order
-    log.error("no free transfer code after %d draws (order %s)", CODE_ATTEMPTS, order.id)
+            continue  # the savepoint is gone and `payer` expired: it reloads without the code
+        record_audit(f"user:{user_id}", f"{kind}.transfer_chosen", target=f"{kind}:{payer.id}")
+        return payer
+    log.error("no free transfer code after %d draws (%s %s)", CODE_ATTEMPTS, kind, payer.id)
     raise DomainError("暂时无法生成打款码，请稍后再试", code="transfer_code_unavailable", status=503)
 
 
@@ -144,24 +152,7 @@ def choose_group_transfer(user_id: int, group_id: int) -> OrderGroup:
     group = lock_group(user_group(user_id, group_id).id)
     if group.status != GroupStatus.PENDING_PAYMENT:
         raise Conflict(f"批量续期当前为“{group.status_label}”，无需转账", code="not_pending_payment")
-    if group.transfer_code:
-        group.pay_channel = PayChannel.TRANSFER
-        db.session.flush()
-        return group
-    for _ in range(CODE_ATTEMPTS):
-        code = new_transfer_code()
-        if _held_by_open_order(code):
-            continue
-        try:
-            with db.session.begin_nested():  # the partial unique index refuses a code another open group holds
-                group.transfer_code = code
-                group.pay_channel = PayChannel.TRANSFER
-        except IntegrityError:
-            continue
-        record_audit(f"user:{user_id}", "group.transfer_chosen", target=f"group:{group.id}")
-        return group
-    log.error("no free transfer code after %d draws (group %s)", CODE_ATTEMPTS, group.id)
-    raise DomainError("暂时无法生成打款码，请稍后再试", code="transfer_code_unavailable", status=503)
+    return _with_code(group, _held_by_open_order, user_id, "group")
 
 
 # --- statements ------------------------------------------------------------------------------------------------
